@@ -1,0 +1,56 @@
+# harden: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything is installed from PyPI into project-local virtual environments;
+# nothing depends on what is installed on the machine besides python3.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+CHECKOV_VENV?= .venv-checkov
+# checkov pins boto3 1.35 and ships its own `hcl2`: it lives in an environment of its own.
+CHECKOV_VERSION ?= 3.3.30
+PIP_LOG     := .install.log
+BIN         := $(VENV)/bin
+export TF_CLI_CONFIG_FILE ?= $(CURDIR)/.terraformrc
+export CHECKPOINT_DISABLE := 1
+export HARDEN_CHECKOV ?= $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
+
+.PHONY: install checkov test demo render scan clean help
+
+help:
+	@echo "make demo     render the baseline from examples/harden.toml and scan it (offline sandbox)"
+	@echo "make test     install everything and run the whole test suite"
+	@echo "make install  create $(VENV) with harden and its test extras"
+
+$(BIN)/harden: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing harden into $(VENV) (log: $(PIP_LOG))"
+	@$(BIN)/python -m pip install -q --upgrade pip > $(PIP_LOG) 2>&1 || { cat $(PIP_LOG); exit 1; }
+	@$(BIN)/python -m pip install -q -e '.[test]' >> $(PIP_LOG) 2>&1 || { cat $(PIP_LOG); exit 1; }
+	@touch $@
+
+$(CHECKOV_VENV)/bin/checkov:
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@echo "installing checkov $(CHECKOV_VERSION) into $(CHECKOV_VENV) (log: $(PIP_LOG))"
+	@$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov==$(CHECKOV_VERSION)' >> $(PIP_LOG) 2>&1 || { cat $(PIP_LOG); exit 1; }
+	@touch $@
+
+.terraformrc:
+	@printf 'disable_checkpoint = true\n' > $@
+
+install: $(BIN)/harden .terraformrc
+checkov: $(CHECKOV_VENV)/bin/checkov
+
+test: install checkov
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+render: install
+	$(BIN)/harden render --config examples/harden.toml --out terraform
+
+scan: install checkov
+	$(BIN)/harden scan terraform
+
+demo: install checkov
+	$(BIN)/harden render --config examples/harden.toml --out terraform
+	$(BIN)/harden scan terraform
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .terraformrc $(PIP_LOG)

@@ -1,0 +1,360 @@
+"""harden.toml -> Baseline: the one desired state that render, verify and remediate share.
+
+An empty file is a valid, secure baseline. Every value that can reach HCL, an IAM policy or an
+AWS API is validated here first; what cannot be validated by shape (tag values, alarm endpoints)
+is escaped by the renderer.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+# ---------------------------------------------------------------------------------------------
+# Value shapes. Each pattern is also the one-line explanation users see on bad input.
+
+REGION_RE = r"^(af|ap|ca|cn|eu|il|me|mx|sa|us)(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9]$"
+ACCOUNT_RE = r"^[0-9]{12}$"
+ORG_ID_RE = r"^o-[a-z0-9]{10,32}$"
+# IAM names allow [\w+=,.@-]; paths add '/'; '*' and '?' are ArnLike wildcards.
+PRINCIPAL_ARN_RE = r"^arn:aws(-cn|-us-gov)?:(iam|sts)::[0-9]{12}:(root|(user|role|assumed-role)/[A-Za-z0-9+=,.@_/*?-]{1,512})$"
+SCP_TARGET_RE = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|[0-9]{12})$"
+VPC_ID_RE = r"^vpc-[0-9a-f]{8,17}$"
+KMS_KEY_ARN_RE = r"^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]{1,64}$"
+NAME_PREFIX_RE = r"^[a-z0-9][a-z0-9-]{0,19}$"
+# CloudTrail: 3-128 chars, letters, digits, '.', '_', '-', starting and ending alphanumeric.
+TRAIL_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]$"
+BUCKET_RE = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+KEY_PREFIX_RE = r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$"
+SNS_NAME_RE = r"^[A-Za-z0-9_-]{1,256}$"
+CONFIG_RULE_RE = r"^[A-Z0-9_]{3,128}$"
+TAG_KEY_RE = r"^[\w .:/=+@-]{1,128}$"
+
+_EXPLAIN = {
+    REGION_RE: "an AWS region name such as 'eu-west-1'",
+    ACCOUNT_RE: "a 12-digit AWS account id",
+    ORG_ID_RE: "an organization id such as 'o-a1b2c3d4e5'",
+    PRINCIPAL_ARN_RE: "an IAM principal ARN such as 'arn:aws:iam::123456789012:role/NetworkAdmin' "
+    "(wildcards * and ? allowed in the name)",
+    SCP_TARGET_RE: "an organization root (r-...), an OU (ou-...-...) or a 12-digit account id",
+    VPC_ID_RE: "a VPC id such as 'vpc-0a1b2c3d'",
+    KMS_KEY_ARN_RE: "a KMS key ARN such as 'arn:aws:kms:eu-west-1:123456789012:key/<id>'",
+    NAME_PREFIX_RE: "1-20 lowercase letters, digits or '-', starting with a letter or digit",
+    TRAIL_NAME_RE: "3-128 letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
+    BUCKET_RE: "an S3 bucket name: 3-63 lowercase letters, digits, '.' or '-'",
+    KEY_PREFIX_RE: "an S3 key prefix of letters, digits and !_.*'()- separated by '/'",
+    SNS_NAME_RE: "1-256 letters, digits, '_' or '-'",
+    CONFIG_RULE_RE: "an AWS Config managed rule identifier such as 'CLOUD_TRAIL_ENABLED'",
+    TAG_KEY_RE: "a tag key of 1-128 letters, digits, spaces or _.:/=+@-",
+}
+
+
+def _shaped(pattern: str) -> type[str]:
+    return Annotated[str, StringConstraints(pattern=pattern)]  # type: ignore[return-value]
+
+
+Region = _shaped(REGION_RE)
+AccountId = _shaped(ACCOUNT_RE)
+OrgId = _shaped(ORG_ID_RE)
+PrincipalArn = _shaped(PRINCIPAL_ARN_RE)
+ScpTarget = _shaped(SCP_TARGET_RE)
+VpcId = _shaped(VPC_ID_RE)
+KmsKeyArn = _shaped(KMS_KEY_ARN_RE)
+TagKey = _shaped(TAG_KEY_RE)
+# Tag values are free text for most services: anything printable, escaped when rendered.
+TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[^\x00-\x1f\x7f]*$")]
+
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
+
+DEFAULT_CONFIG_RULES = (
+    "CLOUD_TRAIL_ENABLED",
+    "MULTI_REGION_CLOUD_TRAIL_ENABLED",
+    "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED",
+    "CLOUD_TRAIL_ENCRYPTION_ENABLED",
+    "VPC_FLOW_LOGS_ENABLED",
+    "EC2_EBS_ENCRYPTION_BY_DEFAULT",
+    "ENCRYPTED_VOLUMES",
+    "EIP_ATTACHED",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+def _retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"must be one of CloudWatch Logs' retention periods {list(LOG_RETENTION_DAYS)}")
+    return value
+
+
+class CloudTrailSettings(_Section):
+    enabled: bool = True
+    trail_name: _shaped(TRAIL_NAME_RE) | None = Field(None, description="default: <name_prefix>-trail")
+    bucket_name: _shaped(BUCKET_RE) | None = Field(
+        None, description="default: <name_prefix>-logs-<account id>-<home region>")
+    s3_key_prefix: _shaped(KEY_PREFIX_RE) = "cloudtrail"
+    log_retention_days: int = 365
+    log_expiration_days: int = Field(2555, ge=1, le=36500)
+    organization_trail: bool = False
+
+    _check_retention = field_validator("log_retention_days")(_retention)
+
+
+class KmsSettings(_Section):
+    deletion_window_days: int = Field(30, ge=7, le=30)
+
+
+class FlowLogSettings(_Section):
+    enabled: bool = True
+    destination: Literal["cloud-watch-logs", "s3"] = "cloud-watch-logs"
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    # Per region; a region left out gets flow logs on every VPC it has.
+    vpc_ids: dict[Region, list[VpcId]] = Field(default_factory=dict)
+    log_retention_days: int = 365
+    max_aggregation_interval: Literal[60, 600] = 600
+    s3_key_prefix: _shaped(KEY_PREFIX_RE) = "flow-logs"
+
+    _check_retention = field_validator("log_retention_days")(_retention)
+
+
+class ConfigSettings(_Section):
+    enabled: bool = True
+    delivery_frequency: Literal["One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours",
+                                "TwentyFour_Hours"] = "TwentyFour_Hours"
+    rules: list[_shaped(CONFIG_RULE_RE)] = Field(default_factory=lambda: list(DEFAULT_CONFIG_RULES))
+    s3_key_prefix: _shaped(KEY_PREFIX_RE) = "config"
+
+
+class AllocateAddressSettings(_Section):
+    """Who may allocate Elastic IPs, and where: read by the SCP and by the eip.allocations check."""
+
+    allowed_principals: list[PrincipalArn] = Field(default_factory=list)
+    allowed_regions: list[Region] = Field(default_factory=list)
+
+
+class ScpSettings(_Section):
+    enabled: bool = True
+    targets: list[ScpTarget] = Field(default_factory=list)
+    protect_baseline: bool = True
+    # Exempt from baseline protection: the pipeline role that applies harden, break-glass roles.
+    admin_principals: list[PrincipalArn] = Field(default_factory=list)
+
+
+class EbsSettings(_Section):
+    enabled: bool = True
+    # Existing customer keys, per region; a region left out gets a key created for it.
+    kms_key_arns: dict[Region, KmsKeyArn] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _key_in_its_region(self) -> "EbsSettings":
+        for region, arn in self.kms_key_arns.items():
+            if arn.split(":")[3] != region:
+                raise ValueError(f"the key for {region} is in region {arn.split(':')[3]}; "
+                                 "EBS needs a key in the volume's region")
+        return self
+
+
+class Subscription(_Section):
+    protocol: Literal["email", "email-json", "https", "sqs", "lambda", "sms", "application", "firehose"]
+    endpoint: Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> "Subscription":
+        ep, proto = self.endpoint, self.protocol
+        if proto.startswith("email") and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", ep):
+            raise ValueError(f"an {proto} subscription needs an email address, got {ep!r}")
+        if proto == "https" and not ep.startswith("https://"):
+            raise ValueError(f"an https subscription needs an https:// URL, got {ep!r}")
+        if proto in ("sqs", "lambda", "firehose", "application") and not ep.startswith("arn:"):
+            raise ValueError(f"a {proto} subscription needs an ARN, got {ep!r}")
+        return self
+
+
+class AlarmSettings(_Section):
+    enabled: bool = True
+    topic_name: _shaped(SNS_NAME_RE) | None = Field(None, description="default: <name_prefix>-security-alarms")
+    subscriptions: list[Subscription] = Field(default_factory=list)
+    cpu_threshold: float = Field(80, gt=0, le=100)
+    cpu_evaluation_periods: int = Field(3, ge=1, le=1440)
+    cpu_period_seconds: int = 300
+    allocate_address_threshold: int = Field(1, ge=1)
+
+    @field_validator("cpu_period_seconds")
+    @classmethod
+    def _period(cls, value: int) -> int:
+        if value not in (10, 30) and (value < 60 or value % 60):
+            raise ValueError("must be 10, 30 or a multiple of 60 seconds")
+        return value
+
+
+class Baseline(_Section):
+    account_id: AccountId | None = None
+    organization_id: OrgId | None = None
+    home_region: Region = "us-east-1"
+    regions: Union[Literal["all-enabled"], list[Region]] = "all-enabled"
+    name_prefix: _shaped(NAME_PREFIX_RE) = "harden"
+    tags: dict[TagKey, TagValue] = Field(default_factory=lambda: {"ManagedBy": "harden"})
+
+    cloudtrail: CloudTrailSettings = CloudTrailSettings()
+    kms: KmsSettings = KmsSettings()
+    flow_logs: FlowLogSettings = FlowLogSettings()
+    config: ConfigSettings = ConfigSettings()
+    allocate_address: AllocateAddressSettings = AllocateAddressSettings()
+    scp: ScpSettings = ScpSettings()
+    ebs: EbsSettings = EbsSettings()
+    alarms: AlarmSettings = AlarmSettings()
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_unique(cls, value):
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("must name at least one region, or be \"all-enabled\"")
+            if len(set(value)) != len(value):
+                raise ValueError("lists a region twice")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_count(cls, value: dict) -> dict:
+        if len(value) > 40:  # AWS allows 50; the modules add their own Name tags.
+            raise ValueError("at most 40 tags")
+        reserved = [k for k in value if k.lower().startswith("aws:")]
+        if reserved:
+            raise ValueError(f"tag key {reserved[0]!r}: the aws: prefix is reserved for AWS")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Baseline":
+        if isinstance(self.regions, list) and self.home_region not in self.regions:
+            raise ValueError(f"home_region {self.home_region!r} must be one of regions {self.regions}")
+        if self.cloudtrail.organization_trail and not self.organization_id:
+            raise ValueError("cloudtrail.organization_trail needs organization_id")
+        for region in self.flow_logs.vpc_ids:
+            if isinstance(self.regions, list) and region not in self.regions:
+                raise ValueError(f"flow_logs.vpc_ids names region {region!r}, which is not in regions")
+        return self
+
+    # -- derived names: one place, so render, verify and remediate agree -------------------------
+    @property
+    def trail_name(self) -> str:
+        return self.cloudtrail.trail_name or f"{self.name_prefix}-trail"
+
+    @property
+    def topic_name(self) -> str:
+        return self.alarms.topic_name or f"{self.name_prefix}-security-alarms"
+
+    @property
+    def explicit_regions(self) -> list[str] | None:
+        """The configured region list, or None for every enabled region (discovered at run time)."""
+        return None if self.regions == "all-enabled" else list(self.regions)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, with errors a person can act on.
+
+class ConfigError(Exception):
+    """Bad configuration: one line naming the file, the key and what was expected."""
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("list[constrained-str]", "literal['all-enabled']", "function-after") or "[" in str(part):
+            continue  # pydantic's union-branch labels say nothing to a user
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(err: dict, model: type[BaseModel]) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "unknown key" + _known_keys(err["loc"], model)
+    if kind == "string_pattern_mismatch":
+        expected = _EXPLAIN.get(ctx.get("pattern"), f"text matching {ctx.get('pattern')}")
+        return f"expected {expected}, got {err['input']!r}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}, got {err['input']!r}"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", err["msg"]))
+    got = err.get("input")
+    suffix = f", got {got!r}" if not isinstance(got, (dict, list)) else ""
+    return f"{err['msg'][0].lower()}{err['msg'][1:]}{suffix}"
+
+
+def _known_keys(loc: tuple, model: type[BaseModel]) -> str:
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        field = current.model_fields.get(part) if current else None
+        annotation = getattr(field, "annotation", None)
+        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if current is None:
+        return ""
+    return f" (expected one of: {', '.join(current.model_fields)})"
+
+
+def format_validation_error(source: str, exc: ValidationError, model: type[BaseModel] = Baseline) -> str:
+    errors = exc.errors()
+    # A union reports every branch; the most specific (longest location) is the useful one.
+    first = max(errors, key=lambda e: len(e["loc"])) if errors else None
+    if first is None:
+        return f"{source}: invalid configuration"
+    line = f"{source}: {_loc(first['loc'])}: {_describe(first, model)}"
+    chosen = _loc(first["loc"])
+    # A union's other branches fail at a prefix of the chosen location: not separate problems.
+    distinct = {_loc(e["loc"]) for e in errors if not chosen.startswith(_loc(e["loc"]))}
+    if distinct:
+        line += f" (and {len(distinct)} more problem{'s' if len(distinct) > 1 else ''})"
+    return line
+
+
+def parse_baseline(data: dict, source: str = "<config>") -> Baseline:
+    try:
+        return Baseline.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+
+
+def load_baseline(path: Path | str | None) -> Baseline:
+    """Read harden.toml. None means no file: the default, secure baseline."""
+    if path is None:
+        return Baseline()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a harden.toml file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{path}: cannot read: {reason}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_baseline(data, str(path))

@@ -1,0 +1,197 @@
+"""Render the Terraform modules from the Jinja2 templates.
+
+Safety by construction: in these templates `{{ value }}` never pastes raw text into HCL. The
+environment's `finalize` hook turns every printed value into an HCL literal (strings quoted and
+escaped, so a `"`, `\\`, `${` or `%{` inside a value stays a literal). The only way to print raw
+text is the `ident` filter, which accepts nothing but an HCL identifier.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import jinja2
+from pydantic import BaseModel
+
+from provisioner import __version__
+from provisioner.baseline import Baseline
+
+TEMPLATES_DIR = Path(os.environ.get("HARDEN_TEMPLATES") or Path(__file__).resolve().parent.parent / "templates")
+FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms")
+# Directories of the output tree harden owns: stale *.tf files in them are removed on render.
+ROOTS = ("account", "organization")
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class RenderError(Exception):
+    """Rendering failed; nothing was written."""
+
+
+class Raw(str):
+    """Text already known to be safe HCL (an identifier); printed as is."""
+
+
+def hcl_string(text: str) -> str:
+    out = ['"']
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch in "$%" and nxt == "{":
+            # `${` and `%{` start template interpolation/directives; doubling the sigil escapes them.
+            out.append(ch + ch + "{")
+            i += 1
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+        i += 1
+    out.append('"')
+    return "".join(out)
+
+
+def hcl_literal(value: Any) -> str:
+    """Any plain Python value as an HCL expression that evaluates to exactly that value."""
+    if isinstance(value, Raw):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return hcl_literal(value.model_dump(mode="json"))
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RenderError(f"cannot render non-finite number {value!r}")
+        return repr(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        return hcl_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(hcl_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        # Quoted keys: a key is data, never an expression or a reference.
+        items = [f"{hcl_string(str(k))} = {hcl_literal(v)}" for k, v in value.items()]
+        return "{ " + ", ".join(items) + " }"
+    raise RenderError(f"cannot render a {type(value).__name__} into HCL")
+
+
+def _finalize(value: Any) -> str:
+    return hcl_literal(value)
+
+
+def _ident(value: Any) -> Raw:
+    if not isinstance(value, str) or not _IDENT.match(value):
+        raise RenderError(f"not a safe HCL identifier: {value!r}")
+    return Raw(value)
+
+
+def _comment(value: Any) -> Raw:
+    # Comments are for people; keep them on one line so nothing leaks into code.
+    return Raw(re.sub(r"[\x00-\x1f\x7f]+", " ", str(value)))
+
+
+def environment(templates: Path = TEMPLATES_DIR) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ident"] = _ident
+    env.filters["comment"] = _comment
+    env.filters["json"] = lambda v: json.dumps(v, sort_keys=True)
+    return env
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: Path  # relative to the output directory
+    content: str
+
+
+def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR) -> list[RenderedFile]:
+    """Render every template to memory, sorted; nothing touches the disk here."""
+    if not templates.is_dir():
+        raise RenderError(f"templates directory not found: {templates}")
+    env = environment(templates)
+    context = {"b": baseline, "harden_version": __version__}
+    files: list[RenderedFile] = []
+    for source in sorted(templates.rglob("*.tf.j2")):
+        rel = source.relative_to(templates)
+        if rel.parts[0] == "organization" and not baseline.scp.enabled:
+            continue  # no SCPs wanted: no organization root module to apply
+        try:
+            text = env.get_template(rel.as_posix()).render(context)
+        except jinja2.TemplateError as exc:
+            line = getattr(exc, "lineno", None)
+            where = f"{rel}:{line}" if line else str(rel)
+            raise RenderError(f"template {where}: {exc}") from None
+        except RenderError as exc:
+            raise RenderError(f"template {rel}: {exc}") from None
+        files.append(RenderedFile(rel.with_suffix(""), text))
+    if not files:
+        raise RenderError(f"no *.tf.j2 templates under {templates}")
+    return files
+
+
+def _managed_dirs(files: Iterable[RenderedFile]) -> set[Path]:
+    return {f.path.parent for f in files}
+
+
+def render(baseline: Baseline, out: Path, templates: Path = TEMPLATES_DIR, fmt: bool = True) -> list[Path]:
+    """Render into `out`. All or nothing: the tree is built in a temporary directory and only
+    then copied over, so a failure leaves the previous rendering untouched."""
+    files = render_files(baseline, templates)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".harden-render-", dir=out) as staging:
+        stage = Path(staging)
+        for f in files:
+            target = stage / f.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(f.content, encoding="utf-8")
+        if fmt:
+            from provisioner.terraform import fmt_tree
+
+            fmt_tree(stage)
+        written: list[Path] = []
+        for d in sorted(_managed_dirs(files)):
+            dest = out / d
+            dest.mkdir(parents=True, exist_ok=True)
+            produced = {p.name for p in (stage / d).glob("*.tf")}
+            for stale in dest.glob("*.tf"):
+                if stale.name not in produced:
+                    stale.unlink()
+            for name in sorted(produced):
+                src, dst = stage / d / name, dest / name
+                new = src.read_bytes()
+                if not dst.exists() or dst.read_bytes() != new:
+                    shutil.copyfile(src, dst)
+                written.append(dst)
+    return written

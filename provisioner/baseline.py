@@ -47,6 +47,7 @@ KEY_PREFIX_RE = r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$"
 SNS_NAME_RE = r"^[A-Za-z0-9_-]{1,256}$"
 CONFIG_RULE_RE = r"^[A-Z0-9_]{3,128}$"
 TAG_KEY_RE = r"^[\w .:/=+@-]{1,128}$"
+PRINTABLE_RE = r"^[^\x00-\x1f\x7f]*$"
 
 _EXPLAIN = {
     REGION_RE: "an AWS region name such as 'eu-west-1'",
@@ -63,6 +64,7 @@ _EXPLAIN = {
     KEY_PREFIX_RE: "an S3 key prefix of letters, digits and !_.*'()- separated by '/'",
     SNS_NAME_RE: "1-256 letters, digits, '_' or '-'",
     CONFIG_RULE_RE: "an AWS Config managed rule identifier such as 'CLOUD_TRAIL_ENABLED'",
+    PRINTABLE_RE: "text without control characters or line breaks",
     TAG_KEY_RE: "a tag key of 1-128 letters, digits, spaces or _.:/=+@-",
 }
 
@@ -80,7 +82,7 @@ VpcId = _shaped(VPC_ID_RE)
 KmsKeyArn = _shaped(KMS_KEY_ARN_RE)
 TagKey = _shaped(TAG_KEY_RE)
 # Tag values are free text for most services: anything printable, escaped when rendered.
-TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[^\x00-\x1f\x7f]*$")]
+TagValue = Annotated[str, StringConstraints(max_length=256, pattern=PRINTABLE_RE)]
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,

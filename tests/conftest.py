@@ -27,3 +27,42 @@ def rendered(tmp_path_factory, example_baseline) -> Path:
     out = tmp_path_factory.mktemp("rendered")
     render(example_baseline, out)
     return out
+
+
+# -- the AWS emulator (moto server over loopback) -------------------------------------------------
+
+@pytest.fixture(scope="session")
+def emulator():
+    """One moto server per test process (each xdist worker has its own), on a free loopback
+    port. Yields its endpoint URL; AWS_ENDPOINT_URL points boto3 at it, as in the sandbox."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                                             "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing",
+                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    yield url
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture()
+def aws(emulator):
+    """A fresh emulated account for each test: the server is reset, the session is new."""
+    import urllib.request
+
+    from provisioner.aws import AwsSession
+
+    urllib.request.urlopen(urllib.request.Request(f"{emulator}/moto-api/reset", method="POST"), timeout=10).read()
+    return AwsSession(region="us-east-1", max_attempts=2)

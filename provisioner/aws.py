@@ -1,0 +1,183 @@
+"""AWS access: one session, cached clients per (service, region), adaptive retries, a per-run
+count of API calls, region discovery and a bounded pool that runs region work concurrently.
+
+`AWS_ENDPOINT_URL` (honoured by boto3 itself) points every client at an emulator; nothing else
+changes between the sandbox and a real account.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from provisioner import __version__
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_WORKERS = 8
+SESSION_NAME_PREFIX = "harden"
+
+# Errors that mean "we may not look", as opposed to "it is not there".
+ACCESS_DENIED_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure",
+    "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException",
+    "OptInRequired", "AWSOrganizationsNotInUseException", "AccessDeniedForDependencyException",
+})
+
+
+class AwsError(Exception):
+    """A call failed in a way that stops a check from deciding: says which call and why."""
+
+
+def error_code(exc: BaseException) -> str | None:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return exc.response.get("Error", {}).get("Code")
+    return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a person: what failed and why, no stack trace."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        op = exc.operation_name
+        code = err.get("Code", "Error")
+        message = err.get("Message") or ""
+        if code in ACCESS_DENIED_CODES:
+            return f"access denied calling {op} ({code}){': ' + message if message else ''}"
+        return f"{op} failed: {code}{': ' + message if message else ''}"
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
+                        botocore.exceptions.ReadTimeoutError)):
+        return f"region unreachable: {exc}"
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+class CallCounter:
+    """Counts API calls by (service, operation), retries excluded, across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._by_region: Counter[str] = Counter()
+
+    def hook(self, service: str, region: str) -> Callable[..., None]:
+        def _count(model, **_kwargs) -> None:  # botocore passes the OperationModel as `model`
+            with self._lock:
+                self._counts[(service, model.name)] += 1
+                self._by_region[region] += 1
+
+        return _count
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def by_operation(self) -> dict[str, int]:
+        with self._lock:
+            return {f"{svc}:{op}": n for (svc, op), n in sorted(self._counts.items())}
+
+    def by_region(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self._by_region.items()))
+
+
+class AwsSession:
+    """Everything a run needs to talk to AWS. Thread-safe: region workers share it."""
+
+    def __init__(
+        self,
+        profile: str | None = None,
+        role_arn: str | None = None,
+        region: str | None = None,
+        max_workers: int = DEFAULT_WORKERS,
+        max_attempts: int = 8,
+        session: boto3.Session | None = None,
+    ) -> None:
+        base = session or boto3.Session(profile_name=profile, region_name=region)
+        self.default_region = region or base.region_name or "us-east-1"
+        self._config = Config(
+            retries={"mode": "adaptive", "max_attempts": max_attempts},
+            user_agent_extra=f"harden/{__version__}",
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        self.session = self._assume(base, role_arn) if role_arn else base
+        self.max_workers = max(1, max_workers)
+        self.calls = CallCounter()
+        self._clients: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()
+        self._account_id: str | None = None
+
+    def _assume(self, base: boto3.Session, role_arn: str) -> boto3.Session:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        sts = base.client("sts", config=self._config)
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"{SESSION_NAME_PREFIX}-{stamp}",
+                                DurationSeconds=3600)["Credentials"]
+        return boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=base.region_name,
+        )
+
+    def client(self, service: str, region: str | None = None):
+        region = region or self.default_region
+        key = (service, region)
+        with self._lock:  # boto3 client creation is not thread-safe; using a client is
+            cached = self._clients.get(key)
+            if cached is None:
+                cached = self.session.client(service, region_name=region, config=self._config)
+                cached.meta.events.register("before-call.*.*", self.calls.hook(service, region))
+                self._clients[key] = cached
+            return cached
+
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = self.client("sts").get_caller_identity()["Account"]
+        return self._account_id
+
+    def enabled_regions(self) -> list[str]:
+        """Regions enabled for this account: opt-in regions count only once opted in."""
+        resp = self.client("ec2").describe_regions(
+            AllRegions=False,
+            Filters=[{"Name": "opt-in-status", "Values": ["opt-in-not-required", "opted-in"]}],
+        )
+        return sorted(r["RegionName"] for r in resp["Regions"])
+
+    def resolve_regions(self, explicit: Sequence[str] | None) -> list[str]:
+        return list(explicit) if explicit else self.enabled_regions()
+
+    def map_regions(self, fn: Callable[[str], R], regions: Iterable[str]) -> Iterator[tuple[str, R | BaseException]]:
+        """Run fn(region) on a bounded pool; yield (region, result or exception) as each ends."""
+        regions = list(regions)
+        if not regions:
+            return
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(regions)),
+                                thread_name_prefix="harden-region") as pool:
+            futures = {pool.submit(fn, region): region for region in regions}
+            for future in as_completed(futures):
+                region = futures[future]
+                try:
+                    yield region, future.result()
+                except Exception as exc:  # reported per region, the run goes on
+                    yield region, exc
+
+
+def paginate(client, operation: str, result_key: str, **kwargs) -> list:
+    """All items of a paginated operation (every list call goes through here)."""
+    items: list = []
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        items.extend(page.get(result_key, []))
+    return items

@@ -40,6 +40,13 @@ class Format(str, Enum):
     json = "json"
 
 
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+    sarif = "sarif"
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -120,6 +127,90 @@ def scan(
     else:
         render_table(result, out)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+@app.command()
+def verify(
+    config: Optional[Path] = CONFIG_OPTION,
+    regions: list[str] = typer.Option([], "--regions", "-r", help="Regions to check (repeatable or "
+                                      "comma-separated). Default: the baseline's regions, or every enabled region."),
+    controls: list[str] = typer.Option([], "--controls", help="Control ids or families to check "
+                                       "(repeatable or comma-separated), e.g. flow_logs,cloudtrail.kms. Default: all."),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f",
+                                     help="table for people; json (the DESIGN.md contract), junit or sarif for CI."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file "
+                                          "instead of stdout."),
+    since: str = typer.Option("7d", "--since", help="Look-back window for eip.allocations "
+                              "(CloudTrail event history): 30m, 12h, 7d, 2w; at most 90d."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="AWS profile to use.", envvar="AWS_PROFILE"),
+    role_arn: Optional[str] = typer.Option(None, "--role-arn", help="Assume this role first (session name "
+                                           "harden-<time>), e.g. a read-only audit role in the target account."),
+    workers: int = typer.Option(8, "--workers", min=1, max=64, help="Regions checked at the same time."),
+) -> None:
+    """Verify the live account against the baseline: the drift-verification job.
+
+    Runs every control in every region (read-only) and reports pass/fail/error/skipped per
+    resource. Exit 0 when nothing fails, 1 when a control fails (drift), 2 on bad usage or
+    configuration, 3 when some checks could not run (access denied, region unreachable).
+    AWS_ENDPOINT_URL points it at an emulator such as `harden sandbox serve`.
+    """
+    import botocore.exceptions
+
+    from provisioner.aws import AwsSession, describe_error
+    from provisioner.controls import UnknownControl, select
+    from provisioner.report_table import render_report
+    from provisioner.verify import parse_since, run_verify
+
+    baseline = resolve_config(config)
+    try:
+        window = parse_since(since)
+        select(controls or None)
+    except (ValueError, UnknownControl) as exc:
+        fail(str(exc))
+    wanted_regions = [r.strip() for raw in regions for r in raw.split(",") if r.strip()] or None
+    try:
+        aws = AwsSession(profile=profile, role_arn=role_arn, region=baseline.home_region, max_workers=workers)
+    except botocore.exceptions.ProfileNotFound as exc:
+        fail(str(exc))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"cannot start an AWS session: {describe_error(exc)}", EXIT_UNABLE)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("[bold]verify[/]"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=err, transient=True, disable=not err.is_terminal)
+    task = progress.add_task("", total=None)
+
+    def on_regions(found: list[str]) -> None:
+        progress.update(task, total=len(found) + 1, description=f"{len(found)} regions")
+
+    def on_done(unit: str) -> None:
+        progress.update(task, advance=1, description=f"{unit} done")
+
+    try:
+        with progress:
+            report = run_verify(aws, baseline, regions=wanted_regions, controls=controls or None,
+                                since=window, progress=on_done, on_regions=on_regions)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"verify could not start: {describe_error(exc)}", EXIT_UNABLE)
+
+    rules = {c.id: c.metadata() for c in select(None)}
+    if fmt is ReportFormat.table:
+        target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else out
+        render_report(report, target, rules)
+    else:
+        text = {ReportFormat.json: report.to_json, ReportFormat.junit: report.to_junit,
+                ReportFormat.sarif: lambda: report.to_sarif(rules)}[fmt]()
+        if output:
+            output.write_text(text, encoding="utf-8")
+        else:
+            print(text)
+    if output:
+        summary = report.summary()
+        err.print(f"report written to {escape(str(output))}: {summary['fail']} fail, "
+                  f"{summary['error']} error, {summary['pass']} pass")
+    raise typer.Exit(report.exit_code())
 
 
 @app.command()

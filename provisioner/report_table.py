@@ -1,0 +1,68 @@
+"""The verify report for people: one row per control with its status in each region, then what
+failed and why."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from provisioner.findings import Finding, Report
+
+_STYLE = {"fail": "bold red", "error": "yellow", "skipped": "dim", "pass": "green"}
+_WORD = {"fail": "FAIL", "error": "ERROR", "skipped": "SKIP", "pass": "PASS"}
+_RANK = {"fail": 0, "error": 1, "pass": 2, "skipped": 3}
+
+
+def _worst(findings: list[Finding]) -> str:
+    return min((f.status for f in findings), key=_RANK.__getitem__) if findings else "skipped"
+
+
+def render_report(report: Report, console: Console, rules: dict[str, dict[str, str]] | None = None) -> None:
+    rules = rules or {}
+    by_control: dict[str, list[Finding]] = defaultdict(list)
+    for f in report.findings:
+        by_control[f.control].append(f)
+
+    table = Table(title=f"harden verify · account {report.account or '?'} · {len(report.regions)} regions",
+                  title_justify="left", show_lines=False)
+    table.add_column("control", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("regions")
+    table.add_column("what it checks", overflow="fold")
+    for control in sorted(by_control, key=lambda c: (list(rules).index(c) if c in rules else 99, c)):
+        items = by_control[control]
+        per_region: dict[str, list[Finding]] = defaultdict(list)
+        for f in items:
+            per_region[f.region].append(f)
+        cells = []
+        for region in sorted(per_region):
+            worst = _worst(per_region[region])
+            bad = sum(1 for f in per_region[region] if f.status in ("fail", "error"))
+            label = f"{region}" + (f" ({bad})" if bad else "")
+            cells.append(f"[{_STYLE[worst]}]{escape(label)}[/]")
+        worst = _worst(items)
+        table.add_row(control, f"[{_STYLE[worst]}]{_WORD[worst]}[/]", " ".join(cells),
+                      escape(rules.get(control, {}).get("title", "")))
+    console.print(table)
+
+    problems = [f for f in report.sorted_findings() if f.status in ("fail", "error")]
+    if problems:
+        detail = Table(title="what needs attention", title_justify="left")
+        detail.add_column("control", no_wrap=True)
+        detail.add_column("region", no_wrap=True)
+        detail.add_column("resource", overflow="fold")
+        detail.add_column("status", no_wrap=True)
+        detail.add_column("why", overflow="fold")
+        for f in problems:
+            detail.add_row(f.control, f.region, escape(f.resource),
+                           f"[{_STYLE[f.status]}]{_WORD[f.status]}[/]", escape(f.message))
+        console.print(detail)
+
+    s = report.summary()
+    verdict = ("[yellow]some checks could not run[/]" if s["error"] else
+               "[bold red]drift found[/]" if s["fail"] else "[green]no drift[/]")
+    console.print(f"{verdict}: {s['fail']} fail, {s['error']} error, {s['pass']} pass, "
+                  f"{s['skipped']} skipped · {s['api_calls']} API calls in {s['duration_seconds']:.1f}s")

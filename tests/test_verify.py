@@ -1,0 +1,166 @@
+"""The verify engine and command: faults, exit codes, output formats (against the emulator)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from provisioner.baseline import parse_baseline
+from provisioner.findings import Finding, Report
+from provisioner.verify import parse_since, run_verify
+
+REGIONS = ["us-east-1", "eu-west-1"]
+HARDEN = [sys.executable, "-m", "provisioner.cli"]
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_kwargs):
+        yield self._body
+
+
+def _ec2_error(code: str, status: int):
+    body = (f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
+            f"<Message>injected by the test</Message></Error></Errors><RequestID>t</RequestID></Response>").encode()
+
+    def respond(request, **_kwargs):
+        return AWSResponse(request.url, status, {}, _Body(body))
+
+    return respond
+
+
+def _baseline():
+    return parse_baseline({"regions": REGIONS, "home_region": "us-east-1"})
+
+
+def test_access_denied_region_is_error_and_others_still_run(aws):
+    # Fault injected at the HTTP layer of one region's client: the real response parsing runs.
+    aws.client("ec2", "eu-west-1").meta.events.register("before-send.ec2.*", _ec2_error("UnauthorizedOperation", 403))
+    report = run_verify(aws, _baseline(), controls=["flow_logs"])
+    by_region = {r: [f for f in report.findings if f.region == r] for r in REGIONS}
+    assert by_region["eu-west-1"] and all(f.status == "error" for f in by_region["eu-west-1"])
+    assert "access denied" in by_region["eu-west-1"][0].message
+    assert "UnauthorizedOperation" in by_region["eu-west-1"][0].message
+    assert by_region["us-east-1"] and all(f.status != "error" for f in by_region["us-east-1"])
+    assert report.exit_code() == 3
+
+
+def test_throttling_is_retried(aws):
+    throttle = _ec2_error("RequestLimitExceeded", 400)
+    calls = {"n": 0}
+
+    def flaky(request, **kwargs):
+        calls["n"] += 1
+        return throttle(request, **kwargs) if calls["n"] <= 2 else None  # then let it through
+
+    aws.client("ec2", "us-east-1").meta.events.register("before-send.ec2.DescribeVpcs", flaky)
+    report = run_verify(aws, _baseline(), regions=["us-east-1"], controls=["flow_logs"])
+    assert calls["n"] == 3
+    assert report.findings and all(f.status in ("pass", "fail") for f in report.findings)
+    assert report.api_calls["ec2:DescribeVpcs"] == 1  # retries are not separate calls
+
+
+def test_unreachable_region_is_error_quickly(aws, monkeypatch):
+    import botocore.exceptions
+
+    def unreachable(request, **_kwargs):
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url=request.url)
+
+    aws.client("ec2", "eu-west-1").meta.events.register("before-send.ec2.*", unreachable)
+    report = run_verify(aws, _baseline(), controls=["flow_logs"])
+    errors = [f for f in report.findings if f.region == "eu-west-1"]
+    assert errors and all(f.status == "error" and "unreachable" in f.message for f in errors)
+
+
+@pytest.mark.parametrize("text", ["7", "7x", "-1d", "0d", "91d", "", "d7"])
+def test_malformed_since(text):
+    with pytest.raises(ValueError, match="--since"):
+        parse_since(text)
+
+
+def test_since_forms():
+    assert parse_since("30m").total_seconds() == 1800
+    assert parse_since("2w").days == 14
+
+
+def _report() -> Report:
+    return Report(account="123456789012", regions=REGIONS, findings=[
+        Finding("flow_logs.all_vpcs", "us-east-1", "vpc-1", "fail", "no flow log", {"flow_logs": []}),
+        Finding("flow_logs.all_vpcs", "eu-west-1", "vpc-2", "pass", "ok <&> \"quoted\"", {"a": 1}),
+        Finding("scp.allocate_address", "global", "r-abcd", "error", "access denied", {}),
+        Finding("scp.baseline_protection", "global", "r-abcd", "skipped", "protect_baseline is false", {}),
+    ])
+
+
+def test_json_contract():
+    doc = json.loads(_report().to_json())
+    assert set(doc) == {"account", "regions", "findings", "summary"}
+    assert doc["account"] == "123456789012" and doc["regions"] == REGIONS
+    for f in doc["findings"]:
+        assert set(f) == {"control", "region", "resource", "status", "message", "evidence"}
+        assert f["status"] in ("pass", "fail", "error", "skipped")
+    assert doc["summary"]["fail"] == 1 and doc["summary"]["error"] == 1 and doc["summary"]["total"] == 4
+
+
+def test_junit_has_one_testcase_per_finding():
+    root = ET.fromstring(_report().to_junit())
+    cases = root.findall(".//testcase")
+    assert len(cases) == 4
+    assert len(root.findall(".//failure")) == 1 and len(root.findall(".//error")) == 1
+    assert len(root.findall(".//skipped")) == 1
+
+
+def test_sarif_has_one_result_per_finding():
+    doc = json.loads(_report().to_sarif({"flow_logs.all_vpcs": {"title": "t"}}))
+    assert doc["version"] == "2.1.0"
+    run = doc["runs"][0]
+    assert len(run["results"]) == 4
+    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    for result in run["results"]:
+        assert rule_ids[result["ruleIndex"]] == result["ruleId"]
+    assert {r["level"] for r in run["results"]} == {"error", "warning", "note", "none"}
+
+
+def test_exit_codes():
+    r = _report()
+    assert r.exit_code() == 3
+    r.findings = [f for f in r.findings if f.status != "error"]
+    assert r.exit_code() == 1
+    r.findings = [f for f in r.findings if f.status != "fail"]
+    assert r.exit_code() == 0
+
+
+def _cli(args, emulator):
+    env = {**os.environ, "AWS_ENDPOINT_URL": emulator, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing"}
+    return subprocess.run(HARDEN + args, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_cli_verify_json_and_exit_code(aws, emulator, tmp_path):
+    out = tmp_path / "report.json"
+    proc = _cli(["verify", "--controls", "flow_logs", "--regions", "us-east-1,eu-west-1",
+                 "--format", "json", "--output", str(out)], emulator)
+    assert proc.returncode == 1, proc.stderr  # default VPCs have no flow logs: drift
+    doc = json.loads(out.read_text())
+    assert sorted(doc["regions"]) == REGIONS
+    assert {f["region"] for f in doc["findings"]} == set(REGIONS)
+    assert all(f["control"] == "flow_logs.all_vpcs" for f in doc["findings"])
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["verify", "--controls", "nope.none"], "unknown control 'nope.none'"),
+    (["verify", "--since", "seven days"], "--since 'seven days'"),
+])
+def test_cli_usage_errors_exit_2(args, expected, emulator):
+    proc = _cli(args, emulator)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert expected in proc.stderr

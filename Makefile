@@ -43,13 +43,13 @@ test: install checkov
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 render: install
-	$(BIN)/harden render --config examples/harden.toml --out terraform
+	env -u AWS_ENDPOINT_URL $(BIN)/harden render --config examples/harden.toml --out terraform
 
 scan: install checkov
 	$(BIN)/harden scan terraform
 
 demo: install checkov
-	$(BIN)/harden render --config examples/harden.toml --out terraform
+	env -u AWS_ENDPOINT_URL $(BIN)/harden render --config examples/harden.toml --out terraform
 	$(BIN)/harden scan terraform
 
 clean:

@@ -210,6 +210,24 @@ class AlarmSettings(_Section):
         return value
 
 
+class StateSettings(_Section):
+    """Where Terraform keeps state. local: terraform.tfstate beside each root module."""
+
+    backend: Literal["local", "s3"] = "local"
+    bucket: _shaped(BUCKET_RE) | None = None
+    key_prefix: _shaped(KEY_PREFIX_RE) = "harden"
+    region: Region | None = Field(None, description="default: home_region")
+    kms_key_id: KmsKeyArn | None = None
+    # Locking: the S3 native lock file (Terraform >= 1.10) unless a DynamoDB table is named.
+    dynamodb_table: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] | None = None
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> "StateSettings":
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("backend = \"s3\" needs state.bucket (an existing, versioned, encrypted bucket)")
+        return self
+
+
 class Baseline(_Section):
     account_id: AccountId | None = None
     organization_id: OrgId | None = None
@@ -226,6 +244,7 @@ class Baseline(_Section):
     scp: ScpSettings = ScpSettings()
     ebs: EbsSettings = EbsSettings()
     alarms: AlarmSettings = AlarmSettings()
+    state: StateSettings = StateSettings()
 
     @field_validator("regions")
     @classmethod

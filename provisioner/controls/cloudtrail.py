@@ -1,0 +1,595 @@
+"""cloudtrail.*: the account's audit record of AllocateAddress and everything around it.
+
+All five controls are account-scope: they run once, in the home region, over the trails
+`describe_trails(includeShadowTrails=True)` shows there (the home region's own trails, every
+multi-region trail whatever its home, and organization trails). Per-trail lookups
+(`get_trail_status`, `get_event_selectors`) go to the trail's own home region by ARN, as
+CloudTrail requires for shadow trails, and are cached so the five checks share them.
+
+Any trail that satisfies a control passes it, like an auditor would; the baseline's trail name
+only decides which compliant trail is named first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import botocore.exceptions
+
+from provisioner.aws import AwsSession, error_code
+from provisioner.controls import CheckContext, control
+from provisioner.findings import Finding
+
+# The only management event sources CloudTrail lets a trail exclude; excluding them still
+# records every other management event (AllocateAddress included).
+EXCLUDABLE_SOURCES = frozenset({"kms.amazonaws.com", "rdsdata.amazonaws.com"})
+# CloudTrail.5 / Prowler: a CloudWatch Logs copy older than this means the alarms are blind.
+CLOUDWATCH_DELIVERY_MAX_AGE = timedelta(hours=24)
+PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+_FIELD_OPERATORS = ("Equals", "NotEquals", "StartsWith", "NotStartsWith", "EndsWith", "NotEndsWith")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared lookups (cached in the context: the five checks of one run share them)
+
+def trails(ctx: CheckContext) -> list[dict]:
+    """Every trail visible from the home region, shadow and organization trails included.
+    describe_trails has no pagination: it returns the whole list in one response."""
+    def fetch() -> list[dict]:
+        listed = ctx.client("cloudtrail").describe_trails(includeShadowTrails=True)["trailList"]
+        return sorted(listed, key=lambda t: t["TrailARN"])
+
+    return ctx.cached("cloudtrail:trails", fetch)
+
+
+def home_region(trail: dict) -> str:
+    return trail.get("HomeRegion") or trail["TrailARN"].split(":")[3]
+
+
+def _partition(arn: str) -> str:
+    return arn.split(":")[1]
+
+
+def trail_status(ctx: CheckContext, trail: dict) -> dict:
+    arn = trail["TrailARN"]
+
+    def fetch() -> dict:
+        # By ARN in the trail's home region: a shadow trail's status is only available there.
+        resp = ctx.client("cloudtrail", home_region(trail)).get_trail_status(Name=arn)
+        return {k: v for k, v in resp.items() if k != "ResponseMetadata"}
+
+    return ctx.cached(f"cloudtrail:status:{arn}", fetch)
+
+
+def event_selectors(ctx: CheckContext, trail: dict) -> dict:
+    arn = trail["TrailARN"]
+
+    def fetch() -> dict:
+        resp = ctx.client("cloudtrail", home_region(trail)).get_event_selectors(TrailName=arn)
+        return {"EventSelectors": resp.get("EventSelectors") or [],
+                "AdvancedEventSelectors": resp.get("AdvancedEventSelectors") or []}
+
+    return ctx.cached(f"cloudtrail:selectors:{arn}", fetch)
+
+
+def relevant_trails(ctx: CheckContext) -> list[dict]:
+    """The trails that make the account's audit record: the multi-region ones, or every trail
+    when none is multi-region (then each single-region trail is all there is)."""
+    found = trails(ctx)
+    return [t for t in found if t.get("IsMultiRegionTrail")] or found
+
+
+def _no_trail(ctx: CheckContext) -> list[Finding]:
+    return [ctx.failed(ctx.account_id,
+                       f"no CloudTrail trail in the account (looked in {ctx.region}, shadow trails "
+                       f"included); create the baseline's multi-region trail {ctx.baseline.trail_name}",
+                       trails=[])]
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _named(trail: dict) -> str:
+    return f"{trail['Name']} ({trail['TrailARN']})"
+
+
+def _other_name_note(ctx: CheckContext, trail: dict) -> str:
+    wanted = ctx.baseline.trail_name
+    return "" if trail["Name"] == wanted else f" (not the baseline's trail {wanted}, but it satisfies the control)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Management events: which of read / write a trail's selectors capture
+
+def _field_matches(selector: dict, value: str) -> bool:
+    """Does an advanced field selector let `value` through? (Every operator present must hold.)"""
+    checks = {
+        "Equals": lambda vs: value in vs,
+        "NotEquals": lambda vs: value not in vs,
+        "StartsWith": lambda vs: any(value.startswith(v) for v in vs),
+        "NotStartsWith": lambda vs: not any(value.startswith(v) for v in vs),
+        "EndsWith": lambda vs: any(value.endswith(v) for v in vs),
+        "NotEndsWith": lambda vs: not any(value.endswith(v) for v in vs),
+    }
+    return all(test(selector[op]) for op, test in checks.items() if selector.get(op))
+
+
+def _advanced_coverage(selector: dict) -> tuple[set[str], list[str], str | None]:
+    """(kinds captured, excluded event sources, why the selector does not count) for one
+    advanced selector. A selector that is not about management events captures nothing."""
+    fields = {fs["Field"]: fs for fs in selector.get("FieldSelectors", [])}
+    category = fields.get("eventCategory")
+    if not category or not _field_matches(category, "Management"):
+        return set(), [], None
+    name = selector.get("Name") or "unnamed"
+    unknown = sorted(set(fields) - {"eventCategory", "readOnly", "eventSource"})
+    if unknown:
+        return set(), [], f"management selector {name!r} also filters on {', '.join(unknown)}"
+    exclusions: list[str] = []
+    source = fields.get("eventSource")
+    if source:
+        narrowing = [op for op in _FIELD_OPERATORS if op != "NotEquals" and source.get(op)]
+        excluded = list(source.get("NotEquals") or [])
+        if narrowing or not set(excluded) <= EXCLUDABLE_SOURCES:
+            return set(), [], f"management selector {name!r} keeps only some event sources"
+        exclusions = excluded
+    read_only = fields.get("readOnly")
+    kinds = {kind for kind, value in (("read", "true"), ("write", "false"))
+             if read_only is None or _field_matches(read_only, value)}
+    return kinds, exclusions, None
+
+
+def _basic_coverage(selector: dict) -> tuple[set[str], list[str]]:
+    if not selector.get("IncludeManagementEvents", False):
+        return set(), []
+    kinds = {"All": {"read", "write"}, "ReadOnly": {"read"}, "WriteOnly": {"write"}}
+    return set(kinds.get(selector.get("ReadWriteType", "All"), set())), \
+        list(selector.get("ExcludeManagementEventSources") or [])
+
+
+def management_coverage(selectors: dict) -> dict:
+    """Read and write coverage over all of a trail's selectors: a ReadOnly selector plus a
+    WriteOnly one capture everything, as AWS evaluates selectors as a union."""
+    kinds: set[str] = set()
+    exclusions: set[str] = set()
+    not_counted: list[str] = []
+    for sel in selectors.get("EventSelectors", []):
+        got, excluded = _basic_coverage(sel)
+        kinds |= got
+        exclusions |= set(excluded) if got else set()
+    for sel in selectors.get("AdvancedEventSelectors", []):
+        got, excluded, why = _advanced_coverage(sel)
+        kinds |= got
+        exclusions |= set(excluded)
+        if why:
+            not_counted.append(why)
+    return {"read": "read" in kinds, "write": "write" in kinds,
+            "excluded_sources": sorted(exclusions), "selectors_not_counted": not_counted,
+            "selector_type": "advanced" if selectors.get("AdvancedEventSelectors") else "basic"}
+
+
+# ---------------------------------------------------------------------------------------------
+# cloudtrail.multi_region
+
+def _trail_summary(ctx: CheckContext, trail: dict) -> dict:
+    status = trail_status(ctx, trail)
+    coverage = management_coverage(event_selectors(ctx, trail))
+    return {
+        "trail": trail["TrailARN"],
+        "home_region": home_region(trail),
+        "multi_region": bool(trail.get("IsMultiRegionTrail")),
+        "organization_trail": bool(trail.get("IsOrganizationTrail")),
+        "is_logging": bool(status.get("IsLogging")),
+        "include_global_service_events": bool(trail.get("IncludeGlobalServiceEvents")),
+        "management_events": coverage,
+        "latest_delivery_error": status.get("LatestDeliveryError") or None,
+        "latest_delivery_time": _iso(status.get("LatestDeliveryTime")),
+    }
+
+
+def _multi_region_gaps(summary: dict) -> list[str]:
+    gaps = []
+    if not summary["multi_region"]:
+        gaps.append("not multi-region")
+    if not summary["is_logging"]:
+        gaps.append("not logging")
+    if not summary["include_global_service_events"]:
+        gaps.append("global service events (IAM, STS) not included")
+    coverage = summary["management_events"]
+    missing = [kind for kind in ("read", "write") if not coverage[kind]]
+    if len(missing) == 2:
+        gaps.append("captures no management events")
+    elif missing:
+        gaps.append(f"does not capture {missing[0]} management events")
+    gaps.extend(coverage["selectors_not_counted"] if missing else [])
+    if summary["latest_delivery_error"]:
+        gaps.append(f"S3 delivery failing ({summary['latest_delivery_error']})")
+    return gaps
+
+
+@control("cloudtrail.multi_region",
+         title="A multi-region trail is logging read and write management events",
+         scope="account", maps_to="CIS 3.1, SecurityHub CloudTrail.1")
+def multi_region(ctx: CheckContext) -> list[Finding]:
+    """At least one trail that is multi-region, logging, includes global service events,
+    captures read and write management events and delivers to S3 without error."""
+    found = trails(ctx)
+    if not found:
+        return _no_trail(ctx)
+    summaries = [_trail_summary(ctx, t) for t in found]
+    for summary in summaries:
+        summary["missing"] = _multi_region_gaps(summary)
+    compliant = [t for t, s in zip(found, summaries) if not s["missing"]]
+    if compliant:
+        # The baseline's own trail is named when it complies; otherwise the first that does.
+        best = next((t for t in compliant if t["Name"] == ctx.baseline.trail_name), compliant[0])
+        return [ctx.passed(best["TrailARN"],
+                           f"trail {best['Name']} is multi-region, logging, includes global service "
+                           f"events and captures read and write management events{_other_name_note(ctx, best)}",
+                           trails=summaries, baseline_trail_name=ctx.baseline.trail_name)]
+    why = "; ".join(f"{t['Name']}: {', '.join(s['missing'])}" for t, s in zip(found, summaries))
+    return [ctx.failed(ctx.account_id,
+                       f"no trail is multi-region, logging, with global service events and read+write "
+                       f"management events, delivering without error ({why})",
+                       trails=summaries, baseline_trail_name=ctx.baseline.trail_name)]
+
+
+# ---------------------------------------------------------------------------------------------
+# cloudtrail.log_validation
+
+@control("cloudtrail.log_validation", title="Trails validate their log files (digest files)",
+         scope="account", maps_to="CIS 3.2, SecurityHub CloudTrail.4")
+def log_validation(ctx: CheckContext) -> list[Finding]:
+    """Every multi-region trail (or every trail, when none is multi-region) has log file
+    validation on, so a deleted or altered log file can be proven."""
+    chosen = relevant_trails(ctx)
+    if not chosen:
+        return _no_trail(ctx)
+    findings = []
+    for trail in chosen:
+        enabled = bool(trail.get("LogFileValidationEnabled"))
+        evidence = {"log_file_validation_enabled": enabled, "multi_region": bool(trail.get("IsMultiRegionTrail"))}
+        if enabled:
+            findings.append(ctx.passed(trail["TrailARN"], f"trail {trail['Name']} validates its log files",
+                                       **evidence))
+        else:
+            findings.append(ctx.failed(trail["TrailARN"],
+                                       f"trail {trail['Name']} has log file validation off: a deleted or altered "
+                                       f"log file cannot be detected; enable it (update-trail "
+                                       f"--enable-log-file-validation)", **evidence))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# cloudtrail.kms
+
+def _key_facts(ctx: CheckContext, key_id: str, region: str) -> dict:
+    """describe_key, and the rotation status of a usable customer key; once per key."""
+    def fetch() -> dict:
+        kms = ctx.client("kms", region)
+        meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        facts = {"key_arn": meta["Arn"], "key_manager": meta.get("KeyManager"),
+                 "key_state": meta.get("KeyState"), "rotation_enabled": None, "rotation_period_days": None}
+        # Rotation of an AWS managed key is not ours to set, and a key pending deletion or
+        # disabled fails anyway: asking would only add a call (or a KMSInvalidStateException).
+        if facts["key_manager"] == "CUSTOMER" and facts["key_state"] == "Enabled":
+            rotation = kms.get_key_rotation_status(KeyId=meta["Arn"])
+            facts["rotation_enabled"] = bool(rotation.get("KeyRotationEnabled"))
+            facts["rotation_period_days"] = rotation.get("RotationPeriodInDays")
+        return facts
+
+    return ctx.cached(f"kms:key:{key_id}", fetch)
+
+
+def _key_region(key_id: str, trail: dict) -> str:
+    # CloudTrail returns the key as a full ARN; a bare id would live in the trail's region.
+    return key_id.split(":")[3] if key_id.startswith("arn:") else home_region(trail)
+
+
+def _key_gaps(facts: dict) -> list[str]:
+    gaps = []
+    if facts["key_manager"] != "CUSTOMER":
+        gaps.append(f"the key is {facts['key_manager']}-managed, not a customer managed key "
+                    "(its policy and rotation are not yours to control)")
+    if facts["key_state"] != "Enabled":
+        gaps.append(f"the key is {facts['key_state']} (CloudTrail cannot encrypt with it)")
+    if facts["key_manager"] == "CUSTOMER" and facts["key_state"] == "Enabled" and not facts["rotation_enabled"]:
+        gaps.append("automatic key rotation is off (enable-key-rotation)")
+    return gaps
+
+
+@control("cloudtrail.kms", title="Trails encrypt with a customer managed KMS key that rotates",
+         scope="account", maps_to="CIS 3.5, CIS 3.6, SecurityHub CloudTrail.2")
+def kms(ctx: CheckContext) -> list[Finding]:
+    """Each relevant trail has SSE-KMS with a customer managed, enabled key with rotation on."""
+    chosen = relevant_trails(ctx)
+    if not chosen:
+        return _no_trail(ctx)
+    findings = []
+    for trail in chosen:
+        key_id = trail.get("KmsKeyId")
+        if not key_id:
+            findings.append(ctx.failed(trail["TrailARN"],
+                                       f"trail {trail['Name']} is not encrypted with KMS (SSE-S3 only); "
+                                       "set a customer managed key with rotation on (update-trail --kms-key-id)",
+                                       kms_key_id=None))
+            continue
+        facts = _key_facts(ctx, key_id, _key_region(key_id, trail))
+        gaps = _key_gaps(facts)
+        if gaps:
+            findings.append(ctx.failed(trail["TrailARN"], f"trail {trail['Name']}: {'; '.join(gaps)}",
+                                       kms_key_id=key_id, **facts))
+        else:
+            findings.append(ctx.passed(trail["TrailARN"],
+                                       f"trail {trail['Name']} is encrypted with customer managed key "
+                                       f"{facts['key_arn']}, enabled, rotation on", kms_key_id=key_id, **facts))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# cloudtrail.cloudwatch_logs
+
+def _cloudwatch_gaps(ctx: CheckContext, trail: dict, status: dict) -> list[str]:
+    gaps = []
+    if not trail.get("CloudWatchLogsLogGroupArn"):
+        gaps.append("no CloudWatch Logs log group")
+    if not trail.get("CloudWatchLogsRoleArn"):
+        gaps.append("no role for CloudTrail to deliver to CloudWatch Logs")
+    if status.get("LatestCloudWatchLogsDeliveryError"):
+        gaps.append(f"CloudWatch Logs delivery failing ({status['LatestCloudWatchLogsDeliveryError']})")
+    delivered = status.get("LatestCloudWatchLogsDeliveryTime")
+    # A trail that has not delivered yet (just created) gives no time; one that stopped
+    # delivering gives an old one, and the metric filters that raise the alarms read nothing.
+    if isinstance(delivered, datetime) and ctx.now - delivered > CLOUDWATCH_DELIVERY_MAX_AGE:
+        gaps.append(f"last CloudWatch Logs delivery {delivered.isoformat()} is older than 24 hours")
+    return gaps
+
+
+@control("cloudtrail.cloudwatch_logs", title="Trails deliver to CloudWatch Logs without error",
+         scope="account", maps_to="SecurityHub CloudTrail.5")
+def cloudwatch_logs(ctx: CheckContext) -> list[Finding]:
+    """Each relevant trail names a log group and a delivery role, and its last CloudWatch Logs
+    delivery neither failed nor is more than 24 hours old."""
+    chosen = relevant_trails(ctx)
+    if not chosen:
+        return _no_trail(ctx)
+    findings = []
+    for trail in chosen:
+        status = trail_status(ctx, trail)
+        evidence = {
+            "log_group_arn": trail.get("CloudWatchLogsLogGroupArn") or None,
+            "role_arn": trail.get("CloudWatchLogsRoleArn") or None,
+            "latest_delivery_error": status.get("LatestCloudWatchLogsDeliveryError") or None,
+            "latest_delivery_time": _iso(status.get("LatestCloudWatchLogsDeliveryTime")),
+        }
+        gaps = _cloudwatch_gaps(ctx, trail, status)
+        if gaps:
+            findings.append(ctx.failed(trail["TrailARN"],
+                                       f"trail {trail['Name']}: {'; '.join(gaps)}; the AllocateAddress metric "
+                                       "filter and alarm depend on this copy", **evidence))
+        else:
+            findings.append(ctx.passed(trail["TrailARN"],
+                                       f"trail {trail['Name']} delivers to {evidence['log_group_arn']}", **evidence))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# cloudtrail.bucket
+
+def _missing_as_none(call, missing: set[str], **kwargs) -> dict | None:
+    """The response, or None when the error says the configuration does not exist."""
+    try:
+        return call(**kwargs)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in missing:
+            return None
+        raise
+
+
+def _strip_account_from_emulator_host(request, **_kwargs) -> None:
+    """s3control puts the account id in the host name (<account>.s3-control.<region>...). Behind
+    AWS_ENDPOINT_URL pointing at an IP or localhost (the emulator), that host cannot resolve:
+    drop the label there. Never applies to a real AWS host name."""
+    parts = urlsplit(request.url)
+    host = parts.hostname or ""
+    label, _, rest = host.partition(".")
+    if not (len(label) == 12 and label.isdigit()):
+        return
+    try:
+        ipaddress.ip_address(rest)
+    except ValueError:
+        if rest != "localhost":
+            return
+    request.url = urlunsplit(parts._replace(netloc=parts.netloc.replace(host, rest, 1)))
+
+
+def s3control_client(aws: AwsSession, region: str):
+    """The session's cached s3control client, made to work behind an emulator endpoint too
+    (registering the host fix is idempotent: one unique id per client)."""
+    client = aws.client("s3control", region)
+    client.meta.events.register("before-sign.s3-control", _strip_account_from_emulator_host,
+                                unique_id="harden-s3control-emulator-host")
+    return client
+
+
+def _account_public_access_block(ctx: CheckContext) -> dict | None:
+    def fetch() -> dict | None:
+        s3control = s3control_client(ctx.aws, ctx.region)
+        resp = _missing_as_none(s3control.get_public_access_block, {"NoSuchPublicAccessBlockConfiguration"},
+                                AccountId=ctx.account_id)
+        return resp["PublicAccessBlockConfiguration"] if resp else None
+
+    return ctx.cached("s3control:public_access_block", fetch)
+
+
+def _bucket_config(ctx: CheckContext, bucket: str) -> dict | None:
+    """The bucket's settings this control reads, or None when the bucket does not exist.
+    S3 has no account-wide listing of these: four calls per bucket, once per bucket."""
+    def fetch() -> dict | None:
+        s3 = ctx.client("s3")
+        versioning = _missing_as_none(s3.get_bucket_versioning, {"NoSuchBucket"}, Bucket=bucket)
+        if versioning is None:
+            return None
+        pab = _missing_as_none(s3.get_public_access_block, {"NoSuchPublicAccessBlockConfiguration"}, Bucket=bucket)
+        policy = _missing_as_none(s3.get_bucket_policy, {"NoSuchBucketPolicy"}, Bucket=bucket)
+        ownership = _missing_as_none(s3.get_bucket_ownership_controls, {"OwnershipControlsNotFoundError"},
+                                     Bucket=bucket)
+        rules = (ownership or {}).get("OwnershipControls", {}).get("Rules", [])
+        return {
+            "versioning": versioning.get("Status"),
+            "public_access_block": pab["PublicAccessBlockConfiguration"] if pab else None,
+            "policy": json.loads(policy["Policy"]) if policy else None,
+            "object_ownership": rules[0].get("ObjectOwnership") if rules else None,
+        }
+
+    return ctx.cached(f"s3:bucket:{bucket}", fetch)
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(policy: dict | None) -> list[dict]:
+    return [s for s in _as_list((policy or {}).get("Statement")) if isinstance(s, dict)]
+
+
+def _condition_values(statement: dict, key: str, operators: tuple[str, ...] | None = None) -> list:
+    """Values of a condition key (case-insensitive, as IAM compares keys) under the given
+    operators (any operator when None)."""
+    values: list = []
+    for operator, block in (statement.get("Condition") or {}).items():
+        if operators is not None and operator.lower() not in operators:
+            continue
+        for name, value in (block or {}).items():
+            if name.lower() == key.lower():
+                values.extend(_as_list(value))
+    return values
+
+
+def _matches_any(patterns: list, value: str) -> bool:
+    return any(isinstance(p, str) and fnmatchcase(value.lower(), p.lower()) for p in patterns)
+
+
+def _denies_insecure_transport(policy: dict | None, bucket_arn: str) -> bool:
+    """A Deny for everyone on every S3 action over the bucket and its objects when
+    aws:SecureTransport is false."""
+    for st in _statements(policy):
+        if st.get("Effect") != "Deny" or "NotPrincipal" in st or "NotAction" in st or "NotResource" in st:
+            continue
+        principal = st.get("Principal")
+        everyone = principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS")))
+        actions = [a.lower() for a in _as_list(st.get("Action")) if isinstance(a, str)]
+        resources = _as_list(st.get("Resource"))
+        covers = _matches_any(resources, bucket_arn) and _matches_any(resources, f"{bucket_arn}/any/object")
+        insecure = [str(v).lower() for v in _condition_values(st, "aws:SecureTransport", ("bool", "boolifexists"))]
+        if everyone and ("*" in actions or "s3:*" in actions) and covers and "false" in insecure:
+            return True
+    return False
+
+
+def _cloudtrail_write_grants(policy: dict | None) -> list[dict]:
+    grants = []
+    for st in _statements(policy):
+        principal = st.get("Principal")
+        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if (st.get("Effect") == "Allow" and "cloudtrail.amazonaws.com" in services
+                and _matches_any(_as_list(st.get("Action")), "s3:PutObject")):
+            grants.append(st)
+    return grants
+
+
+def _scoped_source_arns(values: list) -> bool:
+    """Every value names one account (no wildcard in the account field of the ARN)."""
+    def one_account(value: Any) -> bool:
+        parts = str(value).split(":")
+        return len(parts) >= 6 and parts[4].isdigit()
+    return bool(values) and all(one_account(v) for v in values)
+
+
+def _source_arn_scoped(policy: dict | None, trail_arns: list[str]) -> tuple[bool, list]:
+    """CloudTrail's PutObject grants all carry aws:SourceArn, scoped to one account, and
+    together they name every trail that writes here (no confused deputy: another account's
+    trail cannot write into this bucket)."""
+    grants = _cloudtrail_write_grants(policy)
+    values = [_condition_values(st, "aws:SourceArn") for st in grants]
+    all_values = [v for vs in values for v in vs]
+    ok = (bool(grants) and all(_scoped_source_arns(vs) for vs in values)
+          and all(_matches_any(all_values, arn) for arn in trail_arns))
+    return ok, all_values
+
+
+def _public_access_blocked(ctx: CheckContext, bucket_block: dict | None) -> tuple[bool, dict | None, bool]:
+    """(all four settings effective, the account-level block or None, whether it was read).
+    S3 applies the stricter of bucket and account level per setting."""
+    if bucket_block and all(bucket_block.get(f) for f in PAB_FLAGS):
+        return True, None, False
+    account_block = _account_public_access_block(ctx)
+    effective = all((bucket_block or {}).get(f) or (account_block or {}).get(f) for f in PAB_FLAGS)
+    return effective, account_block, True
+
+
+def _bucket_finding(ctx: CheckContext, bucket: str, users: list[dict]) -> Finding:
+    partition = _partition(users[0]["TrailARN"])
+    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    trail_arns = [t["TrailARN"] for t in users]
+    names = ", ".join(t["Name"] for t in users)
+    config = _bucket_config(ctx, bucket)
+    if config is None:
+        return ctx.failed(bucket_arn, f"bucket {bucket} of trail {names} does not exist: CloudTrail cannot "
+                                      "deliver; create it (the baseline's cloudtrail module does)",
+                          bucket_exists=False, trails=trail_arns)
+    blocked, account_block, account_read = _public_access_blocked(ctx, config["public_access_block"])
+    scoped, source_arns = _source_arn_scoped(config["policy"], trail_arns)
+    checks = {
+        "public_access_blocked": blocked,
+        "tls_only_policy": _denies_insecure_transport(config["policy"], bucket_arn),
+        "cloudtrail_write_scoped_by_source_arn": scoped,
+        "versioning_enabled": config["versioning"] == "Enabled",
+        "bucket_owner_enforced": config["object_ownership"] == "BucketOwnerEnforced",
+    }
+    evidence = {
+        "checks": checks,
+        "trails": trail_arns,
+        "public_access_block_bucket": config["public_access_block"],
+        "public_access_block_account": account_block if account_read else "not read (bucket level blocks all)",
+        "has_policy": config["policy"] is not None,
+        "cloudtrail_source_arns": source_arns,
+        "versioning": config["versioning"],
+        "object_ownership": config["object_ownership"],
+    }
+    fixes = {
+        "public_access_blocked": "turn on all four S3 Block Public Access settings",
+        "tls_only_policy": "add a Deny on s3:* for aws:SecureTransport = false over the bucket and its objects",
+        "cloudtrail_write_scoped_by_source_arn": "condition every s3:PutObject grant to cloudtrail.amazonaws.com "
+                                                 f"on aws:SourceArn of the trail ({', '.join(trail_arns)})",
+        "versioning_enabled": f"enable versioning (now {config['versioning'] or 'never enabled'})",
+        "bucket_owner_enforced": f"set object ownership to BucketOwnerEnforced (now {config['object_ownership']})",
+    }
+    failed = [fixes[name] for name, ok in checks.items() if not ok]
+    if failed:
+        return ctx.failed(bucket_arn, f"log bucket {bucket} of trail {names}: {'; '.join(failed)}", **evidence)
+    return ctx.passed(bucket_arn, f"log bucket {bucket} of trail {names} blocks public access, requires TLS, "
+                                  "lets only this trail write, is versioned and owner-enforced", **evidence)
+
+
+@control("cloudtrail.bucket", title="The trail's S3 bucket is private, TLS-only, scoped, versioned",
+         scope="account", maps_to="CIS 3.4, SecurityHub CloudTrail.7")
+def bucket(ctx: CheckContext) -> list[Finding]:
+    """Each relevant trail's bucket (one finding per bucket): public access blocked (bucket or
+    account level), a TLS-only Deny, CloudTrail's PutObject conditioned on aws:SourceArn,
+    versioning Enabled and object ownership BucketOwnerEnforced."""
+    chosen = relevant_trails(ctx)
+    if not chosen:
+        return _no_trail(ctx)
+    by_bucket: dict[str, list[dict]] = {}
+    for trail in chosen:
+        by_bucket.setdefault(trail["S3BucketName"], []).append(trail)
+    return [_bucket_finding(ctx, name, users) for name, users in sorted(by_bucket.items())]

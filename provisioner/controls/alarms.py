@@ -1,0 +1,752 @@
+"""alarms.*: someone is told when an instance runs hot, and when an Elastic IP is allocated.
+
+alarms.cpu: every running instance has a CloudWatch alarm on its CPUUtilization that fires on
+high CPU and has an action. alarms.allocate_address: in every region an EventBridge rule that
+catches AllocateAddress (CloudTrail delivers API-call events to EventBridge in the region of the
+call) sends to an SNS topic somebody confirmed; in the home region also a CloudWatch Logs metric
+filter on the trail's log group with an alarm on its metric, to such a topic.
+
+Whether a rule or a filter catches AllocateAddress is decided by evaluating its pattern against
+sample AllocateAddress events (see "Pattern evaluation" below), not by looking for the word:
+a pattern can mention AllocateAddress and still miss it (`!=`, `anything-but`, or a condition
+that narrows it to one kind of caller). Evaluating locally keeps verify at one list call per
+region (events TestEventPattern / logs TestMetricFilter would be one call per rule or filter).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Any
+
+import botocore.exceptions
+
+from provisioner.aws import error_code, paginate
+from provisioner.controls import CheckContext, control
+from provisioner.controls.ebs import partition
+from provisioner.findings import Finding
+
+ADDRESS_EVENT = "AllocateAddress"
+# Rule states that receive AllocateAddress (a write management event).
+ENABLED_RULE_STATES = frozenset({"ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"})
+# Comparisons that make a CPU alarm fire when the CPU is high (anomaly bands included).
+HIGH_CPU_OPERATORS = frozenset({"GreaterThanThreshold", "GreaterThanOrEqualToThreshold",
+                                "GreaterThanUpperThreshold", "LessThanLowerOrGreaterThanUpperThreshold"})
+
+
+def _skip_if_disabled(ctx: CheckContext) -> list[Finding] | None:
+    if ctx.baseline.alarms.enabled:
+        return None
+    return [ctx.skipped(ctx.region, "alarms.enabled = false in the baseline: alarms are not part of "
+                        "the desired state", alarms_enabled=False)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared lookups (one list call per region, cached in the context)
+
+def running_instances(ctx: CheckContext) -> list[dict]:
+    def fetch() -> list[dict]:
+        reservations = paginate(ctx.client("ec2"), "describe_instances", "Reservations",
+                                Filters=[{"Name": "instance-state-name", "Values": ["running"]}])
+        return [i for r in reservations for i in r.get("Instances", [])]
+
+    return ctx.cached("ec2:instances:running", fetch)
+
+
+def metric_alarms(ctx: CheckContext, region: str | None = None) -> list[dict]:
+    """Every metric alarm of a region. describe_alarms has no metric filter and
+    describe_alarms_for_metric is one call per metric: list once, match locally."""
+    region = region or ctx.region
+    return ctx.cached(f"cloudwatch:metric_alarms:{region}", lambda: paginate(
+        ctx.client("cloudwatch", region), "describe_alarms", "MetricAlarms", AlarmTypes=["MetricAlarm"]))
+
+
+def topic_subscriptions(ctx: CheckContext, topic_arn: str) -> list[dict] | None:
+    """A topic's subscriptions, or None when the topic does not exist (a meaning for the
+    control: the alarm or rule notifies nothing). Asked in the topic's own region."""
+    def fetch() -> list[dict] | None:
+        sns = ctx.client("sns", topic_arn.split(":")[3])
+        try:
+            return paginate(sns, "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic_arn)
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) == "NotFound":
+                return None
+            raise
+
+    return ctx.cached(f"sns:subscriptions:{topic_arn}", fetch)
+
+
+def _is_confirmed(subscription: dict) -> bool:
+    # Unconfirmed subscriptions show "PendingConfirmation" (or "Deleted") instead of an ARN.
+    return subscription.get("SubscriptionArn", "").startswith("arn:")
+
+
+def topic_summary(ctx: CheckContext, topic_arn: str) -> dict[str, Any]:
+    subscriptions = topic_subscriptions(ctx, topic_arn)
+    if subscriptions is None:
+        return {"topic_arn": topic_arn, "exists": False, "confirmed": [], "pending": 0}
+    confirmed = [f"{s.get('Protocol')}:{s.get('Endpoint')}" for s in subscriptions if _is_confirmed(s)]
+    return {"topic_arn": topic_arn, "exists": True, "confirmed": confirmed,
+            "pending": len(subscriptions) - len(confirmed)}
+
+
+def _topic_problem(summary: dict[str, Any]) -> str | None:
+    if not summary["exists"]:
+        return f"topic {summary['topic_arn']} does not exist"
+    if not summary["confirmed"]:
+        pending = f" ({summary['pending']} pending confirmation)" if summary["pending"] else ""
+        return f"topic {summary['topic_arn']} has no confirmed subscription{pending}"
+    return None
+
+
+def _sns_topics(arns: list[str]) -> list[str]:
+    return [a for a in arns if a.split(":")[2:3] == ["sns"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# alarms.cpu
+
+def cpu_alarm_instance(alarm: dict) -> str | None:
+    """The instance whose AWS/EC2 CPUUtilization the alarm watches, or None. A metric-math alarm
+    counts when the expression it returns is that metric itself."""
+    metric = {"Namespace": alarm.get("Namespace"), "MetricName": alarm.get("MetricName"),
+              "Dimensions": alarm.get("Dimensions") or []}
+    if not alarm.get("MetricName"):
+        returned = [q for q in alarm.get("Metrics") or [] if q.get("ReturnData", True) and q.get("MetricStat")]
+        if len(returned) != 1:
+            return None
+        metric = returned[0]["MetricStat"]["Metric"]
+    dimensions = metric.get("Dimensions") or []
+    # EC2 publishes per-instance CPU with exactly one dimension: any other set is another metric.
+    if (metric.get("Namespace"), metric.get("MetricName")) != ("AWS/EC2", "CPUUtilization") \
+            or len(dimensions) != 1 or dimensions[0].get("Name") != "InstanceId":
+        return None
+    return dimensions[0].get("Value")
+
+
+def _cpu_alarm_gaps(alarm: dict) -> list[str]:
+    gaps = []
+    if not alarm.get("ActionsEnabled"):
+        gaps.append("actions disabled")
+    if not alarm.get("AlarmActions"):
+        gaps.append("no alarm action")
+    operator, threshold = alarm.get("ComparisonOperator"), alarm.get("Threshold")
+    if operator not in HIGH_CPU_OPERATORS:
+        gaps.append(f"{operator} does not fire on high CPU")
+    # CPUUtilization is a percentage: a threshold at or past 100 never fires.
+    elif threshold is not None and (threshold > 100 or (threshold == 100 and operator == "GreaterThanThreshold")):
+        gaps.append(f"threshold {threshold:g}% can never be crossed")
+    return gaps
+
+
+def _cpu_alarm_summary(alarm: dict) -> dict[str, Any]:
+    return {"alarm_name": alarm["AlarmName"], "actions_enabled": alarm.get("ActionsEnabled"),
+            "alarm_actions": alarm.get("AlarmActions") or [],
+            "comparison": alarm.get("ComparisonOperator"), "threshold": alarm.get("Threshold"),
+            "period": alarm.get("Period"), "evaluation_periods": alarm.get("EvaluationPeriods"),
+            "state": alarm.get("StateValue")}
+
+
+def _cpu_finding(ctx: CheckContext, instance: dict, alarms: list[dict]) -> Finding:
+    instance_id = instance["InstanceId"]
+    summaries = [_cpu_alarm_summary(a) for a in alarms]
+    good = [a["AlarmName"] for a in alarms if not _cpu_alarm_gaps(a)]
+    if good:
+        return ctx.passed(instance_id, f"CPUUtilization alarm {', '.join(good)} notifies on high CPU",
+                          alarm_names=good, alarms=summaries)
+    if alarms:
+        why = "; ".join(f"{a['AlarmName']}: {', '.join(_cpu_alarm_gaps(a))}" for a in alarms)
+        return ctx.failed(instance_id, f"no CPUUtilization alarm that fires on high CPU with an enabled "
+                          f"action ({why})", alarm_names=[], alarms=summaries)
+    return ctx.failed(instance_id, "no CPUUtilization alarm; create one with an alarm action "
+                      f"(the baseline's: {ctx.baseline.name_prefix}-cpu-{instance_id})",
+                      alarm_names=[], alarms=[])
+
+
+@control("alarms.cpu", title="Every running instance has a CPU alarm with an action", scope="regional",
+         maps_to="seed document (high CPU utilization)")
+def cpu(ctx: CheckContext) -> list[Finding]:
+    """Each running instance (stopped and terminated ones are ignored) has a metric alarm on its
+    AWS/EC2 CPUUtilization that fires on high CPU, with actions enabled and an alarm action."""
+    if skipped := _skip_if_disabled(ctx):
+        return skipped
+    by_instance: dict[str, list[dict]] = {}
+    for alarm in metric_alarms(ctx):
+        instance_id = cpu_alarm_instance(alarm)
+        if instance_id:
+            by_instance.setdefault(instance_id, []).append(alarm)
+    instances = sorted(running_instances(ctx), key=lambda i: i["InstanceId"])
+    findings = [_cpu_finding(ctx, i, by_instance.get(i["InstanceId"], [])) for i in instances]
+    if not findings:
+        findings.append(ctx.passed(ctx.region, "no running instance in this region", running_instances=0))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# alarms.allocate_address
+
+def sample_allocate_address_records(account: str, region: str) -> dict[str, dict]:
+    """CloudTrail records of AllocateAddress as AWS writes them, one per kind of caller and per
+    outcome. A detection must catch every one: a denied attempt (an SCP at work) is as telling
+    as a success, and whoever allocates may be a role, a user or the root user."""
+    p = partition(region)
+    role = {"type": "AssumedRole", "principalId": "AROAEXAMPLEROLEID:session",
+            "arn": f"arn:{p}:sts::{account}:assumed-role/Operator/session", "accountId": account,
+            "accessKeyId": "ASIAEXAMPLEKEYID",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEROLEID",
+                                                 "arn": f"arn:{p}:iam::{account}:role/Operator",
+                                                 "accountId": account, "userName": "Operator"},
+                               "attributes": {"creationDate": "2024-01-01T00:00:00Z", "mfaAuthenticated": "false"}}}
+    user = {"type": "IAMUser", "principalId": "AIDAEXAMPLEUSERID", "arn": f"arn:{p}:iam::{account}:user/operator",
+            "accountId": account, "accessKeyId": "AKIAEXAMPLEKEYID", "userName": "operator"}
+    root = {"type": "Root", "principalId": account, "arn": f"arn:{p}:iam::{account}:root", "accountId": account,
+            "accessKeyId": "ASIAEXAMPLEKEYID"}
+    base = {
+        "eventVersion": "1.09", "eventTime": "2024-01-01T00:00:00Z", "eventSource": "ec2.amazonaws.com",
+        "eventName": ADDRESS_EVENT, "awsRegion": region, "sourceIPAddress": "203.0.113.10",
+        "userAgent": "aws-cli/2.15.0", "requestParameters": {"domain": "vpc"},
+        "responseElements": {"requestId": "11111111-2222-3333-4444-555555555555", "publicIp": "198.51.100.7",
+                             "domain": "vpc", "allocationId": "eipalloc-0123456789abcdef0",
+                             "networkBorderGroup": region, "publicIpv4Pool": "amazon"},
+        "requestID": "11111111-2222-3333-4444-555555555555", "eventID": "66666666-7777-8888-9999-000000000000",
+        "readOnly": False, "eventType": "AwsApiCall", "managementEvent": True,
+        "recipientAccountId": account, "eventCategory": "Management",
+    }
+    denied = {**base, "userIdentity": role, "responseElements": None, "errorCode": "Client.UnauthorizedOperation",
+              "errorMessage": "You are not authorized to perform this operation. User: "
+                              f"{role['arn']} is not authorized to perform: ec2:AllocateAddress "
+                              "with an explicit deny in a service control policy"}
+    return {"allocation by an assumed role": {**base, "userIdentity": role},
+            "allocation by an IAM user": {**base, "userIdentity": user},
+            "allocation by the root user": {**base, "userIdentity": root},
+            "attempt denied by a policy": denied}
+
+
+def _as_eventbridge_event(record: dict, account: str, region: str) -> dict:
+    return {"version": "0", "id": "12345678-1234-1234-1234-123456789012",
+            "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "account": account,
+            "time": record["eventTime"], "region": region, "resources": [], "detail": record}
+
+
+def _misses(matches, samples: dict[str, dict]) -> list[str]:
+    return [label for label, sample in samples.items() if not matches(sample)]
+
+
+# -- the EventBridge part (every region) ------------------------------------------------------
+
+def _event_rules(ctx: CheckContext) -> list[dict[str, Any]]:
+    """The default bus's rules that catch at least one AllocateAddress sample (CloudTrail API
+    events arrive on the default bus only), with what they miss and, for the complete and
+    enabled ones, their SNS targets."""
+    samples = {label: _as_eventbridge_event(r, ctx.account_id, ctx.region)
+               for label, r in sample_allocate_address_records(ctx.account_id, ctx.region).items()}
+    events = ctx.client("events")
+    found = []
+    for rule in paginate(events, "list_rules", "Rules"):
+        pattern = rule.get("EventPattern")
+        if not pattern:
+            continue  # a scheduled rule
+        misses = _misses(lambda e: event_pattern_matches(pattern, e), samples)
+        if len(misses) == len(samples):
+            continue
+        entry = {"rule": rule["Name"], "arn": rule.get("Arn"), "state": rule.get("State"), "misses": misses,
+                 "topics": [], "other_targets": []}
+        if not misses and rule.get("State") in ENABLED_RULE_STATES:
+            targets = [t["Arn"] for t in paginate(events, "list_targets_by_rule", "Targets", Rule=rule["Name"])]
+            entry["topics"] = [topic_summary(ctx, arn) for arn in _sns_topics(targets)]
+            entry["other_targets"] = [arn for arn in targets if arn not in _sns_topics(targets)]
+        found.append(entry)
+    return found
+
+
+def _rule_gap(entry: dict[str, Any]) -> str:
+    if entry["state"] not in ENABLED_RULE_STATES:
+        return f"rule {entry['rule']} is {entry['state']}"
+    if entry["misses"]:
+        return f"rule {entry['rule']} misses: {', '.join(entry['misses'])}"
+    if not entry["topics"]:
+        return f"rule {entry['rule']} has no SNS topic target"
+    return f"rule {entry['rule']}: " + "; ".join(p for p in map(_topic_problem, entry["topics"]) if p)
+
+
+def _event_rule_finding(ctx: CheckContext) -> Finding:
+    resource = f"arn:{partition(ctx.region)}:events:{ctx.region}:{ctx.account_id}:event-bus/default"
+    rules = _event_rules(ctx)
+    evidence = {"rules": rules, "baseline_rule": f"{ctx.baseline.name_prefix}-elastic-ip-api-calls",
+                "baseline_topic": ctx.baseline.topic_name}
+    for entry in rules:
+        good = [t for t in entry["topics"] if _topic_problem(t) is None]
+        if good:
+            return ctx.passed(resource, f"EventBridge rule {entry['rule']} sends AllocateAddress calls to "
+                              f"{good[0]['topic_arn']} (confirmed: {', '.join(good[0]['confirmed'])})", **evidence)
+    if not rules:
+        return ctx.failed(resource, "missing: no EventBridge rule on the default bus matches AllocateAddress "
+                          "CloudTrail events; create one (the baseline's "
+                          f"{evidence['baseline_rule']}) that targets an SNS topic with a confirmed subscription",
+                          **evidence)
+    return ctx.failed(resource, "missing: no enabled EventBridge rule catches every AllocateAddress call and "
+                      "notifies a topic with a confirmed subscription (" + "; ".join(map(_rule_gap, rules)) + ")",
+                      **evidence)
+
+
+# -- the metric filter part (home region) -------------------------------------------------------
+
+def _trails(ctx: CheckContext) -> list[dict]:
+    # Same call and cache key as the cloudtrail family, so a shared context fetches it once.
+    return ctx.cached("cloudtrail:trails", lambda: sorted(
+        ctx.client("cloudtrail").describe_trails(includeShadowTrails=True)["trailList"],
+        key=lambda t: t["TrailARN"]))
+
+
+def _trail_status(ctx: CheckContext, trail: dict) -> dict:
+    arn = trail["TrailARN"]
+
+    def fetch() -> dict:
+        # By ARN in the trail's home region: a shadow trail's status is only available there.
+        resp = ctx.client("cloudtrail", arn.split(":")[3]).get_trail_status(Name=arn)
+        return {k: v for k, v in resp.items() if k != "ResponseMetadata"}
+
+    return ctx.cached(f"cloudtrail:status:{arn}", fetch)
+
+
+def _log_group(arn: str) -> tuple[str, str, str]:
+    """(account, region, name) of a log group ARN `arn:aws:logs:REGION:ACCOUNT:log-group:NAME:*`."""
+    parts = arn.split(":")
+    return parts[4], parts[3], parts[6]
+
+
+def _feeding_trails(ctx: CheckContext) -> dict[str, list[dict]]:
+    """Trails that copy to CloudWatch Logs, grouped by log group ARN (without the ':*')."""
+    groups: dict[str, list[dict]] = {}
+    for trail in _trails(ctx):
+        group = trail.get("CloudWatchLogsLogGroupArn")
+        if group:
+            groups.setdefault(group.removesuffix(":*"), []).append(trail)
+    return groups
+
+
+def _trail_gap(ctx: CheckContext, trail: dict) -> str | None:
+    # Like CIS 4.x: the filter counts only on the group of an active multi-region trail; a
+    # single-region trail's group never sees an allocation made in another region.
+    if not trail.get("IsMultiRegionTrail"):
+        return f"trail {trail['Name']} is single-region"
+    if not _trail_status(ctx, trail).get("IsLogging"):
+        return f"trail {trail['Name']} is not logging"
+    return None
+
+
+def _transformation_value(transformation: dict) -> float:
+    try:
+        return float(transformation.get("metricValue", "1"))
+    except ValueError:
+        return 1.0  # a value taken from the event ("$.x"): count each call as one
+
+
+def _alarm_fire_gap(alarm: dict, calls: int, value: float) -> str | None:
+    """Why the alarm would not fire on `calls` matching calls within one period, or None."""
+    needed = alarm.get("DatapointsToAlarm") or alarm.get("EvaluationPeriods") or 1
+    if needed > 1:
+        return f"needs {needed} breaching periods, one burst of calls is one"
+    statistic = alarm.get("Statistic")
+    observed = {"Sum": calls * value, "SampleCount": float(calls)}.get(statistic, value)
+    operator, threshold = alarm.get("ComparisonOperator"), alarm.get("Threshold", 0.0)
+    fires = {"GreaterThanOrEqualToThreshold": observed >= threshold,
+             "GreaterThanThreshold": observed > threshold}.get(operator, False)
+    if fires:
+        return None
+    return f"{statistic or alarm.get('ExtendedStatistic')} {operator} {threshold:g} does not fire on {calls} call(s)"
+
+
+def _metric_alarm_entries(ctx: CheckContext, region: str, transformation: dict) -> list[dict[str, Any]]:
+    calls = ctx.baseline.alarms.allocate_address_threshold
+    value = _transformation_value(transformation)
+    dimension_names = sorted((transformation.get("dimensions") or {}).keys())
+    entries = []
+    for alarm in metric_alarms(ctx, region):
+        # An alarm sees the filter's data only with the same namespace, name and dimension names.
+        if (alarm.get("Namespace"), alarm.get("MetricName")) != (transformation.get("metricNamespace"),
+                                                                 transformation.get("metricName")) \
+                or sorted(d["Name"] for d in alarm.get("Dimensions") or []) != dimension_names:
+            continue
+        topics = [topic_summary(ctx, arn) for arn in _sns_topics(alarm.get("AlarmActions") or [])]
+        gaps = [] if alarm.get("ActionsEnabled") else ["actions disabled"]
+        if not topics:
+            gaps.append("no SNS topic among its alarm actions")
+        elif all(_topic_problem(t) for t in topics):
+            gaps += [_topic_problem(t) for t in topics]
+        if fire_gap := _alarm_fire_gap(alarm, calls, value):
+            gaps.append(fire_gap)
+        entries.append({"alarm": alarm["AlarmName"], "gaps": gaps, "topics": topics})
+    return entries
+
+
+def _filter_entries(ctx: CheckContext, group_arn: str) -> list[dict[str, Any]]:
+    """The group's metric filters that catch at least one AllocateAddress sample, each with what
+    it misses and the alarms on its metric."""
+    account, region, name = _log_group(group_arn)
+    samples = sample_allocate_address_records(ctx.account_id, region)
+    entries = []
+    for mf in paginate(ctx.client("logs", region), "describe_metric_filters", "metricFilters", logGroupName=name):
+        pattern = mf.get("filterPattern", "")
+        try:
+            misses = _misses(lambda r: filter_pattern_matches(pattern, r), samples)
+        except PatternError as exc:
+            if ADDRESS_EVENT in pattern:  # worth naming: it looks meant for this
+                entries.append({"filter": mf["filterName"], "pattern": pattern, "misses": [f"not understood: {exc}"],
+                                "alarms": []})
+            continue
+        if len(misses) == len(samples):
+            continue
+        alarms = []
+        if not misses:
+            for transformation in mf.get("metricTransformations", []):
+                alarms += _metric_alarm_entries(ctx, region, transformation)
+        entries.append({"filter": mf["filterName"], "pattern": pattern, "misses": misses,
+                        "metrics": [f"{t.get('metricNamespace')}/{t.get('metricName')}"
+                                    for t in mf.get("metricTransformations", [])],
+                        "alarms": alarms})
+    return entries
+
+
+def _filter_gap(entry: dict[str, Any]) -> str:
+    if entry["misses"]:
+        return f"filter {entry['filter']} misses: {', '.join(entry['misses'])}"
+    if not entry["alarms"]:
+        return f"filter {entry['filter']}: no alarm on its metric {', '.join(entry['metrics'])}"
+    return "; ".join(f"filter {entry['filter']}: alarm {a['alarm']}: {', '.join(a['gaps'])}" for a in entry["alarms"])
+
+
+def _metric_filter_finding(ctx: CheckContext) -> Finding:
+    resource = f"arn:{partition(ctx.region)}:logs:{ctx.region}:{ctx.account_id}:metric-filter/{ADDRESS_EVENT}"
+    feeding = _feeding_trails(ctx)
+    local = {g: t for g, t in feeding.items() if _log_group(g)[0] == ctx.account_id}
+    if feeding and not local:
+        return ctx.skipped(resource, "the trails' log groups belong to another account "
+                           f"({', '.join(sorted(feeding))}): check the metric filter there",
+                           log_groups=sorted(feeding))
+    groups, gaps = [], []
+    for group_arn, trails in sorted(local.items()):
+        trail_gaps = [g for g in (_trail_gap(ctx, t) for t in trails) if g]
+        usable = len(trail_gaps) < len(trails)
+        filters = _filter_entries(ctx, group_arn) if usable else []
+        groups.append({"log_group": group_arn, "trails": [t["Name"] for t in trails],
+                       "trail_gaps": trail_gaps, "filters": filters})
+        for entry in filters:
+            if not entry["misses"] and any(not a["gaps"] for a in entry["alarms"]):
+                alarm = next(a for a in entry["alarms"] if not a["gaps"])
+                topic = next(t for t in alarm["topics"] if _topic_problem(t) is None)
+                return ctx.passed(resource, f"metric filter {entry['filter']} on {_log_group(group_arn)[2]} "
+                                  f"(trail {', '.join(t['Name'] for t in trails)}) feeds alarm {alarm['alarm']}, "
+                                  f"which notifies {topic['topic_arn']}", log_groups=groups)
+        if not usable:
+            gaps.append(f"log group {_log_group(group_arn)[2]}: {'; '.join(trail_gaps)}")
+        elif not filters:
+            gaps.append(f"log group {_log_group(group_arn)[2]}: no metric filter matches AllocateAddress")
+        else:
+            gaps += [_filter_gap(e) for e in filters]
+    if not local:
+        return ctx.failed(resource, "missing: no trail delivers to CloudWatch Logs, so no metric filter can "
+                          "count AllocateAddress; give the multi-region trail a log group, then a metric filter "
+                          "and an alarm on it", log_groups=[])
+    return ctx.failed(resource, "missing: no metric filter with an alarm that notifies a confirmed topic for "
+                      "AllocateAddress on an active multi-region trail's log group (" + "; ".join(gaps) + ")",
+                      log_groups=groups)
+
+
+@control("alarms.allocate_address", title="Elastic IP allocation is detected and someone is notified",
+         scope="regional", maps_to="seed document (no public baseline has it)")
+def allocate_address(ctx: CheckContext) -> list[Finding]:
+    """Every region: an enabled EventBridge rule that catches every AllocateAddress call
+    (succeeded or denied, by any kind of principal) targets an SNS topic with a confirmed
+    subscription. Home region: a metric filter on an active multi-region trail's log group
+    catches the same calls, and an alarm on its metric fires at the baseline threshold and
+    notifies such a topic."""
+    if skipped := _skip_if_disabled(ctx):
+        return skipped
+    findings = [_event_rule_finding(ctx)]
+    if ctx.region == ctx.baseline.home_region:
+        findings.append(_metric_filter_finding(ctx))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# Pattern evaluation: EventBridge event patterns and CloudWatch Logs filter patterns.
+# Whatever cannot be understood counts as "does not match": verify then reports the detection
+# as missing and names the pattern, rather than trusting it.
+
+_MISSING = object()
+
+
+# -- EventBridge event patterns ------------------------------------------------------------------
+
+def event_pattern_matches(pattern: dict | str, event: dict) -> bool:
+    """True when an EventBridge event pattern matches the event (the documented semantics:
+    every key of the pattern must match; a list matches when any of its values does)."""
+    if isinstance(pattern, str):
+        try:
+            pattern = json.loads(pattern)
+        except ValueError:
+            return False
+    return isinstance(pattern, dict) and _match_object(pattern, event)
+
+
+def _match_object(pattern: dict, event: Any) -> bool:
+    for key, rule in pattern.items():
+        if key == "$or":
+            if not isinstance(rule, list) or not any(_match_object(p, event) for p in rule if isinstance(p, dict)):
+                return False
+            continue
+        value = event.get(key, _MISSING) if isinstance(event, dict) else _MISSING
+        if isinstance(rule, dict):
+            if not isinstance(value, dict) or not _match_object(rule, value):
+                return False
+        elif isinstance(rule, list):
+            if not _match_field(rule, value):
+                return False
+        else:
+            return False  # not a valid pattern: EventBridge would have refused it
+    return True
+
+
+def _match_field(rules: list, value: Any) -> bool:
+    if value is _MISSING:
+        # Only {"exists": false} matches a field that is not there.
+        return any(isinstance(r, dict) and r.get("exists") is False for r in rules)
+    values = value if isinstance(value, list) else [value]
+    return any(_match_value(rule, v) for rule in rules for v in values)
+
+
+def _match_value(rule: Any, value: Any) -> bool:
+    if not isinstance(rule, dict):
+        if isinstance(rule, bool) or isinstance(value, bool) or rule is None or value is None:
+            return rule is value or rule == value and type(rule) is type(value)
+        if isinstance(rule, (int, float)) and isinstance(value, (int, float)):
+            return float(rule) == float(value)
+        return rule == value
+    if len(rule) != 1:
+        return False
+    (op, arg), = rule.items()
+    return _OPERATORS.get(op, lambda _a, _v: False)(arg, value)
+
+
+def _prefix(arg: Any, value: Any) -> bool:
+    if isinstance(arg, dict) and "equals-ignore-case" in arg:
+        return isinstance(value, str) and value.lower().startswith(str(arg["equals-ignore-case"]).lower())
+    return isinstance(arg, str) and isinstance(value, str) and value.startswith(arg)
+
+
+def _suffix(arg: Any, value: Any) -> bool:
+    if isinstance(arg, dict) and "equals-ignore-case" in arg:
+        return isinstance(value, str) and value.lower().endswith(str(arg["equals-ignore-case"]).lower())
+    return isinstance(arg, str) and isinstance(value, str) and value.endswith(arg)
+
+
+def _wildcard(arg: Any, value: Any) -> bool:
+    if not isinstance(arg, str) or not isinstance(value, str):
+        return False
+    regex = ".*".join(re.escape(part) for part in arg.split("*"))
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def _anything_but(arg: Any, value: Any) -> bool:
+    if isinstance(arg, dict):
+        return not _match_value(arg, value) if len(arg) == 1 else False
+    excluded = arg if isinstance(arg, list) else [arg]
+    return not any(_match_value(e, value) for e in excluded)
+
+
+def _numeric(arg: Any, value: Any) -> bool:
+    if not isinstance(arg, list) or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    compare = {"=": float.__eq__, "<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+    pairs = list(zip(arg[::2], arg[1::2]))
+    return bool(pairs) and all(op in compare and compare[op](float(value), float(bound)) for op, bound in pairs)
+
+
+def _cidr(arg: Any, value: Any) -> bool:
+    try:
+        return ipaddress.ip_address(value) in ipaddress.ip_network(arg, strict=False)
+    except (TypeError, ValueError):
+        return False
+
+
+_OPERATORS = {
+    "prefix": _prefix,
+    "suffix": _suffix,
+    "wildcard": _wildcard,
+    "anything-but": _anything_but,
+    "numeric": _numeric,
+    "cidr": _cidr,
+    "exists": lambda arg, _value: arg is True,  # the value is present here; a missing one is above
+    "equals-ignore-case": lambda arg, v: isinstance(arg, str) and isinstance(v, str) and arg.lower() == v.lower(),
+}
+
+
+# -- CloudWatch Logs filter patterns -------------------------------------------------------------
+
+class PatternError(ValueError):
+    """A filter pattern this evaluator does not understand."""
+
+
+_TOKEN = re.compile(r"""\s*(?:
+    (?P<op>&&|\|\||!=|<=|>=|=|<|>|\(|\)|\{|\})
+  | (?P<selector>\$[^\s=!<>()&|{}]*)
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<word>[^\s=!<>()&|{}"]+)
+)""", re.VERBOSE)
+
+
+def filter_pattern_matches(pattern: str, record: dict) -> bool:
+    """True when a CloudWatch Logs filter pattern matches the log event that is `record` as JSON
+    (CloudTrail writes one JSON record per event). Raises PatternError when it cannot tell."""
+    text = (pattern or "").strip()
+    if not text:
+        return True  # an empty pattern matches every event
+    if text.startswith("{"):
+        return _JsonPattern(text).evaluate(record)
+    if text.startswith("["):
+        raise PatternError("space-delimited patterns do not apply to JSON CloudTrail records")
+    return _terms_match(text, json.dumps(record, separators=(",", ":")))
+
+
+def _terms_match(text: str, message: str) -> bool:
+    terms = re.findall(r'[-?]?"(?:[^"\\]|\\.)*"|\S+', text)
+    required, optional, excluded = [], [], []
+    for term in terms:
+        kind = {"-": excluded, "?": optional}.get(term[0], required)
+        word = term[1:] if kind is not required else term
+        kind.append(word[1:-1] if word.startswith('"') and word.endswith('"') else word)
+    if any(t in message for t in excluded):
+        return False
+    if optional and not required:
+        return any(t in message for t in optional)
+    return all(t in message for t in required)
+
+
+class _JsonPattern:
+    """`{ $.a = "x" && ($.b != 1 || $.c IS NULL) }`: a recursive-descent parser and evaluator."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = self._tokenize(text)
+        self.pos = 0
+
+    @staticmethod
+    def _tokenize(text: str) -> list[tuple[str, str]]:
+        tokens, pos = [], 0
+        while pos < len(text):
+            if text[pos:].strip() == "":
+                break
+            match = _TOKEN.match(text, pos)
+            if not match or match.end() == pos:
+                raise PatternError(f"cannot read the pattern at {text[pos:pos + 20]!r}")
+            tokens.append((match.lastgroup, match.group(match.lastgroup)))
+            pos = match.end()
+        return tokens
+
+    def _peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def _take(self, expected: str | None = None) -> tuple[str, str]:
+        token = self._peek()
+        if token is None or (expected is not None and token[1] != expected):
+            raise PatternError(f"expected {expected or 'more'} in the pattern")
+        self.pos += 1
+        return token
+
+    def evaluate(self, record: dict) -> bool:
+        self.pos = 0
+        self._take("{")
+        result = self._or(record)
+        self._take("}")
+        if self._peek() is not None:
+            raise PatternError("text after the closing brace")
+        return result
+
+    def _or(self, record: dict) -> bool:
+        result = self._and(record)
+        while self._peek() == ("op", "||"):
+            self._take()
+            result = self._and(record) or result  # evaluate both sides: a parse error must surface
+        return result
+
+    def _and(self, record: dict) -> bool:
+        result = self._factor(record)
+        while self._peek() == ("op", "&&"):
+            self._take()
+            result = self._factor(record) and result
+        return result
+
+    def _factor(self, record: dict) -> bool:
+        if self._peek() == ("op", "("):
+            self._take()
+            result = self._or(record)
+            self._take(")")
+            return result
+        kind, selector = self._take()
+        if kind != "selector":
+            raise PatternError(f"expected a $. selector, got {selector!r}")
+        value = _select(record, selector)
+        kind, op = self._take()
+        if kind == "word" and op.upper() in ("IS", "NOT"):
+            return self._is(op.upper(), value)
+        if kind != "op" or op not in ("=", "!=", "<", "<=", ">", ">="):
+            raise PatternError(f"expected a comparison after {selector}, got {op!r}")
+        kind, literal = self._take()
+        if kind not in ("string", "word"):
+            raise PatternError(f"expected a value after {selector} {op}")
+        return _compare(value, op, literal, quoted=kind == "string")
+
+    def _is(self, keyword: str, value: Any) -> bool:
+        _, word = self._take()
+        word = word.upper()
+        if keyword == "NOT" and word == "EXISTS":
+            return value is _MISSING
+        if keyword == "IS" and word in ("NULL", "TRUE", "FALSE"):
+            return value is not _MISSING and value is {"NULL": None, "TRUE": True, "FALSE": False}[word]
+        raise PatternError(f"unknown test {keyword} {word}")
+
+
+def _select(record: Any, selector: str) -> Any:
+    path = selector[1:]
+    for part in re.findall(r"\.([^.\[\]]+)|\[(\d+)\]", path):
+        name, index = part
+        if name:
+            record = record.get(name, _MISSING) if isinstance(record, dict) else _MISSING
+        else:
+            record = record[int(index)] if isinstance(record, list) and int(index) < len(record) else _MISSING
+        if record is _MISSING:
+            break
+    return record
+
+
+def _compare(value: Any, op: str, literal: str, *, quoted: bool) -> bool:
+    if value is _MISSING or isinstance(value, (dict, list)):
+        return False  # a comparison never matches a field that is absent or not a scalar
+    text = literal[1:-1].replace('\\"', '"') if quoted else literal
+    number = _number(text) if not quoted else None
+    if op in ("<", "<=", ">", ">="):
+        if number is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return {"<": value < number, "<=": value <= number, ">": value > number, ">=": value >= number}[op]
+    equal = _equals(value, text, number)
+    return equal if op == "=" else not equal
+
+
+def _equals(value: Any, text: str, number: float | None) -> bool:
+    if number is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) == number
+    if isinstance(value, bool) or value is None:
+        return str(value).lower() == text.lower() if value is not None else text.upper() == "NULL"
+    value = str(value)
+    if len(text) > 1 and text.startswith("%") and text.endswith("%"):
+        return re.search(text[1:-1], value) is not None
+    regex = ".*".join(re.escape(part) for part in text.split("*"))
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -1,0 +1,410 @@
+"""alarms.* against the emulator, plus the two pattern evaluators on their own.
+
+The emulator confirms every SNS subscription at once, so the "pending confirmation" case puts
+botocore's Stubber on the session's cached sns client (validated against the real SNS model);
+the check makes no other sns call in that test.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.stub import Stubber
+
+from provisioner.baseline import parse_baseline
+from provisioner.controls import CheckContext
+from provisioner.controls.alarms import (
+    allocate_address,
+    cpu,
+    event_pattern_matches,
+    filter_pattern_matches,
+    sample_allocate_address_records,
+)
+
+HOME = "us-east-1"
+OTHER = "eu-west-1"
+
+# What the alarms module renders (templates/modules/alarms/main.tf.j2): verify must accept it.
+BASELINE_EVENT_PATTERN = {
+    "source": ["aws.ec2"],
+    "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {"eventSource": ["ec2.amazonaws.com"],
+               "eventName": ["AllocateAddress", "ReleaseAddress", "AssociateAddress", "EnableAddressTransfer",
+                             "AcceptAddressTransfer", "DisableAddressTransfer"]},
+}
+BASELINE_FILTER_PATTERN = (
+    '{ ($.eventSource = "ec2.amazonaws.com") && (($.eventName = "AllocateAddress") || '
+    '($.eventName = "ReleaseAddress") || ($.eventName = "AssociateAddress") || '
+    '($.eventName = "EnableAddressTransfer") || ($.eventName = "AcceptAddressTransfer") || '
+    '($.eventName = "DisableAddressTransfer")) }')
+
+
+def _ctx(aws, region, control_id, baseline=None):
+    return CheckContext(aws=aws, baseline=baseline or parse_baseline({}), region=region,
+                        account_id=aws.account_id(), control_id=control_id)
+
+
+def _topic(aws, region, name="harden-security-alarms", subscribe=True):
+    sns = aws.client("sns", region)
+    arn = sns.create_topic(Name=name)["TopicArn"]
+    if subscribe:
+        sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="secops@example.com")
+    return arn
+
+
+# -- alarms.cpu ----------------------------------------------------------------------------------
+
+def _cpu_alarm(cw, name, instance_id, actions, *, enabled=True, operator="GreaterThanOrEqualToThreshold",
+               threshold=80.0, extra_dimensions=()):
+    cw.put_metric_alarm(AlarmName=name, Namespace="AWS/EC2", MetricName="CPUUtilization",
+                        Dimensions=[{"Name": "InstanceId", "Value": instance_id}, *extra_dimensions],
+                        Statistic="Average", Period=300, EvaluationPeriods=3, Threshold=threshold,
+                        ComparisonOperator=operator, ActionsEnabled=enabled, AlarmActions=actions)
+
+
+def test_cpu_alarm_per_running_instance(aws):
+    ec2, cw = aws.client("ec2", OTHER), aws.client("cloudwatch", OTHER)
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=6, MaxCount=6,
+                                                        InstanceType="t3.micro")["Instances"]]
+    good, disabled, low, none, math, stopped = ids
+    ec2.stop_instances(InstanceIds=[stopped])
+    topic = _topic(aws, OTHER)
+    _cpu_alarm(cw, "cpu-good", good, [topic])
+    _cpu_alarm(cw, "cpu-disabled", disabled, [topic], enabled=False)
+    _cpu_alarm(cw, "cpu-idle", low, [topic], operator="LessThanThreshold", threshold=5)
+    # Another metric (an extra dimension) is not this instance's CPU.
+    _cpu_alarm(cw, "cpu-other-metric", none, [topic], extra_dimensions=[{"Name": "AutoScalingGroupName",
+                                                                          "Value": "asg"}])
+    cw.put_metric_alarm(AlarmName="cpu-math", EvaluationPeriods=1, Threshold=90,
+                        ComparisonOperator="GreaterThanThreshold", AlarmActions=[topic],
+                        Metrics=[{"Id": "cpu", "ReturnData": True, "MetricStat": {"Period": 60, "Stat": "Maximum",
+                                  "Metric": {"Namespace": "AWS/EC2", "MetricName": "CPUUtilization",
+                                             "Dimensions": [{"Name": "InstanceId", "Value": math}]}}}])
+    _cpu_alarm(cw, "cpu-stopped", stopped, [])
+
+    by_id = {f.resource: f for f in cpu(_ctx(aws, OTHER, "alarms.cpu"))}
+
+    assert set(by_id) == {good, disabled, low, none, math}  # the stopped instance is not checked
+    assert by_id[good].status == "pass" and by_id[good].evidence["alarm_names"] == ["cpu-good"]
+    assert by_id[good].evidence["alarms"][0]["alarm_actions"] == [topic]
+    assert by_id[math].status == "pass" and by_id[math].evidence["alarm_names"] == ["cpu-math"]
+    assert by_id[disabled].status == "fail" and "cpu-disabled: actions disabled" in by_id[disabled].message
+    assert by_id[low].status == "fail" and "LessThanThreshold does not fire on high CPU" in by_id[low].message
+    assert by_id[none].status == "fail" and by_id[none].evidence == {"alarm_names": [], "alarms": []}
+    assert f"harden-cpu-{none}" in by_id[none].message
+
+
+def test_cpu_alarm_without_action_or_with_impossible_threshold_fails(aws):
+    ec2, cw = aws.client("ec2", OTHER), aws.client("cloudwatch", OTHER)
+    a, b = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2,
+                                                         InstanceType="t3.micro")["Instances"]]
+    _cpu_alarm(cw, "cpu-a", a, [])
+    _cpu_alarm(cw, "cpu-b", b, [_topic(aws, OTHER)], operator="GreaterThanThreshold", threshold=100)
+    before = aws.calls.by_operation()
+    by_id = {f.resource: f for f in cpu(_ctx(aws, OTHER, "alarms.cpu"))}
+    after = aws.calls.by_operation()
+    assert "no alarm action" in by_id[a].message and by_id[a].status == "fail"
+    assert "can never be crossed" in by_id[b].message and by_id[b].status == "fail"
+    # One list call each per region, whatever the number of instances and alarms.
+    assert after["ec2:DescribeInstances"] - before.get("ec2:DescribeInstances", 0) == 1
+    assert after["cloudwatch:DescribeAlarms"] - before.get("cloudwatch:DescribeAlarms", 0) == 1
+
+
+def test_cpu_no_running_instance_passes_and_disabled_baseline_skips(aws):
+    findings = cpu(_ctx(aws, OTHER, "alarms.cpu"))
+    assert [(f.status, f.resource) for f in findings] == [("pass", OTHER)]
+    off = cpu(_ctx(aws, OTHER, "alarms.cpu", parse_baseline({"alarms": {"enabled": False}})))
+    assert [f.status for f in off] == ["skipped"] and "alarms.enabled = false" in off[0].message
+
+
+# -- alarms.allocate_address: the EventBridge part -----------------------------------------------
+
+def _rule(aws, region, topic_arn=None, pattern=None, name="harden-elastic-ip-api-calls", state="ENABLED"):
+    events = aws.client("events", region)
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern or BASELINE_EVENT_PATTERN), State=state)
+    if topic_arn:
+        events.put_targets(Rule=name, Targets=[{"Id": "topic", "Arn": topic_arn}])
+
+
+def _event_rule_finding(aws, region=OTHER, baseline=None):
+    findings = allocate_address(_ctx(aws, region, "alarms.allocate_address", baseline))
+    assert len(findings) == 1  # not the home region: the EventBridge part only
+    return findings[0]
+
+
+def test_event_rule_to_confirmed_topic_passes(aws):
+    topic = _topic(aws, OTHER)
+    _rule(aws, OTHER, topic)
+    f = _event_rule_finding(aws)
+    assert f.status == "pass", f.message
+    assert f.resource == f"arn:aws:events:{OTHER}:123456789012:event-bus/default"
+    assert f"rule harden-elastic-ip-api-calls sends AllocateAddress calls to {topic}" in f.message
+    assert f.evidence["rules"][0]["topics"][0]["confirmed"] == ["email:secops@example.com"]
+
+
+def test_any_compliant_rule_passes_whatever_its_name(aws):
+    _rule(aws, OTHER, _topic(aws, OTHER, name="secops"), name="team-eip-watch",
+          pattern={"detail": {"eventName": [{"prefix": "Allocate"}]}})
+    f = _event_rule_finding(aws)
+    assert f.status == "pass" and "team-eip-watch" in f.message
+
+
+def test_no_rule_fails(aws):
+    f = _event_rule_finding(aws)
+    assert f.status == "fail" and "no EventBridge rule" in f.message
+    assert "harden-elastic-ip-api-calls" in f.message and f.evidence["rules"] == []
+
+
+def test_rule_that_names_allocate_address_but_excludes_it_fails(aws):
+    # Stricter than a text search: the pattern mentions AllocateAddress and still never matches.
+    _rule(aws, OTHER, _topic(aws, OTHER),
+          pattern={"source": ["aws.ec2"], "detail": {"eventName": [{"anything-but": "AllocateAddress"}]}})
+    f = _event_rule_finding(aws)
+    assert f.status == "fail" and f.evidence["rules"] == []
+
+
+def test_rule_that_misses_denied_attempts_fails(aws):
+    pattern = {**BASELINE_EVENT_PATTERN, "detail": {**BASELINE_EVENT_PATTERN["detail"],
+                                                    "errorCode": [{"exists": False}]}}
+    _rule(aws, OTHER, _topic(aws, OTHER), pattern=pattern)
+    f = _event_rule_finding(aws)
+    assert f.status == "fail"
+    assert "misses: attempt denied by a policy" in f.message
+    assert f.evidence["rules"][0]["misses"] == ["attempt denied by a policy"]
+
+
+def test_rule_narrowed_to_users_fails(aws):
+    pattern = {"source": ["aws.ec2"], "detail": {"eventName": ["AllocateAddress"],
+                                                 "userIdentity": {"type": ["IAMUser"]}}}
+    _rule(aws, OTHER, _topic(aws, OTHER), pattern=pattern)
+    f = _event_rule_finding(aws)
+    assert f.status == "fail" and "allocation by an assumed role" in f.message
+
+
+def test_disabled_rule_fails(aws):
+    _rule(aws, OTHER, _topic(aws, OTHER), state="DISABLED")
+    f = _event_rule_finding(aws)
+    assert f.status == "fail" and "rule harden-elastic-ip-api-calls is DISABLED" in f.message
+
+
+def test_rule_without_topic_or_with_unsubscribed_or_deleted_topic_fails(aws):
+    _rule(aws, OTHER)  # no target
+    assert "has no SNS topic target" in _event_rule_finding(aws).message
+
+    lonely = _topic(aws, OTHER, name="nobody-listens", subscribe=False)
+    _rule(aws, OTHER, lonely)
+    assert f"topic {lonely} has no confirmed subscription" in _event_rule_finding(aws).message
+
+    aws.client("sns", OTHER).delete_topic(TopicArn=lonely)
+    f = _event_rule_finding(aws)
+    assert f.status == "fail" and f"topic {lonely} does not exist" in f.message
+
+
+def test_pending_subscription_does_not_count(aws):
+    topic = _topic(aws, OTHER, subscribe=False)
+    _rule(aws, OTHER, topic)
+    # The emulator confirms every subscription: the SNS answer is stubbed (real SNS model).
+    with Stubber(aws.client("sns", OTHER)) as stub:
+        stub.add_response("list_subscriptions_by_topic", {"Subscriptions": [{
+            "SubscriptionArn": "PendingConfirmation", "Owner": "123456789012", "Protocol": "email",
+            "Endpoint": "secops@example.com", "TopicArn": topic}]}, {"TopicArn": topic})
+        f = _event_rule_finding(aws)
+        stub.assert_no_pending_responses()
+    assert f.status == "fail" and "no confirmed subscription (1 pending confirmation)" in f.message
+
+
+# -- alarms.allocate_address: the metric filter part (home region) ------------------------------
+
+def _trail(aws, *, multi_region=True, logging=True, log_group="/aws/cloudtrail/harden"):
+    logs = aws.client("logs", HOME)
+    logs.create_log_group(logGroupName=log_group)
+    group_arn = f"arn:aws:logs:{HOME}:123456789012:log-group:{log_group}:*"
+    role = aws.client("iam", HOME).create_role(RoleName="trail-to-logs", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    aws.client("s3", HOME).create_bucket(Bucket="harden-trail-logs")
+    cloudtrail = aws.client("cloudtrail", HOME)
+    cloudtrail.create_trail(Name="harden-trail", S3BucketName="harden-trail-logs", IsMultiRegionTrail=multi_region,
+                            CloudWatchLogsLogGroupArn=group_arn, CloudWatchLogsRoleArn=role)
+    if logging:
+        cloudtrail.start_logging(Name="harden-trail")
+    return log_group
+
+
+def _metric_filter(aws, log_group, pattern=BASELINE_FILTER_PATTERN, name="harden-elastic-ip-api-calls"):
+    aws.client("logs", HOME).put_metric_filter(
+        logGroupName=log_group, filterName=name, filterPattern=pattern,
+        metricTransformations=[{"metricName": "harden-ElasticIpAddressApiCalls", "metricNamespace": "Harden/Security",
+                                "metricValue": "1"}])
+
+
+def _address_alarm(aws, topic, *, threshold=1, evaluation_periods=1, datapoints=None, enabled=True):
+    extra = {"DatapointsToAlarm": datapoints} if datapoints else {}
+    aws.client("cloudwatch", HOME).put_metric_alarm(
+        AlarmName="harden-elastic-ip-api-calls", Namespace="Harden/Security",
+        MetricName="harden-ElasticIpAddressApiCalls", Statistic="Sum", Period=300,
+        EvaluationPeriods=evaluation_periods, Threshold=threshold,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", ActionsEnabled=enabled, AlarmActions=[topic], **extra)
+
+
+def _home_findings(aws, baseline=None):
+    findings = allocate_address(_ctx(aws, HOME, "alarms.allocate_address", baseline))
+    assert len(findings) == 2
+    return findings[0], findings[1]
+
+
+def test_home_region_full_setup_passes(aws):
+    topic = _topic(aws, HOME)
+    _rule(aws, HOME, topic)
+    group = _trail(aws)
+    _metric_filter(aws, group)
+    _address_alarm(aws, topic)
+    rule, metric = _home_findings(aws)
+    assert rule.status == "pass", rule.message
+    assert metric.status == "pass", metric.message
+    assert metric.resource == f"arn:aws:logs:{HOME}:123456789012:metric-filter/AllocateAddress"
+    assert "feeds alarm harden-elastic-ip-api-calls" in metric.message
+    assert metric.evidence["log_groups"][0]["trails"] == ["harden-trail"]
+
+
+def test_no_trail_log_group_fails(aws):
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail" and "no trail delivers to CloudWatch Logs" in metric.message
+
+
+def test_single_region_or_stopped_trail_fails(aws):
+    topic = _topic(aws, HOME)
+    group = _trail(aws, multi_region=False, logging=False)
+    _metric_filter(aws, group)
+    _address_alarm(aws, topic)
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail" and "trail harden-trail is single-region" in metric.message
+    aws.client("cloudtrail", HOME).update_trail(Name="harden-trail", IsMultiRegionTrail=True)
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail" and "trail harden-trail is not logging" in metric.message
+
+
+def test_log_group_of_another_account_is_skipped(aws):
+    # An organization trail seen from a member account: its log group (and the metric filter)
+    # live in the management account. The emulator cannot hold such a trail: stubbed (real model).
+    trail = {"Name": "org-trail", "TrailARN": "arn:aws:cloudtrail:us-east-1:999999999999:trail/org-trail",
+             "HomeRegion": HOME, "IsMultiRegionTrail": True, "IsOrganizationTrail": True,
+             "CloudWatchLogsLogGroupArn": "arn:aws:logs:us-east-1:999999999999:log-group:org:*"}
+    with Stubber(aws.client("cloudtrail", HOME)) as stub:
+        stub.add_response("describe_trails", {"trailList": [trail]}, {"includeShadowTrails": True})
+        _, metric = _home_findings(aws)
+    assert metric.status == "skipped" and "another account" in metric.message
+
+
+def test_filter_that_misses_denied_attempts_fails(aws):
+    topic = _topic(aws, HOME)
+    group = _trail(aws)
+    _metric_filter(aws, group, pattern='{ $.eventName = "AllocateAddress" && $.errorCode NOT EXISTS }')
+    _address_alarm(aws, topic)
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail"
+    assert "misses: attempt denied by a policy" in metric.message
+
+
+def test_filter_without_alarm_fails(aws):
+    group = _trail(aws)
+    _metric_filter(aws, group)
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail"
+    assert "no alarm on its metric Harden/Security/harden-ElasticIpAddressApiCalls" in metric.message
+
+
+def test_alarm_that_would_not_fire_at_the_baseline_threshold_fails(aws):
+    topic = _topic(aws, HOME)
+    group = _trail(aws)
+    _metric_filter(aws, group)
+    _address_alarm(aws, topic, threshold=5)
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail" and "does not fire on 1 call(s)" in metric.message
+    # The same alarm is fine for a baseline that only cares from 5 calls on.
+    _, relaxed = _home_findings(aws, parse_baseline({"alarms": {"allocate_address_threshold": 5}}))
+    assert relaxed.status == "pass", relaxed.message
+
+
+def test_alarm_needing_several_breaching_periods_fails(aws):
+    topic = _topic(aws, HOME)
+    group = _trail(aws)
+    _metric_filter(aws, group)
+    _address_alarm(aws, topic, evaluation_periods=3, datapoints=2)
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail" and "needs 2 breaching periods" in metric.message
+
+
+def test_alarm_to_unsubscribed_topic_fails(aws):
+    topic = _topic(aws, HOME, subscribe=False)
+    group = _trail(aws)
+    _metric_filter(aws, group)
+    _address_alarm(aws, topic)
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail" and "has no confirmed subscription" in metric.message
+
+
+# -- the pattern evaluators ----------------------------------------------------------------------
+
+RECORDS = sample_allocate_address_records("123456789012", HOME)
+ROLE_RECORD = RECORDS["allocation by an assumed role"]
+DENIED_RECORD = RECORDS["attempt denied by a policy"]
+
+
+def _event(record):
+    return {"source": "aws.ec2", "detail-type": "AWS API Call via CloudTrail", "account": "123456789012",
+            "region": HOME, "detail": record}
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    (BASELINE_EVENT_PATTERN, True),
+    ({"source": ["aws.ec2"]}, True),
+    ({"source": ["aws.s3"]}, False),
+    ({"detail": {"eventName": [{"prefix": "Alloc"}]}}, True),
+    ({"detail": {"eventName": [{"suffix": "Address"}]}}, True),
+    ({"detail": {"eventName": [{"wildcard": "*Address"}]}}, True),
+    ({"detail": {"eventName": [{"equals-ignore-case": "allocateaddress"}]}}, True),
+    ({"detail": {"eventName": [{"anything-but": ["ReleaseAddress"]}]}}, True),
+    ({"detail": {"eventName": [{"anything-but": {"prefix": "Allocate"}}]}}, False),
+    ({"detail": {"errorCode": [{"exists": True}]}}, False),
+    ({"detail": {"errorCode": [{"exists": False}]}}, True),
+    ({"detail": {"sourceIPAddress": [{"cidr": "203.0.113.0/24"}]}}, True),
+    ({"detail": {"readOnly": [False]}}, True),
+    ({"detail": {"readOnly": ["false"]}}, False),
+    ({"$or": [{"source": ["aws.s3"]}, {"detail": {"eventName": ["AllocateAddress"]}}]}, True),
+    ({"detail": {"eventName": "AllocateAddress"}}, False),  # not a valid pattern: values go in lists
+    ("not json", False),
+])
+def test_event_pattern_matches(pattern, expected):
+    assert event_pattern_matches(json.dumps(pattern) if isinstance(pattern, dict) else pattern,
+                                 _event(ROLE_RECORD)) is expected
+
+
+@pytest.mark.parametrize("pattern, on_role, on_denied", [
+    (BASELINE_FILTER_PATTERN, True, True),
+    ("{ $.eventName = AllocateAddress }", True, True),
+    ('{ $.eventName = "Allocate*" }', True, True),
+    ('{ $.eventName != "AllocateAddress" }', False, False),
+    ('{ $.eventName = "AllocateAddress" && $.errorCode NOT EXISTS }', True, False),
+    ('{ $.errorCode = "*UnauthorizedOperation" }', False, True),
+    ('{ $.userIdentity.type = "Root" }', False, False),
+    ('{ $.userIdentity.sessionContext.sessionIssuer.userName = "Operator" }', True, True),
+    ('{ $.responseElements IS NULL }', False, True),
+    ('{ $.readOnly IS FALSE }', True, True),
+    ('{ $.eventName = %^Allocate% }', True, True),
+    ("AllocateAddress", True, True),
+    ('"AllocateAddress" -UnauthorizedOperation', True, False),
+    ("?AllocateAddress ?ReleaseAddress", True, True),
+    ("", True, True),
+])
+def test_filter_pattern_matches(pattern, on_role, on_denied):
+    assert filter_pattern_matches(pattern, ROLE_RECORD) is on_role
+    assert filter_pattern_matches(pattern, DENIED_RECORD) is on_denied
+
+
+@pytest.mark.parametrize("pattern", ["{ $.eventName = }", "{ $.eventName = AllocateAddress", "[ip, user]",
+                                     "{ eventName = AllocateAddress }"])
+def test_filter_patterns_not_understood_raise(pattern):
+    from provisioner.controls.alarms import PatternError
+
+    with pytest.raises(PatternError):
+        filter_pattern_matches(pattern, ROLE_RECORD)

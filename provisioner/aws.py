@@ -49,7 +49,8 @@ def describe_error(exc: BaseException) -> str:
         err = exc.response.get("Error", {})
         op = exc.operation_name
         code = err.get("Code", "Error")
-        message = err.get("Message") or ""
+        # Emulators and proxies can answer with a page of HTML: one line, bounded.
+        message = " ".join(str(err.get("Message") or "").split())[:300]
         if code in ACCESS_DENIED_CODES:
             return f"access denied calling {op} ({code}){': ' + message if message else ''}"
         return f"{op} failed: {code}{': ' + message if message else ''}"

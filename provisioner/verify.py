@@ -24,9 +24,10 @@ _UNREACHABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions
 
 
 def _run_checks(aws: AwsSession, baseline: Baseline, controls: list[Control], region: str,
-                account_id: str, since: datetime, now: datetime, regions: tuple[str, ...]) -> list[Finding]:
+                account_id: str, since: datetime, now: datetime, regions: tuple[str, ...],
+                cache: dict) -> list[Finding]:
     ctx = CheckContext(aws=aws, baseline=baseline, region=region, account_id=account_id,
-                       since=since, now=now, regions=regions)
+                       since=since, now=now, regions=regions, cache=cache)
     findings: list[Finding] = []
     unreachable: str | None = None
     for c in controls:
@@ -69,21 +70,28 @@ def run_verify(
     account_wide = [c for c in selected if c.scope == "account"]
     org_wide = [c for c in selected if c.scope == "organization"]
 
-    # Work units: one per region, plus one for account- and organization-scope controls.
-    units: dict[str, Callable[[], list[Finding]]] = {}
-    for region in run_regions:
-        if regional:
-            units[region] = (lambda r=region: _run_checks(aws, baseline, regional, r, account_id,
-                                                         start, now, tuple(run_regions)))
+    # Work units: one per region (the home region's unit also runs the account-scope controls,
+    # so they share its cache: the trail list is read once), plus one for Organizations.
     home = baseline.home_region
+    units: dict[str, Callable[[], list[Finding]]] = {}
 
-    def global_unit() -> list[Finding]:
-        found = _run_checks(aws, baseline, account_wide, home, account_id, start, now, tuple(run_regions))
-        found += _run_checks(aws, baseline, org_wide, GLOBAL, account_id, start, now, tuple(run_regions))
+    def region_unit(region: str) -> list[Finding]:
+        cache: dict = {}
+        found = _run_checks(aws, baseline, regional, region, account_id, start, now, tuple(run_regions), cache)
+        if region == home:
+            found += _run_checks(aws, baseline, account_wide, home, account_id, start, now,
+                                 tuple(run_regions), cache)
         return found
 
-    if account_wide or org_wide:
-        units[GLOBAL] = global_unit
+    for region in run_regions:
+        if regional or (region == home and account_wide):
+            units[region] = lambda r=region: region_unit(r)
+    if account_wide and home not in run_regions:
+        units[home] = lambda: _run_checks(aws, baseline, account_wide, home, account_id, start, now,
+                                          tuple(run_regions), {})
+    if org_wide:
+        units[GLOBAL] = lambda: _run_checks(aws, baseline, org_wide, GLOBAL, account_id, start, now,
+                                            tuple(run_regions), {})
 
     findings: list[Finding] = []
     for unit, result in aws.map_regions(lambda key: units[key](), units):

@@ -13,7 +13,9 @@ export TF_CLI_CONFIG_FILE ?= $(CURDIR)/.terraformrc
 export CHECKPOINT_DISABLE := 1
 export HARDEN_CHECKOV ?= $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
-.PHONY: install checkov test demo render scan clean help
+CDKTF_AWS_VERSION ?= 21.22.1
+
+.PHONY: install checkov test demo render scan schema validate clean help
 
 help:
 	@echo "make demo     render the baseline from examples/harden.toml and scan it (offline sandbox)"
@@ -51,6 +53,15 @@ scan: install checkov
 demo: install checkov
 	env -u AWS_ENDPOINT_URL $(BIN)/harden render --config examples/harden.toml --out terraform
 	$(BIN)/harden scan terraform
+
+# hashicorp/aws schema for offline validation, from the cdktf bindings (tool-only; the ~60 MB
+# wheel is cached in ~/.cache/harden/cdktf). Re-run after changing which resource types the
+# templates use, and commit tests/data/aws_provider_schema.json.
+schema: install
+	$(BIN)/python tools/extract_schema.py --download --version $(CDKTF_AWS_VERSION) --out tests/data/aws_provider_schema.json
+
+validate: install
+	$(BIN)/harden validate terraform
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .terraformrc $(PIP_LOG)

@@ -103,6 +103,41 @@ def render(
 
 
 @app.command()
+def validate(
+    directory: Path = typer.Argument(Path("terraform"), help="Rendered modules (or any Terraform tree)."),
+) -> None:
+    """Check Terraform offline against the AWS provider's own schema (hashicorp/aws 6.25.0).
+
+    Catches what `terraform validate` would, without downloading the provider: unknown or
+    missing arguments and blocks, wrong literal types, references to undeclared things or to
+    attributes a resource does not have, variables without type or description. Then
+    Terraform's own loader reads each root and module. Exit 1 when a problem is found.
+    """
+    from provisioner.terraform import TerraformError, load_check
+    from provisioner.validate import validate_tree
+
+    if not directory.is_dir():
+        fail(f"validate: {directory}: no such directory")
+    try:
+        problems = [str(p) for p in validate_tree(directory)]
+    except FileNotFoundError as exc:
+        fail(f"validate: {exc}", EXIT_UNABLE)
+    roots = sorted({p.parent for p in directory.rglob("*.tf") if ".terraform" not in p.parts})
+    try:
+        for root in roots:
+            problems += [f"{root.relative_to(directory)}: {d}" for d in load_check(root)]
+    except TerraformError as exc:
+        fail(f"validate: {exc}", EXIT_UNABLE)
+    for line in problems:
+        out.print(escape(line), highlight=False)
+    if problems:
+        out.print(f"[red]{len(problems)} problem(s)[/] in {escape(str(directory))}")
+        raise typer.Exit(EXIT_FAILED)
+    out.print(f"[green]valid[/]: {len(roots)} module directories in {escape(str(directory))} "
+              "match the hashicorp/aws 6.25.0 schema and load in Terraform")
+
+
+@app.command()
 def scan(
     directory: Path = typer.Argument(Path("terraform"), help="Terraform directory to scan (recursively)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),

@@ -50,9 +50,13 @@ render: install
 scan: install checkov
 	$(BIN)/harden scan terraform
 
+# The main job on the offline sandbox: render and scan the example baseline, then verify a
+# seeded, insecure emulated account (exit 1 = drift found, which is the point of the demo).
 demo: install checkov
 	env -u AWS_ENDPOINT_URL $(BIN)/harden render --config examples/harden.toml --out terraform
 	$(BIN)/harden scan terraform
+	$(BIN)/harden sandbox exec --config-out .sandbox.toml -- $(BIN)/harden verify --config .sandbox.toml; \
+	  rc=$$?; test $$rc -le 1 || { echo "verify could not run (exit $$rc)"; exit $$rc; }
 
 # hashicorp/aws schema for offline validation, from the cdktf bindings (tool-only; the ~60 MB
 # wheel is cached in ~/.cache/harden/cdktf). Re-run after changing which resource types the

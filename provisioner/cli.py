@@ -502,6 +502,86 @@ def drift(
     raise typer.Exit(report.exit_code())
 
 
+# -- the sandbox ---------------------------------------------------------------------------------
+
+sandbox_app = typer.Typer(help="A local AWS emulator seeded with an insecure account: try harden offline.",
+                          no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+def _toml(data: dict, prefix: str = "") -> str:
+    """The suggested config as TOML (strings, numbers, booleans, lists and tables only)."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)  # a JSON string is a valid TOML basic string
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines.append(f"\n[{prefix}{k}]")
+            lines.append(_toml(v, f"{prefix}{k}.").strip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def _sandbox_module():
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        fail("the sandbox needs moto: pip install 'harden[sandbox]'")
+    from provisioner import sandbox
+
+    return sandbox
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port on 127.0.0.1 (default: a free one)."),
+    seed: bool = typer.Option(True, "--seed/--no-seed", help="Seed the insecure demo account."),
+) -> None:
+    """Run the emulator in the foreground and print the `export AWS_ENDPOINT_URL=...` lines to
+    use it from another shell (harden, the AWS CLI, Terraform). Ctrl-C stops it."""
+    serve = _sandbox_module().serve
+    serve(seed=seed, port=port)
+
+
+@sandbox_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sandbox_exec(
+    ctx: typer.Context,
+    seed: bool = typer.Option(True, "--seed/--no-seed", help="Seed the insecure demo account first."),
+    config_out: Optional[Path] = typer.Option(None, "--config-out", help="Write a harden.toml that fits the "
+                                              "seeded account (its regions, organization, allow-list) here."),
+) -> None:
+    """Run a command against a fresh sandbox: `harden sandbox exec -- harden verify`.
+
+    Starts and seeds the emulator, points the command's environment at it (AWS_ENDPOINT_URL and
+    dummy credentials), runs it, stops the emulator and exits with the command's exit code.
+    """
+    import subprocess
+
+    sandbox = _sandbox_module()
+    running_sandbox, suggested_config = sandbox.running_sandbox, sandbox.suggested_config
+    command = list(ctx.args)
+    if not command:
+        fail("sandbox exec: name a command to run, e.g. `harden sandbox exec -- harden verify`")
+    with running_sandbox(seed=seed) as (sandbox, summary):
+        if config_out and summary:
+            config_out.write_text("# harden.toml for the sandbox account (written by harden sandbox exec)\n"
+                                  + _toml(suggested_config(summary)), encoding="utf-8")
+        err.print(f"[dim]sandbox at {sandbox.endpoint_url}[/]")
+        try:
+            code = subprocess.call(command, env=os.environ.copy())
+        except FileNotFoundError:
+            fail(f"sandbox exec: command not found: {command[0]}")
+    raise typer.Exit(code)
+
+
 @app.command()
 def version() -> None:
     """Print harden's version."""

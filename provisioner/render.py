@@ -16,18 +16,19 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jinja2
 from pydantic import BaseModel
 
 from provisioner import __version__
 from provisioner.baseline import Baseline
+from provisioner.policies import PolicyError, allocate_address_scp, baseline_protection_scp
 
 TEMPLATES_DIR = Path(os.environ.get("HARDEN_TEMPLATES") or Path(__file__).resolve().parent.parent / "templates")
 FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms")
-# Directories of the output tree harden owns: stale *.tf files in them are removed on render.
-ROOTS = ("account", "organization")
+# Top-level directories of the output tree harden owns: stale *.tf files in them are removed.
+MANAGED_TOP = ("modules", "account", "organization")
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -150,8 +151,17 @@ def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
     if not templates.is_dir():
         raise RenderError(f"templates directory not found: {templates}")
     env = environment(templates)
+    try:
+        # The SCP documents are computed here, once (the same functions serve verify and
+        # remediate); with SCPs off the organization root is not rendered and needs none.
+        documents = {
+            "allocate_address_doc": allocate_address_scp(baseline) if baseline.scp.enabled else None,
+            "baseline_protection_doc": baseline_protection_scp(baseline) if baseline.scp.enabled else None,
+        }
+    except PolicyError as exc:
+        raise RenderError(str(exc)) from None
     context = {"b": baseline, "harden_version": __version__, "endpoint_url": endpoint_url,
-               "emulated_services": EMULATED_SERVICES}
+               "emulated_services": EMULATED_SERVICES, **documents}
     files: list[RenderedFile] = []
     for source in sorted(templates.rglob("*.tf.j2")):
         rel = source.relative_to(templates)
@@ -169,10 +179,6 @@ def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
     if not files:
         raise RenderError(f"no *.tf.j2 templates under {templates}")
     return files
-
-
-def _managed_dirs(files: Iterable[RenderedFile]) -> set[Path]:
-    return {f.path.parent for f in files}
 
 
 def render(baseline: Baseline, out: Path, templates: Path = TEMPLATES_DIR, fmt: bool = True,
@@ -193,17 +199,22 @@ def render(baseline: Baseline, out: Path, templates: Path = TEMPLATES_DIR, fmt: 
 
             fmt_tree(stage)
         written: list[Path] = []
-        for d in sorted(_managed_dirs(files)):
-            dest = out / d
-            dest.mkdir(parents=True, exist_ok=True)
-            produced = {p.name for p in (stage / d).glob("*.tf")}
-            for stale in dest.glob("*.tf"):
-                if stale.name not in produced:
-                    stale.unlink()
-            for name in sorted(produced):
-                src, dst = stage / d / name, dest / name
-                new = src.read_bytes()
-                if not dst.exists() or dst.read_bytes() != new:
-                    shutil.copyfile(src, dst)
-                written.append(dst)
+        produced = {f.path for f in files}
+        # Stale *.tf files anywhere in the trees harden owns (a module or root that a newer
+        # template set no longer has) go; state files and .terraform/ are never touched.
+        for stale in sorted(out.rglob("*.tf")):
+            rel = stale.relative_to(out)
+            if rel.parts[0] in MANAGED_TOP and ".terraform" not in rel.parts and rel not in produced:
+                stale.unlink()
+        for rel in sorted(produced):
+            src, dst = stage / rel, out / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            new = src.read_bytes()
+            if not dst.exists() or dst.read_bytes() != new:
+                shutil.copyfile(src, dst)
+            written.append(dst)
+        for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            rel = d.relative_to(out)
+            if rel.parts[0] in MANAGED_TOP and not any(d.iterdir()):
+                d.rmdir()
     return written

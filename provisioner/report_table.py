@@ -7,7 +7,9 @@ from collections import defaultdict
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from provisioner.findings import Finding, Report
 
@@ -31,7 +33,9 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
     table.add_column("control", no_wrap=True)
     table.add_column("result", no_wrap=True)
     table.add_column("regions")
-    table.add_column("what it checks", overflow="fold")
+    wide = console.width >= 120
+    if wide:
+        table.add_column("what it checks", overflow="fold")
     for control in sorted(by_control, key=lambda c: (list(rules).index(c) if c in rules else 99, c)):
         items = by_control[control]
         per_region: dict[str, list[Finding]] = defaultdict(list)
@@ -44,23 +48,18 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
             label = f"{region}" + (f" ({bad})" if bad else "")
             cells.append(f"[{_STYLE[worst]}]{escape(label)}[/]")
         worst = _worst(items)
-        table.add_row(control, f"[{_STYLE[worst]}]{_WORD[worst]}[/]", " ".join(cells),
-                      escape(rules.get(control, {}).get("title", "")))
+        row = [control, f"[{_STYLE[worst]}]{_WORD[worst]}[/]", " ".join(cells)]
+        table.add_row(*row, *([escape(rules.get(control, {}).get("title", ""))] if wide else []))
     console.print(table)
 
     problems = [f for f in report.sorted_findings() if f.status in ("fail", "error")]
     if problems:
-        detail = Table(title="what needs attention", title_justify="left")
-        detail.add_column("control", no_wrap=True)
-        detail.add_column("region", no_wrap=True)
-        detail.add_column("resource", overflow="fold")
-        detail.add_column("status", no_wrap=True)
-        detail.add_column("why", overflow="fold")
+        # A list, not a table: messages are sentences and must stay readable at 80 columns.
+        console.print("\n[bold]what needs attention[/]")
         for f in problems:
-            detail.add_row(f.control, f.region, escape(f.resource),
-                           f"[{_STYLE[f.status]}]{_WORD[f.status]}[/]", escape(f.message))
-        console.print(detail)
-
+            console.print(f"[{_STYLE[f.status]}]{_WORD[f.status]:<5}[/] {f.control} · {escape(f.region)} · "
+                          f"[bold]{escape(f.resource)}[/]", highlight=False, soft_wrap=True)
+            console.print(Padding(Text(f.message), (0, 0, 0, 6)))
     s = report.summary()
     verdict = ("[yellow]some checks could not run[/]" if s["error"] else
                "[bold red]drift found[/]" if s["fail"] else "[green]no drift[/]")

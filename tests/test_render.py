@@ -131,7 +131,7 @@ def test_terraform_loader_accepts_every_module(rendered, tmp_path):
     shutil.copytree(rendered, tree)
     dirs = _module_dirs(tree)
     assert {d.relative_to(tree).as_posix() for d in dirs} >= (
-        {f"modules/{f}" for f in FAMILIES} | {"account", "organization", "modules/scp/policies"})
+        {f"modules/{f}" for f in FAMILIES} | {"account", "organization"})
     for d in dirs:
         assert load_check(d) == [], d
 
@@ -208,3 +208,16 @@ def test_committed_example_rendering_is_up_to_date(rendered):
     assert set(have) == set(fresh), "terraform/ is out of date: run `make render` and commit it"
     stale = sorted(str(p) for p in fresh if fresh[p] != have[p])
     assert not stale, f"terraform/ is out of date ({', '.join(stale)}): run `make render` and commit it"
+
+
+def test_stale_module_directories_and_disabled_roots_are_removed(tmp_path, example_baseline):
+    out = tmp_path / "out"
+    render(example_baseline, out)
+    gone = out / "modules" / "scp" / "policies"
+    gone.mkdir()
+    (gone / "main.tf").write_text("# a sub-module an older harden rendered\n")
+    (out / "organization" / "terraform.tfstate").write_text("{}")  # state is never touched
+    render(parse_baseline({**example_baseline.model_dump(exclude_none=True), "scp": {"enabled": False}}), out)
+    assert not gone.exists()
+    assert not list((out / "organization").glob("*.tf"))
+    assert (out / "organization" / "terraform.tfstate").exists()

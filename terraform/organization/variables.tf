@@ -34,26 +34,8 @@ variable "target_ids" {
   default     = ["ou-ab12-cdef3456"]
 }
 
-variable "allocate_address_allowed_principal_arns" {
-  description = "The only principals that may allocate Elastic IPs or accept address transfers. Empty: nobody."
-  type        = list(string)
-  default     = ["arn:aws:iam::123456789012:role/NetworkAdmin"]
-}
-
-variable "allocate_address_allowed_regions" {
-  description = "The only regions where Elastic IPs may be allocated. Empty: no region restriction beyond the principals."
-  type        = list(string)
-  default     = ["eu-west-1", "us-east-1"]
-}
-
 variable "protect_baseline" {
-  description = "Attach the SCP that denies turning the baseline off (stopping the trail, deleting flow logs, ...)."
+  description = "Attach the SCP that denies turning the baseline off (stopping the trail, deleting flow logs, ...). Its document is written by harden render from harden.toml."
   type        = bool
   default     = true
-}
-
-variable "baseline_admin_principal_arns" {
-  description = "Principals exempt from baseline protection: the role that applies harden, break-glass roles."
-  type        = list(string)
-  default     = ["arn:aws:iam::123456789012:role/harden-pipeline"]
 }

@@ -1,52 +1,31 @@
-data "aws_partition" "current" {}
-
-# The policy JSON is computed in a provider-free sub-module so it can be evaluated and
-# measured (SCP size limit) with plain Terraform, without the AWS provider.
-module "policies" {
-  source = "./policies"
-
-  name_prefix                             = var.name_prefix
-  partition                               = data.aws_partition.current.partition
-  allocate_address_allowed_principal_arns = var.allocate_address_allowed_principal_arns
-  allocate_address_allowed_regions        = var.allocate_address_allowed_regions
-  baseline_admin_principal_arns           = var.baseline_admin_principal_arns
-  protected_trail_arn_pattern             = var.protected_trail_arn_pattern
-  protected_log_group_name_pattern        = var.protected_log_group_name_pattern
-}
-
-locals {
-  # AWS counts an SCP's characters without whitespace; jsonencode output has none.
-  scp_max_characters = 5120
-}
+# The policy documents come in as JSON: harden computes them (provisioner/policies.py, the same
+# documents verify checks and remediate attaches) and its organization root passes each one as
+# jsonencode() of a literal, which checkov can evaluate, so the policies are scanned as AWS will
+# read them. Built here with conditionals and merge(), checkov could not read them.
 
 resource "aws_organizations_policy" "allocate_address" {
   name        = "${var.name_prefix}-deny-eip-allocation"
   description = "harden scp.allocate_address: deny Elastic IP allocation and address transfer outside the approved principals and Regions."
   type        = "SERVICE_CONTROL_POLICY"
-  content     = module.policies.allocate_address_policy_json
+  content     = var.allocate_address_policy_json
   tags        = var.tags
-
-  lifecycle {
-    precondition {
-      condition     = length(module.policies.allocate_address_policy_json) <= local.scp_max_characters
-      error_message = "The Elastic IP allocation SCP exceeds AWS's 5,120-character limit: shorten allocate_address_allowed_principal_arns (use a wildcard in the role name)."
-    }
-  }
 }
 
+# Switched by a bool, not by the document being null: checkov drops a resource whose count it
+# evaluates to 0, but cannot evaluate a comparison with null and would report the policy.
 resource "aws_organizations_policy" "baseline_protection" {
   count = var.protect_baseline ? 1 : 0
 
   name        = "${var.name_prefix}-protect-baseline"
   description = "harden scp.baseline_protection: deny turning off CloudTrail, Config, flow logs, EBS default encryption and the harden detections, except for baseline admins."
   type        = "SERVICE_CONTROL_POLICY"
-  content     = module.policies.baseline_protection_policy_json
+  content     = var.baseline_protection_policy_json
   tags        = var.tags
 
   lifecycle {
     precondition {
-      condition     = length(module.policies.baseline_protection_policy_json) <= local.scp_max_characters
-      error_message = "The baseline protection SCP exceeds AWS's 5,120-character limit: shorten baseline_admin_principal_arns (use a wildcard in the role name)."
+      condition     = var.baseline_protection_policy_json != null
+      error_message = "protect_baseline is true but baseline_protection_policy_json is null: pass the document, or set protect_baseline = false."
     }
   }
 }

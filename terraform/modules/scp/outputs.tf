@@ -4,8 +4,8 @@ output "allocate_address_policy_id" {
 }
 
 output "allocate_address_policy_json" {
-  description = "Content (JSON) of the Elastic IP allocation SCP."
-  value       = module.policies.allocate_address_policy_json
+  description = "Content (JSON) of the Elastic IP allocation SCP, as passed in."
+  value       = var.allocate_address_policy_json
 }
 
 output "baseline_protection_policy_id" {
@@ -14,8 +14,8 @@ output "baseline_protection_policy_id" {
 }
 
 output "baseline_protection_policy_json" {
-  description = "Content (JSON) of the baseline protection SCP (computed even when protect_baseline is false, then not applied)."
-  value       = module.policies.baseline_protection_policy_json
+  description = "Content (JSON) of the baseline protection SCP, as passed in (not applied when protect_baseline is false)."
+  value       = var.baseline_protection_policy_json
 }
 
 output "attachment_ids" {

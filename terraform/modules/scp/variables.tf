@@ -1,5 +1,5 @@
 variable "name_prefix" {
-  description = "Prefix for the policy names, and of the harden alarm, event rule and topic names the baseline protection covers."
+  description = "Prefix for the policy names."
   type        = string
 
   validation {
@@ -33,70 +33,42 @@ variable "target_ids" {
 }
 
 variable "protect_baseline" {
-  description = "Create and attach the SCP that denies turning the baseline off (CloudTrail, Config, flow logs, EBS default encryption, harden detections)."
+  description = "Create and attach the SCP that denies turning the baseline off (needs baseline_protection_policy_json)."
   type        = bool
   default     = true
+  nullable    = false
 }
 
-variable "allocate_address_allowed_principal_arns" {
-  description = "IAM role/user ARNs still allowed to allocate Elastic IPs and accept/enable address transfers. Wildcards (* ?) are allowed in the path/name part. [] = denied to every principal."
-  type        = list(string)
-  default     = []
+# AWS counts an SCP's characters without whitespace: pass minified JSON, as jsonencode() writes it.
 
-  validation {
-    condition = alltrue([
-      for arn in var.allocate_address_allowed_principal_arns :
-      can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/*?-]{1,512}$", arn))
-    ])
-    error_message = "Each allowed principal must be an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<path/name>); * and ? are allowed only in the path/name part."
-  }
-}
-
-variable "allocate_address_allowed_regions" {
-  description = "Regions where Elastic IPs may be allocated at all. [] = no Region restriction beyond the principal allow-list."
-  type        = list(string)
-  default     = []
-
-  validation {
-    condition = alltrue([
-      for r in var.allocate_address_allowed_regions : can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", r))
-    ])
-    error_message = "Each allowed Region must be an AWS Region name such as \"eu-west-1\"."
-  }
-}
-
-variable "baseline_admin_principal_arns" {
-  description = "IAM role/user ARNs exempt from the baseline protection (e.g. the pipeline role that applies harden). Wildcards (* ?) are allowed in the path/name part."
-  type        = list(string)
-  default     = []
-
-  validation {
-    condition = alltrue([
-      for arn in var.baseline_admin_principal_arns :
-      can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/*?-]{1,512}$", arn))
-    ])
-    error_message = "Each baseline admin must be an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<path/name>); * and ? are allowed only in the path/name part."
-  }
-}
-
-variable "protected_trail_arn_pattern" {
-  description = "CloudTrail trails that may not be stopped, deleted or reconfigured: \"*\" (every trail) or a trail ARN pattern such as arn:aws:cloudtrail:*:*:trail/harden-*."
+variable "allocate_address_policy_json" {
+  description = "SCP document (minified JSON, e.g. jsonencode() of a literal) that denies Elastic IP allocation and address transfer outside the approved principals and Regions."
   type        = string
-  default     = "*"
+  nullable    = false
 
   validation {
-    condition     = var.protected_trail_arn_pattern == "*" || can(regex("^arn:aws(-[a-z]+)*:cloudtrail:[a-z0-9*-]*:([0-9]{12}|\\*):trail/[A-Za-z0-9._*?-]+$", var.protected_trail_arn_pattern))
-    error_message = "protected_trail_arn_pattern must be \"*\" or a trail ARN pattern (arn:aws:cloudtrail:<region|*>:<account|*>:trail/<name pattern>)."
+    condition     = can(jsondecode(var.allocate_address_policy_json).Statement)
+    error_message = "allocate_address_policy_json must be a JSON policy document (an object with a Statement)."
+  }
+
+  validation {
+    condition     = length(var.allocate_address_policy_json) <= 5120
+    error_message = "allocate_address_policy_json exceeds AWS's 5,120-character SCP limit: shorten the principal allow-list (a wildcard in a role name covers several roles)."
   }
 }
 
-variable "protected_log_group_name_pattern" {
-  description = "CloudWatch Logs groups whose metric filters may not be deleted (the CloudTrail log group): a name or a pattern with * ?. null = \"/aws/cloudtrail/<name_prefix>*\" (the cloudtrail module names its group /aws/cloudtrail/<trail name>)."
+variable "baseline_protection_policy_json" {
+  description = "SCP document (minified JSON) that denies turning the baseline off, except for the baseline admins. Required when protect_baseline is true."
   type        = string
   default     = null
 
   validation {
-    condition     = var.protected_log_group_name_pattern == null || can(regex("^[A-Za-z0-9_/.#*?-]{1,512}$", var.protected_log_group_name_pattern))
-    error_message = "protected_log_group_name_pattern must be a log group name or pattern (letters, digits, _ / . # - and * ?), or null."
+    condition     = var.baseline_protection_policy_json == null || can(jsondecode(var.baseline_protection_policy_json).Statement)
+    error_message = "baseline_protection_policy_json must be null or a JSON policy document (an object with a Statement)."
+  }
+
+  validation {
+    condition     = length(coalesce(var.baseline_protection_policy_json, "{}")) <= 5120
+    error_message = "baseline_protection_policy_json exceeds AWS's 5,120-character SCP limit: shorten the baseline admin list (a wildcard in a role name covers several roles)."
   }
 }

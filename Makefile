@@ -9,7 +9,8 @@ CHECKOV_VENV?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
 PIP_LOG     := .install.log
 BIN         := $(VENV)/bin
-export TF_CLI_CONFIG_FILE ?= $(CURDIR)/.terraformrc
+# Terraform's CLI config: harden uses $TF_CLI_CONFIG_FILE when it names a file (a provider
+# mirror, say), else one of its own under ~/.cache/harden; CHECKPOINT_DISABLE stops phoning home.
 export CHECKPOINT_DISABLE := 1
 export HARDEN_CHECKOV ?= $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
@@ -35,10 +36,7 @@ $(CHECKOV_VENV)/bin/checkov:
 	@$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov==$(CHECKOV_VERSION)' >> $(PIP_LOG) 2>&1 || { cat $(PIP_LOG); exit 1; }
 	@touch $@
 
-.terraformrc:
-	@printf 'disable_checkpoint = true\n' > $@
-
-install: $(BIN)/harden .terraformrc
+install: $(BIN)/harden
 checkov: $(CHECKOV_VENV)/bin/checkov
 
 test: install checkov

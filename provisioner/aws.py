@@ -176,6 +176,15 @@ class AwsSession:
                     yield region, exc
 
 
+def partition_for(region: str) -> str:
+    """The ARN partition of a region (aws, aws-cn, aws-us-gov)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 def paginate(client, operation: str, result_key: str, **kwargs) -> list:
     """All items of a paginated operation (every list call goes through here)."""
     items: list = []

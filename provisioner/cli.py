@@ -251,6 +251,77 @@ def verify(
     raise typer.Exit(report.exit_code())
 
 
+# -- remediation --------------------------------------------------------------------------------
+
+def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[str], workers: int = 8):
+    import botocore.exceptions
+
+    from provisioner.aws import AwsSession, describe_error
+
+    try:
+        return AwsSession(profile=profile, role_arn=role_arn, region=baseline.home_region, max_workers=workers)
+    except botocore.exceptions.ProfileNotFound as exc:
+        fail(str(exc))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"cannot start an AWS session: {describe_error(exc)}", EXIT_UNABLE)
+
+
+PROFILE_OPTION = typer.Option(None, "--profile", help="AWS profile to use.", envvar="AWS_PROFILE")
+ROLE_OPTION = typer.Option(None, "--role-arn", help="Assume this role first (session name harden-<time>).")
+APPLY_OPTION = typer.Option(False, "--apply", help="Make the changes. Without it nothing is changed: "
+                            "the actions are only printed (dry run).")
+
+
+def _split(values: list[str]) -> list[str] | None:
+    return [v.strip() for raw in values for v in raw.split(",") if v.strip()] or None
+
+
+@app.command()
+def remediate(
+    config: Optional[Path] = CONFIG_OPTION,
+    controls: list[str] = typer.Option([], "--controls", help="Controls or families to fix (repeatable or "
+                                       "comma-separated). Default: every control that has a fix."),
+    regions: list[str] = typer.Option([], "--regions", "-r", help="Regions (default: the baseline's)."),
+    apply: bool = APPLY_OPTION,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+) -> None:
+    """Fix what verify finds, with boto3: dry run unless --apply.
+
+    Plans one action per failed finding of a control that has a fix (create/start the trail and
+    turn on validation, create missing flow logs, put and start the Config recorder and channel,
+    attach the SCPs, turn on default EBS encryption with the baseline key, create missing CPU
+    alarms) and prints them. With --apply it takes them, reports each result, and verifies the
+    controls it touched. A failed action is reported and the others go on. Idempotent: a second
+    run finds nothing to do. Destructive fixes have their own commands (ebs migrate, eip release,
+    respond).
+    """
+    import botocore.exceptions
+
+    from provisioner.aws import describe_error
+    from provisioner.controls import UnknownControl
+    from provisioner.remediate import run_remediation
+    from provisioner.report_table import render_remediation
+
+    baseline = resolve_config(config)
+    aws = _aws_session(baseline, profile, role_arn)
+    try:
+        with err.status("verifying, then planning fixes") as status:
+            run = run_remediation(aws, baseline, controls=_split(controls), regions=_split(regions), apply=apply,
+                                  progress=lambda a: status.update(f"{'applying' if apply else 'planning'}: "
+                                                                   f"{escape(a.description[:90])}"))
+    except (UnknownControl, ValueError) as exc:
+        fail(str(exc))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"remediate could not start: {describe_error(exc)}", EXIT_UNABLE)
+    if fmt is Format.json:
+        print(json.dumps(run.to_dict(), indent=2, default=str))
+    else:
+        render_remediation(run, out, apply)
+    raise typer.Exit(run.exit_code())
+
+
 # -- Terraform: plan, apply, bootstrap, drift -------------------------------------------------
 
 class Root(str, Enum):

@@ -65,3 +65,33 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
                "[bold red]drift found[/]" if s["fail"] else "[green]no drift[/]")
     console.print(f"{verdict}: {s['fail']} fail, {s['error']} error, {s['pass']} pass, "
                   f"{s['skipped']} skipped · {s['api_calls']} API calls in {s['duration_seconds']:.1f}s")
+
+
+_ACTION_STYLE = {"planned": "cyan", "applied": "green", "failed": "bold red", "skipped": "dim"}
+
+
+def render_remediation(run, console: Console, applied: bool) -> None:
+    """The actions of a remediation run: what would be done (dry run) or what was done."""
+    if not run.results and not run.plan_errors:
+        console.print("[green]nothing to fix[/]: every fixable control passes")
+        return
+    title = "remediation" + ("" if applied else " (dry run: nothing was changed; add --apply to make these changes)")
+    table = Table(title=title, title_justify="left")
+    table.add_column("status", no_wrap=True)
+    table.add_column("control", no_wrap=True)
+    table.add_column("region", no_wrap=True)
+    table.add_column("action", overflow="fold")
+    for r in run.results:
+        text = r.action.description + (f" -> {r.message}" if applied and r.message else "")
+        table.add_row(f"[{_ACTION_STYLE[r.status]}]{r.status}[/]", r.action.control, r.action.region, escape(text))
+    console.print(table)
+    for f in run.plan_errors:
+        console.print(f"[yellow]could not plan[/] {f.control} · {escape(f.region)}: {escape(f.message)}")
+    unfixable = sorted({f.control for f in run.report.findings if f.status == "fail"} -
+                       {r.action.control for r in run.results})
+    if unfixable:
+        console.print(f"[dim]failing but not fixed here: {', '.join(unfixable)} (see harden remediate --help)[/]")
+    if run.after is not None:
+        s = run.after.summary()
+        verdict = "[green]verified[/]" if not s["fail"] and not s["error"] else "[yellow]still failing[/]"
+        console.print(f"{verdict} after apply: {s['fail']} fail, {s['error']} error, {s['pass']} pass")

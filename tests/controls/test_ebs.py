@@ -9,34 +9,13 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
+from tests.stubbing import OperationStubber
 
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CheckContext
 from provisioner.controls.ebs import default_encryption, no_unencrypted_volumes
 
 REGION = "eu-west-1"
-
-
-class OperationStubber(Stubber):
-    """A Stubber that answers only the named operations of a client; the client's other calls
-    still reach the emulator (a plain Stubber would intercept every call)."""
-
-    def __init__(self, client, *operations: str) -> None:
-        super().__init__(client)
-        service = client.meta.service_model.service_id.hyphenize()
-        self._handlers = [(f"{event}.{service}.{op}", handler)
-                          for op in operations
-                          for event, handler in (("before-parameter-build", self._assert_expected_params),
-                                                 ("before-call", self._get_response_handler))]
-
-    def activate(self) -> None:
-        for event, handler in self._handlers:
-            self.client.meta.events.register_first(event, handler)
-
-    def deactivate(self) -> None:
-        for event, handler in self._handlers:
-            self.client.meta.events.unregister(event, handler)
 
 
 def _ctx(aws, baseline=None, control_id="ebs.default_encryption"):

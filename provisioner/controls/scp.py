@@ -37,9 +37,17 @@ import boto3
 import botocore.exceptions
 
 from provisioner.aws import error_code, paginate
+from provisioner.baseline import Baseline
 from provisioner.controls import CheckContext, control
 from provisioner.findings import Finding
-from provisioner.policies import allocate_address_policy_name, baseline_protection_policy_name
+from provisioner.policies import (
+    allocate_address_policy_name,
+    allocate_address_scp,
+    baseline_protection_policy_name,
+    baseline_protection_scp,
+    minified,
+)
+from provisioner.remediate import Action, fix
 
 SCP = "SERVICE_CONTROL_POLICY"
 
@@ -747,3 +755,145 @@ def baseline_protection(ctx: CheckContext) -> list[Finding]:
                                   f"{policy_name!r} to {target} or a parent", **proof)
 
     return check_targets(ctx, need, summary)
+
+
+# =============================================================================================
+# Fixes: create or update harden's SCP, and attach it to each failing target
+# =============================================================================================
+# Name, description and content are the scp module's (templates/modules/scp/main.tf.j2), and the
+# content is sent minified() as Terraform's jsonencode() writes it, so a policy created here shows
+# no drift to Terraform. Other policies are never detached, changed or deleted: a fix only adds.
+
+@dataclass(frozen=True)
+class HardenScp:
+    """One of harden's SCPs, as the baseline declares it."""
+
+    name: str
+    description: str
+    document: dict[str, Any]
+    summary: str  # what it denies, to whom it stays open: for the action descriptions
+
+
+def allocate_address_scp_spec(baseline: Baseline) -> HardenScp:
+    settings = baseline.allocate_address
+    open_to = ", ".join(settings.allowed_principals) or "nobody"
+    where = f"; denied to everyone outside {', '.join(settings.allowed_regions)}" if settings.allowed_regions else ""
+    return HardenScp(
+        allocate_address_policy_name(baseline),
+        "harden scp.allocate_address: deny Elastic IP allocation and address transfer outside the approved "
+        "principals and Regions.",
+        allocate_address_scp(baseline),
+        f"denies {', '.join(sorted(EIP_ACTIONS))} except to {open_to}{where}")
+
+
+def baseline_protection_scp_spec(baseline: Baseline) -> HardenScp | None:
+    document = baseline_protection_scp(baseline)
+    if document is None:
+        return None
+    admins = ", ".join(baseline.scp.admin_principals) or "nobody"
+    return HardenScp(
+        baseline_protection_policy_name(baseline),
+        "harden scp.baseline_protection: deny turning off CloudTrail, Config, flow logs, EBS default encryption "
+        "and the harden detections, except for baseline admins.",
+        document,
+        f"denies turning off CloudTrail, Config, flow logs, EBS default encryption and the harden detections "
+        f"except to {admins}")
+
+
+def find_policy(ctx: CheckContext, name: str) -> dict | None:
+    """The SCP named `name` (Organizations keeps policy names unique), read now: never cached,
+    because an attach action must see the policy an earlier action created."""
+    policies = paginate(_org_client(ctx), "list_policies", "Policies", Filter=SCP)
+    return next((p for p in policies if p.get("Name") == name), None)
+
+
+def _attached_targets(ctx: CheckContext, policy_id: str) -> set[str]:
+    return {t["TargetId"] for t in paginate(_org_client(ctx), "list_targets_for_policy", "Targets",
+                                            PolicyId=policy_id)}
+
+
+def _fixable_targets(failed: list[Finding]) -> list[Finding]:
+    """Findings an attachment can fix: a target that was read and evaluated (its evidence has the
+    path to the root). Not: an empty scp.targets, an unknown target, the management account (no
+    SCP restricts it), or a root without SCPs enabled (enabling a policy type for the whole
+    organization is a decision for a person, not a side effect of remediate)."""
+    return [f for f in failed if "path" in f.evidence and not f.evidence.get("management_account")]
+
+
+def _policy_action(ctx: CheckContext, spec: HardenScp, existing: dict | None, attached: set[str]) -> Action | None:
+    """Create the policy when missing; update it when its content is not the document (drift).
+    An update changes the policy wherever it is attached (`attached`): the description says where."""
+    org = _org_client(ctx)
+    content = minified(spec.document)
+    if existing is None:
+        def create() -> dict:
+            policy = org.create_policy(Name=spec.name, Description=spec.description, Type=SCP, Content=content,
+                                       Tags=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])
+            summary = policy["Policy"]["PolicySummary"]
+            return {"message": f"created {summary['Id']}", "policy_id": summary["Id"]}
+
+        return Action(ctx.control_id, ctx.region, spec.name,
+                      f"create SCP {spec.name!r} ({len(content)} characters): {spec.summary}",
+                      ["organizations:CreatePolicy"], create)
+    # Compared as parsed JSON: whitespace or key order is not drift (Terraform compares the same way).
+    if policy_document(ctx, existing["Id"]) == spec.document:
+        return None
+
+    def update(policy_id: str = existing["Id"]) -> dict:
+        org.update_policy(PolicyId=policy_id, Content=content)
+        return {"message": f"updated {policy_id}", "policy_id": policy_id}
+
+    return Action(ctx.control_id, ctx.region, existing["Id"],
+                  f"update SCP {spec.name!r} ({existing['Id']}) to the baseline's document (its content has "
+                  f"drifted): {spec.summary}; applies wherever it is attached "
+                  f"({', '.join(sorted(attached)) or 'nowhere yet'})", ["organizations:UpdatePolicy"], update)
+
+
+def _attach_action(ctx: CheckContext, spec: HardenScp, target: str) -> Action:
+    org = _org_client(ctx)
+
+    def attach() -> dict:
+        policy = find_policy(ctx, spec.name)  # the create action before this one may have made it
+        if policy is None:
+            raise RuntimeError(f"SCP {spec.name!r} does not exist (its creation failed): nothing to attach")
+        try:
+            org.attach_policy(PolicyId=policy["Id"], TargetId=target)
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "DuplicatePolicyAttachmentException":
+                raise
+            return {"message": f"{policy['Id']} was already attached to {target}"}
+        return {"message": f"attached {policy['Id']} to {target}", "policy_id": policy["Id"]}
+
+    kind = "root" if target.startswith("r-") else "OU" if target.startswith("ou-") else "account"
+    return Action(ctx.control_id, ctx.region, target, f"attach SCP {spec.name!r} to {kind} {target}",
+                  ["organizations:ListPolicies", "organizations:AttachPolicy"], attach)
+
+
+def plan_scp(ctx: CheckContext, failed: list[Finding], spec: HardenScp | None) -> list[Action]:
+    """The policy action (create or update) first, then one attach per failing target that the
+    policy does not reach yet. A target under a level that already carries the policy needs only
+    the update (inheritance); every other failing target gets its own attachment, as the module
+    attaches the policy to each of scp.targets."""
+    targets = _fixable_targets(failed)
+    if spec is None or not targets:
+        return []
+    existing = find_policy(ctx, spec.name)
+    attached = _attached_targets(ctx, existing["Id"]) if existing else set()
+    actions = [a for a in [_policy_action(ctx, spec, existing, attached)] if a]
+    for finding in targets:
+        if attached.intersection(finding.evidence["path"]):
+            continue
+        actions.append(_attach_action(ctx, spec, finding.resource))
+    return actions
+
+
+@fix("scp.allocate_address")
+def fix_allocate_address(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
+    """Create (or update) harden's Elastic IP SCP and attach it to each failing target."""
+    return plan_scp(ctx, failed, allocate_address_scp_spec(ctx.baseline))
+
+
+@fix("scp.baseline_protection")
+def fix_baseline_protection(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
+    """Create (or update) harden's baseline-protection SCP and attach it to each failing target."""
+    return plan_scp(ctx, failed, baseline_protection_scp_spec(ctx.baseline))

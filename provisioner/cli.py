@@ -322,6 +322,239 @@ def remediate(
     raise typer.Exit(run.exit_code())
 
 
+# -- Elastic IPs and incident response: eip release, events allocate-address, respond ------------
+
+eip_app = typer.Typer(help="Elastic IPs: release the idle ones (dry run unless --apply).", no_args_is_help=True)
+app.add_typer(eip_app, name="eip")
+events_app = typer.Typer(help="CloudTrail event history, read for Elastic IP abuse.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+EIP_REGIONS_OPTION = typer.Option([], "--regions", "-r", help="Regions (repeatable or comma-separated). "
+                                  "Default: the baseline's regions, or every enabled region.")
+SINCE_OPTION = typer.Option("7d", "--since", help="Look-back window in CloudTrail event history: 30m, 12h, "
+                            "7d, 2w; at most 90d.")
+
+
+def _aws_unable(what: str, exc: BaseException) -> NoReturn:
+    from provisioner.aws import describe_error
+
+    fail(f"{what}: {describe_error(exc)}", EXIT_UNABLE)
+
+
+def _warn_regions(errors: dict[str, str], what: str) -> None:
+    for region, message in sorted(errors.items()):
+        err.print(f"[yellow]{what}[/] {escape(region)}: {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _since(text: str):
+    from provisioner.verify import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@eip_app.command("release")
+def eip_release(
+    config: Optional[Path] = CONFIG_OPTION,
+    regions: list[str] = EIP_REGIONS_OPTION,
+    allocation_ids: list[str] = typer.Option([], "--allocation-ids", help="Only these addresses (repeatable "
+                                             "or comma-separated), e.g. the ones `harden respond` lists."),
+    apply: bool = APPLY_OPTION,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+) -> None:
+    """Release unassociated Elastic IPs: dry run unless --apply.
+
+    Releases what eip.unassociated fails: addresses with no association, except those tagged
+    harden:keep=<reason> (false/no/0/empty do not keep) and those from your own BYOIP or
+    customer-owned pool. Each address is described again right before its release; one associated
+    or tagged since the plan is left alone. A released public IP cannot be got back: --apply
+    prints every released allocation id and IP so DNS owners can look for dangling records.
+    Exit 0 done or nothing to do, 1 a dry run with addresses to release, 2 usage, 3 a region could
+    not be read or a release failed.
+    """
+    import botocore.exceptions
+
+    from provisioner.eip import check_allocation_ids, render_release, run_release
+
+    try:
+        wanted = check_allocation_ids(_split(allocation_ids))
+    except ValueError as exc:
+        fail(str(exc))
+    baseline = resolve_config(config)
+    aws = _aws_session(baseline, profile, role_arn)
+    try:
+        with err.status("reading Elastic IPs") as status:
+            run = run_release(aws, baseline, regions=_split(regions), allocation_ids=wanted, apply=apply,
+                              progress=lambda a: status.update(escape(a.description[:90])))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        _aws_unable("eip release could not start", exc)
+    _warn_regions(run.errors, "could not read")
+    if fmt is Format.json:
+        print(json.dumps(run.to_dict(), indent=2, default=str))
+    else:
+        render_release(run, out)
+    raise typer.Exit(run.exit_code())
+
+
+@events_app.command("allocate-address")
+def events_allocate_address(
+    config: Optional[Path] = CONFIG_OPTION,
+    since: str = SINCE_OPTION,
+    regions: list[str] = EIP_REGIONS_OPTION,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+    workers: int = typer.Option(8, "--workers", min=1, max=64, help="Regions read at the same time."),
+) -> None:
+    """List AllocateAddress and address transfer calls of every region (CloudTrail event history).
+
+    One row per call: time, region, event, principal, source IP, user agent, address, error code,
+    and whether the principal is in allocate_address.allowed_principals. A region that cannot be
+    read (access denied, unreachable) is reported on stderr and the others still print; exit 3
+    then, else 0.
+    """
+    import botocore.exceptions
+
+    from provisioner.eip import list_address_events, render_events
+
+    window = _since(since)
+    baseline = resolve_config(config)
+    aws = _aws_session(baseline, profile, role_arn, workers)
+    try:
+        with err.status("reading CloudTrail event history"):
+            listing = list_address_events(aws, baseline, since=window, regions=_split(regions))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        _aws_unable("events could not start", exc)
+    _warn_regions(listing.errors, "could not read")
+    if fmt is Format.json:
+        print(json.dumps(listing.to_dict(), indent=2, default=str))
+    else:
+        render_events(listing, out)
+    raise typer.Exit(listing.exit_code())
+
+
+@app.command()
+def respond(
+    principal: str = typer.Option(..., "--principal", "-p", help="The IAM user or role ARN (or an assumed-role "
+                                  "session ARN) that allocated addresses it should not have."),
+    config: Optional[Path] = CONFIG_OPTION,
+    apply: bool = APPLY_OPTION,
+    force: bool = typer.Option(False, "--force", help="Also act on a principal the baseline lists in "
+                               "scp.admin_principals or allocate_address.allowed_principals."),
+    since: str = SINCE_OPTION,
+    regions: list[str] = EIP_REGIONS_OPTION,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+) -> None:
+    """Quarantine a principal that allocated Elastic IPs: dry run unless --apply.
+
+    IAM user: inline policy harden-quarantine (Deny * on *), then every active access key made
+    Inactive. Role: inline policy harden-revoke-sessions denying every session issued before now
+    (aws:TokenIssueTime). Nothing is deleted; each step prints the command that undoes it. Refused
+    (exit 2): the account root, another account's principal, a service-linked or Identity Center
+    role, harden's own identity, and without --force an admin or allow-listed principal. Also lists
+    the addresses it allocated in the look-back window (best effort) and the `harden eip release`
+    that frees the idle ones. Exit 0 done or nothing to do, 1 a dry run with steps, 3 a step failed.
+    """
+    import botocore.exceptions
+
+    from provisioner.respond import Refused, render_response, respond as run_respond
+
+    window = _since(since)
+    baseline = resolve_config(config)
+    aws = _aws_session(baseline, profile, role_arn)
+    try:
+        with err.status("planning the response") as status:
+            resp = run_respond(aws, baseline, principal, apply=apply, force=force, regions=_split(regions),
+                               since=window, progress=lambda a: status.update(escape(a.description[:90])))
+    except Refused as exc:
+        fail(f"respond: {exc}")
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        _aws_unable("respond could not run", exc)
+    _warn_regions(resp.lookup_errors, "allocations unknown (event history unreadable) in")
+    if fmt is Format.json:
+        print(json.dumps(resp.to_dict(), indent=2, default=str))
+    else:
+        render_response(resp, out)
+    raise typer.Exit(resp.exit_code())
+
+
+# -- EBS: encrypting volumes that are already in use --------------------------------------------
+
+ebs_app = typer.Typer(help="EBS volumes: encrypt the ones already in use (dry run unless --apply).",
+                      no_args_is_help=True)
+app.add_typer(ebs_app, name="ebs")
+
+
+@ebs_app.command("migrate")
+def ebs_migrate(
+    config: Optional[Path] = CONFIG_OPTION,
+    instances: list[str] = typer.Option([], "--instance", "-i", help="Only these instances (repeatable or "
+                                        "comma-separated). Default: every instance with an unencrypted volume."),
+    regions: list[str] = typer.Option([], "--regions", "-r", help="Regions (repeatable or comma-separated). "
+                                      "Default: the baseline's regions, or every enabled region."),
+    apply: bool = APPLY_OPTION,
+    force: bool = typer.Option(False, "--force", help="Also migrate instances of Auto Scaling groups (suspend "
+                               "the group's HealthCheck and ReplaceUnhealthy processes first)."),
+    cleanup: bool = typer.Option(False, "--cleanup", help="Instead of migrating: delete the original volumes "
+                                 "and intermediate snapshots of COMPLETED migrations (harden-tagged only; "
+                                 "dry run unless --apply)."),
+    timeout: float = typer.Option(3600, "--timeout", min=1, help="Seconds to wait for each step (stop, "
+                                  "snapshot, encrypted copy, volume, detach, attach, start)."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+) -> None:
+    """Encrypt EBS volumes that are in use: dry run unless --apply.
+
+    For each instance with an unencrypted attached volume (what ebs.unencrypted_volumes finds):
+    stop it, snapshot each such volume, copy the snapshot encrypted with the baseline's EBS key,
+    create a volume from the copy (same AZ, type, size, IOPS, throughput, tags), swap it in on the
+    same device with the same DeleteOnTermination, and start the instance again if it was
+    running. The original volume and the snapshots are kept and tagged harden:migration; progress
+    is recorded in tags, so a re-run after an interruption or a failure continues where it
+    stopped. A failed swap puts the original back. Instances of Auto Scaling groups are refused
+    unless --force (fix the launch template instead). --cleanup --apply deletes what completed
+    migrations kept. Exit 0 done or nothing to do, 1 a dry run with work to do or a refused
+    instance, 2 usage or no customer-managed key, 3 a step failed.
+    """
+    import botocore.exceptions
+
+    from provisioner.aws import describe_error
+    from provisioner.migrate import MigrateOptions, MigrationError, render_table, run_cleanup, run_migration
+
+    baseline = resolve_config(config)
+    aws = _aws_session(baseline, profile, role_arn)
+    options = MigrateOptions(apply=apply, force=force, instance_ids=tuple(_split(instances) or ()), timeout=timeout)
+    verb = "cleanup" if cleanup else "migrate"
+
+    with err.status(f"ebs {verb}: looking for {'completed migrations' if cleanup else 'unencrypted volumes in use'}") \
+            as status:
+        def on_progress(p) -> None:
+            where = " ".join(x for x in (p.region, p.instance_id, p.volume_id) if x)
+            err.print(f"[dim]{escape(where)}[/] [bold]{escape(p.step)}[/] {escape(p.detail)}",
+                      highlight=False, soft_wrap=True)
+            status.update(f"ebs {verb}: {escape(where)} {escape(p.step)}")
+
+        try:
+            report = (run_cleanup if cleanup else run_migration)(
+                aws, baseline, regions=_split(regions), options=options, progress=on_progress)
+        except MigrationError as exc:
+            fail(str(exc))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            fail(f"ebs {verb}: {describe_error(exc)}", EXIT_UNABLE)
+    if fmt is Format.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        render_table(report, out)
+    raise typer.Exit(report.exit_code())
+
+
 # -- Terraform: plan, apply, bootstrap, drift -------------------------------------------------
 
 class Root(str, Enum):

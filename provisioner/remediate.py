@@ -82,12 +82,24 @@ class RemediationRun:
     def failed(self) -> list[ActionResult]:
         return [r for r in self.results if r.status == "failed"]
 
+    @property
+    def unaddressed(self) -> list[Finding]:
+        """Failed findings of fixable controls that no action covers (e.g. a delivery error only
+        Terraform can fix): they keep the run from reporting success."""
+        covered = {(a.control, a.region) for a in self.actions}
+        return [f for f in self.report.findings
+                if f.status == "fail" and f.control in FIXES and (f.control, f.region) not in covered]
+
     def exit_code(self) -> int:
+        """3 an action or a plan failed; 1 drift remains (or, in a dry run, would be fixed); 0 clean."""
         if self.failed or self.plan_errors:
             return 3
-        if self.after is not None:
+        if self.after is not None and self.after.exit_code():
             return self.after.exit_code()
-        return 1 if self.actions else 0
+        if self.unaddressed:
+            return 1
+        applied = any(r.status == "applied" for r in self.results)
+        return 1 if self.actions and not applied else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +113,7 @@ class RemediationRun:
                 "failed": sum(r.status == "failed" for r in self.results),
                 "unfixable_findings": sum(1 for f in self.report.findings
                                           if f.status == "fail" and f.control not in FIXES),
+                "unaddressed_findings": len(self.unaddressed),
             },
             "after": self.after.to_dict() if self.after else None,
         }

@@ -21,9 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import botocore.exceptions
 
-from provisioner.aws import AwsSession, error_code
+from provisioner.aws import AwsSession, error_code, partition_for
 from provisioner.controls import CheckContext, control
 from provisioner.findings import Finding
+from provisioner.remediate import Action, fix
 
 # The only management event sources CloudTrail lets a trail exclude; excluding them still
 # records every other management event (AllocateAddress included).
@@ -593,3 +594,304 @@ def bucket(ctx: CheckContext) -> list[Finding]:
     for trail in chosen:
         by_bucket.setdefault(trail["S3BucketName"], []).append(trail)
     return [_bucket_finding(ctx, name, users) for name, users in sorted(by_bucket.items())]
+
+
+# =============================================================================================
+# Fixes: cloudtrail.multi_region and cloudtrail.log_validation
+#
+# Both converge on what the cloudtrail module declares for `aws_cloudtrail.this`: the baseline's
+# trail name in the home region, multi-region, global service events, log file validation, every
+# management event (read and write), logging. The key, the bucket and the CloudWatch Logs copy
+# stay Terraform's (DESIGN: cloudtrail.kms, .cloudwatch_logs and .bucket have no boto3 fix), so a
+# missing trail is only created into a bucket that module already made, and reuses the module's
+# key, log group and delivery role when they exist: Terraform then adopts the trail without a diff.
+
+TRAIL_SETTINGS = {"IsMultiRegionTrail": True, "IncludeGlobalServiceEvents": True, "EnableLogFileValidation": True}
+MANAGEMENT_SELECTOR = {"ReadWriteType": "All", "IncludeManagementEvents": True}  # the module's event_selector
+ADVANCED_MANAGEMENT_SELECTOR = {"Name": "Management events (harden)",
+                                "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}
+MAX_EVENT_SELECTORS = 5  # CloudTrail's limit on basic event selectors per trail
+
+_STEP_TEXT = {
+    "cloudtrail:UpdateTrail": "set IsMultiRegionTrail, IncludeGlobalServiceEvents and EnableLogFileValidation",
+    "cloudtrail:PutEventSelectors": "log read and write management events (data-event selectors kept)",
+    "cloudtrail:StartLogging": "start logging",
+}
+
+
+class MissingPrerequisite(RuntimeError):
+    """Something Terraform must create first (the log bucket and its policy): the action fails
+    with this one line instead of creating half a baseline."""
+
+
+def baseline_trail_arn(ctx: CheckContext) -> str:
+    home = ctx.baseline.home_region
+    return f"arn:{partition_for(home)}:cloudtrail:{home}:{ctx.account_id}:trail/{ctx.baseline.trail_name}"
+
+
+def baseline_kms_key_arn(aws: AwsSession, baseline) -> str | None:
+    """The cloudtrail module's key (alias/<name_prefix>-cloudtrail, home region) when it exists
+    and is enabled; the AWS Config delivery channel uses it too."""
+    kms = aws.client("kms", baseline.home_region)
+    try:
+        meta = kms.describe_key(KeyId=f"alias/{baseline.name_prefix}-cloudtrail")["KeyMetadata"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "NotFoundException":
+            return None
+        raise
+    return meta["Arn"] if meta.get("KeyState") == "Enabled" else None
+
+
+def _own(ctx: CheckContext, trail: dict) -> bool:
+    # An organization trail seen from a member account belongs to the management account: only
+    # that account can change it.
+    return trail["TrailARN"].split(":")[4] == ctx.account_id
+
+
+def _trail_steps(trail: dict, status: dict, selectors: dict) -> list[str]:
+    """The calls that bring an existing trail to the module's settings (none when it has them).
+    A delivery error is not here: the bucket and its policy are Terraform's."""
+    steps = []
+    if not all(trail.get(k) for k in ("IsMultiRegionTrail", "IncludeGlobalServiceEvents", "LogFileValidationEnabled")):
+        steps.append("cloudtrail:UpdateTrail")
+    coverage = management_coverage(selectors)
+    if not (coverage["read"] and coverage["write"]):
+        steps.append("cloudtrail:PutEventSelectors")
+    if not status.get("IsLogging"):
+        steps.append("cloudtrail:StartLogging")
+    return steps
+
+
+def _is_management_selector(selector: dict) -> bool:
+    fields = {fs["Field"]: fs for fs in selector.get("FieldSelectors", [])}
+    return "eventCategory" in fields and _field_matches(fields["eventCategory"], "Management")
+
+
+def selectors_with_management(current: dict) -> dict:
+    """put_event_selectors arguments that capture every read and write management event and keep
+    the trail's data-event selectors (the call replaces the whole set, so nothing is dropped
+    that is not about management events)."""
+    advanced = current.get("AdvancedEventSelectors") or []
+    if advanced:
+        # A narrowed management selector (filtered by source or readOnly) is replaced, not added
+        # to: the new one is a superset.
+        kept = [s for s in advanced if not _is_management_selector(s)]
+        return {"AdvancedEventSelectors": kept + [dict(ADVANCED_MANAGEMENT_SELECTOR)]}
+    basic = [dict(s) for s in current.get("EventSelectors") or []]
+    managing = [s for s in basic if s.get("IncludeManagementEvents")]
+    if managing:
+        managing[0]["ReadWriteType"] = "All"
+    elif len(basic) < MAX_EVENT_SELECTORS:
+        basic.append(dict(MANAGEMENT_SELECTOR))
+    else:
+        basic[0].update(MANAGEMENT_SELECTOR)
+    return {"EventSelectors": basic}
+
+
+def _live_selectors(client, name: str) -> dict:
+    resp = client.get_event_selectors(TrailName=name)
+    return {"EventSelectors": resp.get("EventSelectors") or [],
+            "AdvancedEventSelectors": resp.get("AdvancedEventSelectors") or []}
+
+
+def _converge_trail(ctx: CheckContext, name: str, region: str) -> dict:
+    """Read the trail as it is now and make only the calls it still needs, so two actions on one
+    trail (multi_region, then log_validation) do not repeat work and a second run does nothing.
+    By name in the trail's home region: StartLogging takes an ARN in AWS but not in the emulator."""
+    client = ctx.client("cloudtrail", region)
+    trail = client.get_trail(Name=name)["Trail"]
+    selectors = _live_selectors(client, name)
+    steps = _trail_steps(trail, client.get_trail_status(Name=name), selectors)
+    if "cloudtrail:UpdateTrail" in steps:
+        client.update_trail(Name=name, **TRAIL_SETTINGS)
+    if "cloudtrail:PutEventSelectors" in steps:
+        client.put_event_selectors(TrailName=name, **selectors_with_management(selectors))
+    if "cloudtrail:StartLogging" in steps:
+        client.start_logging(Name=name)
+    if not steps:
+        return {"message": f"trail {name} already compliant (an earlier action fixed it)", "calls": []}
+    return {"message": f"trail {name}: {'; '.join(_STEP_TEXT[s] for s in steps)}", "calls": steps}
+
+
+def _converge_action(ctx: CheckContext, trail: dict) -> Action | None:
+    steps = _trail_steps(trail, trail_status(ctx, trail), event_selectors(ctx, trail))
+    if not steps:
+        return None  # what is wrong (a delivery error) is the bucket's, which Terraform owns
+    name, region = trail["Name"], home_region(trail)
+    note = "" if name == ctx.baseline.trail_name else \
+        f" in place (not the baseline's trail {ctx.baseline.trail_name}; fixing it avoids paying for a second trail)"
+    description = f"update trail {name} ({region}){note}: {'; '.join(_STEP_TEXT[s] for s in steps)}"
+    return Action(ctx.control_id, ctx.region, trail["TrailARN"], description, steps,
+                  lambda: _converge_trail(ctx, name, region))
+
+
+# -- creating the baseline trail ----------------------------------------------------------------
+
+def _trail_exists(client, name: str) -> bool:
+    try:
+        client.get_trail(Name=name)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "TrailNotFoundException":
+            return False
+        raise
+    return True
+
+
+def _allows_cloudtrail(policy: dict, action: str, resource: str, trail_arn: str, account_id: str) -> bool:
+    """Does an Allow statement let cloudtrail.amazonaws.com do `action` on `resource` for this
+    trail (its aws:SourceArn / aws:SourceAccount conditions, when present, admit it)?"""
+    for st in _statements(policy):
+        principal = st.get("Principal")
+        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if (st.get("Effect") != "Allow" or "cloudtrail.amazonaws.com" not in services
+                or not _matches_any(_as_list(st.get("Action")), action)
+                or not _matches_any(_as_list(st.get("Resource")), resource)):
+            continue
+        source_arns = _condition_values(st, "aws:SourceArn")
+        accounts = [str(v) for v in _condition_values(st, "aws:SourceAccount")]
+        if (not source_arns or _matches_any(source_arns, trail_arn)) and (not accounts or account_id in accounts):
+            return True
+    return False
+
+
+def _bucket_refuses_cloudtrail(ctx: CheckContext, bucket: str) -> str | None:
+    """Why CloudTrail could not deliver to the log bucket, or None. CloudTrail itself checks the
+    ACL read and the object write when a trail is created; this says which is missing first."""
+    s3 = ctx.client("s3", ctx.baseline.home_region)
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except botocore.exceptions.ClientError as exc:
+        code = error_code(exc)
+        if code == "NoSuchBucket":
+            return f"the log bucket {bucket} does not exist"
+        if code == "NoSuchBucketPolicy":
+            return f"the log bucket {bucket} has no bucket policy letting CloudTrail write"
+        raise
+    bucket_arn = f"arn:{partition_for(ctx.baseline.home_region)}:s3:::{bucket}"
+    objects = f"{bucket_arn}/{ctx.baseline.cloudtrail.s3_key_prefix}/AWSLogs/{ctx.account_id}/CloudTrail/log.json.gz"
+    trail_arn = baseline_trail_arn(ctx)
+    missing = [what for what, action, resource in (("s3:GetBucketAcl on the bucket", "s3:GetBucketAcl", bucket_arn),
+                                                   ("s3:PutObject under its prefix", "s3:PutObject", objects))
+               if not _allows_cloudtrail(policy, action, resource, trail_arn, ctx.account_id)]
+    if missing:
+        return (f"the policy of log bucket {bucket} does not grant cloudtrail.amazonaws.com "
+                f"{' and '.join(missing)} for trail {trail_arn}")
+    return None
+
+
+def _module_companions(ctx: CheckContext) -> dict:
+    """create_trail arguments for the key, log group and role the cloudtrail module names, each
+    only when it exists (creating them is Terraform's job)."""
+    home, name = ctx.baseline.home_region, ctx.baseline.trail_name
+    extra: dict[str, str] = {}
+    key = baseline_kms_key_arn(ctx.aws, ctx.baseline)
+    if key:
+        extra["KmsKeyId"] = key
+    group = f"/aws/cloudtrail/{name}"
+    listed = ctx.client("logs", home).describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
+    iam = ctx.aws.client("iam")
+    if any(g["logGroupName"] == group for g in listed):
+        try:
+            role_arn = iam.get_role(RoleName=f"{ctx.baseline.name_prefix}-cloudtrail-{home}")["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            role_arn = None
+        if role_arn:
+            partition = partition_for(home)
+            extra["CloudWatchLogsLogGroupArn"] = f"arn:{partition}:logs:{home}:{ctx.account_id}:log-group:{group}:*"
+            extra["CloudWatchLogsRoleArn"] = role_arn
+    return extra
+
+
+def _create_baseline_trail(ctx: CheckContext, companions: dict) -> dict:
+    home, name = ctx.baseline.home_region, ctx.baseline.trail_name
+    client = ctx.client("cloudtrail", home)
+    if _trail_exists(client, name):  # the other control's action created it earlier in this run
+        return _converge_trail(ctx, name, home)
+    bucket = ctx.baseline.log_bucket_name(ctx.account_id)
+    problem = _bucket_refuses_cloudtrail(ctx, bucket)
+    if problem:
+        raise MissingPrerequisite(f"cannot create trail {name}: {problem}; apply the cloudtrail Terraform "
+                                  "module first (it creates the log bucket, its policy and the KMS key)")
+    kwargs: dict[str, Any] = dict(Name=name, S3BucketName=bucket, S3KeyPrefix=ctx.baseline.cloudtrail.s3_key_prefix,
+                                  **TRAIL_SETTINGS, **companions,
+                                  TagsList=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])
+    if ctx.baseline.cloudtrail.organization_trail:
+        kwargs["IsOrganizationTrail"] = True
+    arn = client.create_trail(**kwargs)["TrailARN"]
+    client.put_event_selectors(TrailName=name, EventSelectors=[dict(MANAGEMENT_SELECTOR)])
+    client.start_logging(Name=name)
+    return {"message": f"created and started trail {arn}", "trail_arn": arn}
+
+
+def _create_action(ctx: CheckContext) -> Action:
+    home, name = ctx.baseline.home_region, ctx.baseline.trail_name
+    bucket = ctx.baseline.log_bucket_name(ctx.account_id)
+    companions = _module_companions(ctx)
+    reused = [f"KMS key {companions['KmsKeyId']}"] if "KmsKeyId" in companions else []
+    if "CloudWatchLogsRoleArn" in companions:
+        reused.append(f"CloudWatch Logs group /aws/cloudtrail/{name}")
+    with_reused = f", with the module's {' and '.join(reused)}" if reused else ""
+    description = (f"create the baseline trail {name} in {home}: multi-region, global service events, log file "
+                   f"validation, read and write management events, to s3://{bucket}/"
+                   f"{ctx.baseline.cloudtrail.s3_key_prefix}/{with_reused}; then start logging. Only if that "
+                   "bucket exists and its policy lets CloudTrail write (the cloudtrail Terraform module creates both)")
+    calls = ["s3:GetBucketPolicy", "cloudtrail:CreateTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"]
+    return Action(ctx.control_id, ctx.region, baseline_trail_arn(ctx), description, calls,
+                  lambda: _create_baseline_trail(ctx, companions))
+
+
+# -- the planners ---------------------------------------------------------------------------------
+
+def _trail_to_fix(ctx: CheckContext) -> dict | None:
+    """The baseline's trail when it exists; else this account's trail nearest to compliant
+    (multi-region first, then fewest gaps); None when the account has no trail of its own."""
+    own = [t for t in trails(ctx) if _own(ctx, t)]
+    named = [t for t in own if t["Name"] == ctx.baseline.trail_name]
+    if named:
+        return named[0]
+
+    def distance(trail: dict) -> tuple:
+        return (not trail.get("IsMultiRegionTrail"), len(_multi_region_gaps(_trail_summary(ctx, trail))),
+                trail["TrailARN"])
+
+    return min(own, key=distance, default=None)
+
+
+@fix("cloudtrail.multi_region")
+def fix_multi_region(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
+    """One action: bring the baseline's trail (or, without it, the account's nearest trail, in
+    place) to multi-region, global events, validation, all management events and logging; with
+    no trail of the account's own, create the baseline's trail into the module's log bucket."""
+    target = _trail_to_fix(ctx)
+    if target is None:
+        return [_create_action(ctx)]
+    action = _converge_action(ctx, target)
+    return [action] if action else []
+
+
+@fix("cloudtrail.log_validation")
+def fix_log_validation(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
+    """One action per trail without validation: update_trail EnableLogFileValidation=True; with
+    no trail at all, create the baseline's trail (which validates)."""
+    by_arn = {t["TrailARN"]: t for t in trails(ctx)}
+    actions: list[Action] = []
+    for finding in failed:
+        trail = by_arn.get(finding.resource)
+        if trail is None:
+            if finding.resource == ctx.account_id and not any(_own(ctx, t) for t in by_arn.values()):
+                actions.append(_create_action(ctx))
+            continue
+        if not _own(ctx, trail):
+            continue  # another account's organization trail: only that account can change it
+        name, region = trail["Name"], home_region(trail)
+        wanted = ctx.baseline.trail_name
+        note = "" if name == wanted else f" in place (not the baseline's trail {wanted})"
+
+        def run(name: str = name, region: str = region) -> dict:
+            ctx.client("cloudtrail", region).update_trail(Name=name, EnableLogFileValidation=True)
+            return {"message": f"log file validation on for trail {name}"}
+
+        actions.append(Action(ctx.control_id, ctx.region, trail["TrailARN"],
+                              f"turn on log file validation (digest files) for trail {name} ({region}){note}",
+                              ["cloudtrail:UpdateTrail"], run))
+    return actions

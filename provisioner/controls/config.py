@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import botocore.exceptions
 
-from provisioner.aws import error_code
+from provisioner.aws import error_code, paginate
 from provisioner.baseline import Baseline
 from provisioner.controls import CheckContext, control
+from provisioner.controls.cloudtrail import MissingPrerequisite, baseline_kms_key_arn
 from provisioner.findings import Finding
+from provisioner.remediate import Action, fix
 
 GLOBAL_TYPES_ELSEWHERE_NOTE = ("global resource types are recorded outside the home region too: "
                                "duplicate configuration items and cost, not a security gap")
@@ -214,3 +216,217 @@ def delivery(ctx: CheckContext) -> list[Finding]:
                            channel=None, baseline_bucket=wanted)]
     statuses = _channel_statuses(ctx)
     return [_channel_finding(ctx, ch, statuses.get(ch["name"], {})) for ch in channels]
+
+
+# =============================================================================================
+# Fixes: config.recorder and config.delivery
+#
+# They converge on what the config module declares: recorder and channel "default" (an existing
+# recorder or channel under another name is updated in place: a region holds one of each), every
+# supported resource type, global types in the home region only, CONTINUOUS, delivery to the log
+# bucket under config.s3_key_prefix with the baseline's key. The bucket is Terraform's: a channel
+# is only put when it exists. Each action re-reads the region when it runs, so the two controls'
+# actions in one region (delivery, then recorder) do not repeat each other's calls.
+
+RECORDER_NAME = "default"  # the config module's recorder_name and delivery_channel_name
+CHANNEL_NAME = "default"
+SERVICE_LINKED_ROLE = "AWSServiceRoleForConfig"
+SERVICE_LINKED_ROLE_PATH = "/aws-service-role/config.amazonaws.com/"
+
+_CONFIG_STEP_TEXT = {
+    "iam:CreateServiceLinkedRole": "create AWS Config's service-linked role",
+    "config:PutConfigurationRecorder": "put recorder {recorder}: all supported resource types, global resource "
+                                       "types {globals}, CONTINUOUS, role {role}",
+    "config:PutDeliveryChannel": "put delivery channel {channel} to s3://{bucket}/{prefix}/ every {frequency}{kms}",
+    "config:StartConfigurationRecorder": "start recorder {recorder}",
+}
+
+
+def baseline_role_name(baseline: Baseline) -> str:
+    return f"{baseline.name_prefix}-config-recorder"  # the account root module's aws_iam_role.config
+
+
+def _recorder_role(ctx: CheckContext, create: bool) -> tuple[str | None, str]:
+    """(role ARN, what it is): the baseline's role when Terraform made it (its grants are scoped
+    to the log bucket prefix and key), else AWS Config's service-linked role, created when
+    `create` (the ARN is None when it is missing and not created)."""
+    iam = ctx.aws.client("iam")
+    name = baseline_role_name(ctx.baseline)
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"], f"the baseline's {name}"
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    for role in paginate(iam, "list_roles", "Roles", PathPrefix=SERVICE_LINKED_ROLE_PATH):
+        if role["RoleName"].lower() == SERVICE_LINKED_ROLE.lower():  # the emulator spells it ...Forconfig
+            return role["Arn"], f"the service-linked {SERVICE_LINKED_ROLE}"
+    if not create:
+        return None, f"the service-linked {SERVICE_LINKED_ROLE} (created)"
+    arn = iam.create_service_linked_role(AWSServiceName="config.amazonaws.com")["Role"]["Arn"]
+    return arn, f"the service-linked {SERVICE_LINKED_ROLE} (created)"
+
+
+def _recorder_out_of_shape(ctx: CheckContext, recorder: dict, status: dict) -> bool:
+    """Does the recorder differ from the module's, or fail? (A failing recorder is put again:
+    the new role may be what it lacked.)"""
+    group = recorder.get("recordingGroup") or {}
+    mode = recorder.get("recordingMode") or {}
+    home = ctx.region == ctx.baseline.home_region
+    return (not group.get("allSupported") or bool(group.get("includeGlobalResourceTypes")) != home
+            or mode.get("recordingFrequency", "CONTINUOUS") != "CONTINUOUS"
+            or bool(mode.get("recordingModeOverrides")) or _failed_status(status.get("lastStatus")))
+
+
+def _desired_recorder(ctx: CheckContext, name: str, role_arn: str) -> dict:
+    return {"name": name, "roleARN": role_arn,
+            "recordingGroup": {"allSupported": True,
+                               "includeGlobalResourceTypes": ctx.region == ctx.baseline.home_region},
+            "recordingMode": {"recordingFrequency": "CONTINUOUS"}}
+
+
+def _desired_channel(ctx: CheckContext, name: str, current: dict | None, kms_arn: str | None) -> dict:
+    channel = {"name": name, "s3BucketName": expected_bucket(ctx.baseline, ctx.account_id),
+               "s3KeyPrefix": ctx.baseline.config.s3_key_prefix,
+               "configSnapshotDeliveryProperties": {"deliveryFrequency": ctx.baseline.config.delivery_frequency}}
+    current = current or {}
+    # Without the baseline's key, keep the channel's own; keep a notification topic someone set up.
+    kms_arn = kms_arn or current.get("s3KmsKeyArn")
+    if kms_arn:
+        channel["s3KmsKeyArn"] = kms_arn
+    if current.get("snsTopicARN"):
+        channel["snsTopicARN"] = current["snsTopicARN"]
+    return channel
+
+
+def _channel_differs(current: dict, desired: dict) -> bool:
+    frequency = (current.get("configSnapshotDeliveryProperties") or {}).get("deliveryFrequency")
+    return (frequency != desired["configSnapshotDeliveryProperties"]["deliveryFrequency"]
+            or any(current.get(k) != desired.get(k) for k in ("s3BucketName", "s3KeyPrefix", "s3KmsKeyArn")))
+
+
+def _live(ctx: CheckContext) -> tuple[dict | None, dict, list[dict]]:
+    """(the recorder, its status, the channels) as they are now, uncached: an earlier action of
+    this run may have changed them."""
+    client = ctx.client("config")
+    found = [r for r in client.describe_configuration_recorders()["ConfigurationRecorders"]
+             if not r.get("servicePrincipal")]
+    recorder = min(found, key=lambda r: r["name"], default=None)
+    statuses = {s["name"]: s for s in client.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]}
+    status = statuses.get(recorder["name"], {}) if recorder else {}
+    return recorder, status, client.describe_delivery_channels()["DeliveryChannels"]
+
+
+def _require_bucket(ctx: CheckContext) -> None:
+    bucket = expected_bucket(ctx.baseline, ctx.account_id)
+    ctx.cache.pop(f"s3:head_bucket:{bucket}", None)  # the planner's answer may be stale
+    if not _bucket_exists(ctx, bucket)[0]:
+        raise MissingPrerequisite(f"the log bucket {bucket} does not exist; apply the cloudtrail Terraform module "
+                                  "first (it creates the bucket and the policy that lets AWS Config write)")
+
+
+def _recorder_steps(ctx: CheckContext, recorder: dict | None, status: dict, channels: list[dict]) -> list[str]:
+    """The recorder's action: put it (missing or out of shape), put a channel when the region has
+    none (a recorder cannot start without one), start it."""
+    steps = []
+    if recorder is None or _recorder_out_of_shape(ctx, recorder, status):
+        steps.append("config:PutConfigurationRecorder")
+    if not channels:
+        steps.append("config:PutDeliveryChannel")
+    if recorder is None or not status.get("recording"):
+        steps.append("config:StartConfigurationRecorder")
+    return steps
+
+
+def _delivery_steps(ctx: CheckContext, recorder: dict | None, channel: dict | None, kms_arn: str | None) -> list[str]:
+    """The delivery action: a recorder when the region has none (AWS refuses a channel without
+    one; a recorder created here is started too, not left off), then the channel when it is
+    missing or differs from the module's. The recorder's own settings are the other action's."""
+    steps = ["config:PutConfigurationRecorder"] if recorder is None else []
+    if channel is None or _channel_differs(channel, _desired_channel(ctx, channel["name"], channel, kms_arn)):
+        steps.append("config:PutDeliveryChannel")
+    if recorder is None:
+        steps.append("config:StartConfigurationRecorder")
+    return steps
+
+
+def _region_steps(ctx: CheckContext, recorder: dict | None, status: dict, channels: list[dict],
+                  kms_arn: str | None, fix_recorder: bool) -> list[str]:
+    if fix_recorder:
+        return _recorder_steps(ctx, recorder, status, channels)
+    return _delivery_steps(ctx, recorder, channels[0] if channels else None, kms_arn)
+
+
+def _converge_region(ctx: CheckContext, kms_arn: str | None, fix_recorder: bool) -> dict:
+    recorder, status, channels = _live(ctx)
+    channel = channels[0] if channels else None
+    steps = _region_steps(ctx, recorder, status, channels, kms_arn, fix_recorder)
+    if not steps:
+        return {"message": "nothing left to do (an earlier action did it)", "calls": []}
+    if "config:PutDeliveryChannel" in steps:
+        _require_bucket(ctx)  # before any write: no recorder left half-configured
+    client = ctx.client("config")
+    name = recorder["name"] if recorder else RECORDER_NAME
+    done = []
+    if "config:PutConfigurationRecorder" in steps:
+        role_arn, role = _recorder_role(ctx, create=True)
+        client.put_configuration_recorder(ConfigurationRecorder=_desired_recorder(ctx, name, role_arn))
+        done.append(f"put recorder {name} (role {role})")
+    if "config:PutDeliveryChannel" in steps:
+        desired = _desired_channel(ctx, channel["name"] if channel else CHANNEL_NAME, channel, kms_arn)
+        client.put_delivery_channel(DeliveryChannel=desired)
+        done.append(f"put delivery channel {desired['name']} to {desired['s3BucketName']}")
+    if "config:StartConfigurationRecorder" in steps:
+        client.start_configuration_recorder(ConfigurationRecorderName=name)
+        done.append(f"started recorder {name}")
+    return {"message": "; ".join(done), "calls": steps}
+
+
+def _region_action(ctx: CheckContext, resource: str, fix_recorder: bool) -> Action | None:
+    found = recorders(ctx)
+    recorder = found[0] if found else None
+    status = recorder_statuses(ctx).get(recorder["name"], {}) if recorder else {}
+    channels = delivery_channels(ctx)
+    channel = channels[0] if channels else None
+    kms_arn = baseline_kms_key_arn(ctx.aws, ctx.baseline)
+    steps = _region_steps(ctx, recorder, status, channels, kms_arn, fix_recorder)
+    if not steps:
+        return None  # e.g. a channel already as desired whose bucket policy fails: Terraform's
+    calls, role = list(steps), ""
+    if "config:PutConfigurationRecorder" in steps:
+        role_arn, role = _recorder_role(ctx, create=False)
+        if role_arn is None:
+            calls.insert(0, "iam:CreateServiceLinkedRole")
+    bucket = expected_bucket(ctx.baseline, ctx.account_id)
+    home = ctx.region == ctx.baseline.home_region
+    text = {
+        "recorder": recorder["name"] if recorder else RECORDER_NAME,
+        "globals": "included (home region)" if home else "left to the home region",
+        "role": role, "channel": channel["name"] if channel else CHANNEL_NAME, "bucket": bucket,
+        "prefix": ctx.baseline.config.s3_key_prefix, "frequency": ctx.baseline.config.delivery_frequency,
+        "kms": f", encrypted with {kms_arn}" if kms_arn else "",
+    }
+    description = f"AWS Config in {ctx.region}: " + "; ".join(_CONFIG_STEP_TEXT[c].format(**text) for c in calls)
+    if "config:PutDeliveryChannel" in steps and not _bucket_exists(ctx, bucket)[0]:
+        description += (f" (the log bucket {bucket} does not exist yet: this fails until the cloudtrail "
+                        "Terraform module is applied)")
+    return Action(ctx.control_id, ctx.region, resource, description, calls,
+                  lambda: _converge_region(ctx, kms_arn, fix_recorder))
+
+
+@fix("config.recorder")
+def fix_recorder(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
+    """One action per region: put the recorder (in place under its own name when one exists),
+    a delivery channel if the region has none, and start it."""
+    found = recorders(ctx)
+    resource = found[0]["name"] if found else ctx.region
+    action = _region_action(ctx, resource, fix_recorder=True)
+    return [action] if action else []
+
+
+@fix("config.delivery")
+def fix_delivery(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
+    """One action per region: put the delivery channel (in place under its own name when one
+    exists) to the log bucket, after creating and starting a recorder if the region has none."""
+    channels = delivery_channels(ctx)
+    resource = channels[0]["name"] if channels else ctx.region
+    action = _region_action(ctx, resource, fix_recorder=False)
+    return [action] if action else []

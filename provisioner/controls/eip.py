@@ -274,7 +274,7 @@ def _principal_finding(ctx: CheckContext, principal: str, offending: list[tuple[
         principal,
         f"{principal} {_what_happened(events)} in {ctx.region} since {ctx.since.isoformat(timespec='seconds')}: "
         f"{'; '.join(reasons)}. If it is approved, add it to allocate_address (and the SCP follows); "
-        "otherwise treat its credentials as compromised (harden remediate: quarantine)",
+        f"otherwise treat its credentials as compromised: harden respond --principal {principal}",
         principal=principal, identity_type=events[0].identity_type, reasons=reasons,
         events=[_event_evidence(e, rs) for e, rs in offending])
 

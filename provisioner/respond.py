@@ -1,0 +1,472 @@
+"""Incident response for a principal that allocated Elastic IPs it should not have (`harden respond`).
+
+The seed document's steps ("disable or remove the compromised user account or IAM role"), made
+exact and reversible:
+
+* an IAM user gets an inline policy `harden-quarantine` that denies every action on every
+  resource (this stops its access keys, its console session and any session it derived, at once),
+  then each of its active access keys is made Inactive. Nothing is deleted: keys and policies stay
+  for the investigation, and every step prints the command that undoes it.
+* an IAM role (named by its ARN or by an assumed-role session ARN) gets an inline policy
+  `harden-revoke-sessions` that denies every action to sessions issued before now
+  (`aws:TokenIssueTime`), which is what the console's "Revoke active sessions" does. Re-running
+  moves the cut-off to the new now: sessions started after the first run are revoked too.
+
+Refused (nothing is planned): the account root, a principal of another account, a service-linked
+role, a role managed by IAM Identity Center, the identity harden itself runs as, and (unless
+--force) a principal the baseline names as an admin or as allowed to allocate addresses.
+
+The principal's recent AllocateAddress / address transfer calls are listed too (best effort, from
+CloudTrail event history), with the `harden eip release` command that releases what is still idle.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Literal
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from provisioner.aws import AwsSession, describe_error, paginate
+from provisioner.baseline import Baseline
+from provisioner.controls.eip import AddressEvent, arn_like
+from provisioner.eip import region_events
+from provisioner.remediate import Action, ActionResult, execute
+
+CONTROL = "eip.allocations"
+QUARANTINE_POLICY = "harden-quarantine"
+REVOKE_POLICY = "harden-revoke-sessions"
+POLICY_VERSION = "2012-10-17"
+
+# The principal shapes respond understands; names follow IAM's rules ([\w+=,.@-], paths '/').
+_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):(?P<service>iam|sts)::(?P<account>\d{12}):"
+    r"(?P<resource>root|user/(?:[\w+=,.@-]+/)*[\w+=,.@-]+|role/(?:[\w+=,.@-]+/)*[\w+=,.@-]+"
+    r"|assumed-role/[\w+=,.@-]+/[\w+=,.@-]+|federated-user/[\w+=,.@-]+)$")
+_SESSION_PATTERN_RE = re.compile(r"^arn:(?P<p>[^:]+):sts::(?P<account>[^:]+):assumed-role/(?P<role>[^/]+)/.+$")
+_ROLE_NAME_RE = re.compile(r"^arn:(?P<p>[^:]+):iam::(?P<account>\d{12}):role/(?:.*/)?(?P<role>[^/]+)$")
+
+Kind = Literal["user", "role"]
+
+
+class Refused(Exception):
+    """respond will not act on this principal; the message (one line) says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Kind
+    name: str
+    arn: str                   # the IAM ARN, path included (as IAM reports it)
+    account: str
+    partition: str
+    session_arn: str | None    # when an assumed-role session ARN was given
+    path: str = "/"
+
+
+# ---------------------------------------------------------------------------------------------
+# Who: parse, look up and refuse
+
+def parse_arn(text: str) -> re.Match:
+    match = _ARN_RE.match(text.strip())
+    if not match:
+        raise Refused(f"--principal {text!r}: expected an IAM user or role ARN "
+                      "(arn:aws:iam::123456789012:user/NAME, arn:aws:iam::123456789012:role/NAME) "
+                      "or an assumed-role session ARN (arn:aws:sts::123456789012:assumed-role/ROLE/SESSION)")
+    return match
+
+
+def _refuse_by_shape(match: re.Match, account_id: str) -> None:
+    resource, account = match["resource"], match["account"]
+    if resource == "root":
+        raise Refused("the account root cannot be quarantined with a policy: sign in as root, change its "
+                      "password, delete its access keys and check its MFA device")
+    if account != account_id:
+        raise Refused(f"{match.string} is in account {account}, not in this account ({account_id}): "
+                      "run respond with credentials of that account")
+    if resource.startswith("federated-user/"):
+        raise Refused("a federated-user session comes from an IAM user's GetFederationToken: "
+                      "respond to that IAM user (its deny-all policy ends the federated sessions too)")
+
+
+def _lookup(aws: AwsSession, match: re.Match) -> Principal:
+    iam = aws.client("iam")
+    resource = match["resource"]
+    kind: Kind = "user" if resource.startswith("user/") else "role"
+    name = resource.split("/")[1] if resource.startswith("assumed-role/") else resource.rsplit("/", 1)[-1]
+    try:
+        entity = iam.get_user(UserName=name)["User"] if kind == "user" else iam.get_role(RoleName=name)["Role"]
+    except iam.exceptions.NoSuchEntityException:
+        raise Refused(f"no IAM {kind} named {name!r} in account {match['account']}") from None
+    if entity["Arn"] != match.string and not resource.startswith("assumed-role/"):
+        # Same name, other path: IAM names are unique per account, so the ARN was mistyped.
+        raise Refused(f"{match.string} does not exist; the {kind} named {name!r} is {entity['Arn']}")
+    session = match.string if resource.startswith("assumed-role/") else None
+    return Principal(kind, name, entity["Arn"], match["account"], match["partition"], session,
+                     entity.get("Path") or "/")
+
+
+def _refuse_by_entity(p: Principal) -> None:
+    if p.kind == "role" and p.path.startswith("/aws-service-role/"):
+        raise Refused(f"{p.arn} is a service-linked role: AWS does not allow policies on it; "
+                      "act on the principal that uses the service instead")
+    if p.kind == "role" and p.path.startswith("/aws-reserved/sso.amazonaws.com/"):
+        raise Refused(f"{p.arn} is managed by IAM Identity Center, which reverts changes to it: remove the "
+                      "user's permission set assignment there (and revoke its sessions)")
+
+
+def _runs_as(aws: AwsSession, p: Principal) -> bool:
+    caller = aws.client("sts").get_caller_identity()["Arn"]
+    if p.kind == "user":
+        return caller == p.arn
+    match = _SESSION_PATTERN_RE.match(caller)
+    return bool(match) and match["account"] == p.account and match["role"] == p.name
+
+
+def _session_pattern_covers(pattern: str, p: Principal) -> bool:
+    # An allow-list entry written as assumed-role/ROLE/* names the role's sessions.
+    match = _SESSION_PATTERN_RE.match(pattern)
+    return (p.kind == "role" and match is not None and arn_like(match["p"], p.partition)
+            and arn_like(match["account"], p.account) and arn_like(match["role"], p.name))
+
+
+def listed_in(p: Principal, patterns: list[str]) -> str | None:
+    """The first pattern (IAM ArnLike) that names the principal, or None."""
+    for pattern in patterns:
+        if arn_like(pattern, p.arn) or (p.session_arn and arn_like(pattern, p.session_arn)):
+            return pattern
+        if _session_pattern_covers(pattern, p):
+            return pattern
+    return None
+
+
+def _refuse_listed(p: Principal, baseline: Baseline) -> None:
+    if entry := listed_in(p, list(baseline.scp.admin_principals)):
+        raise Refused(f"{p.arn} is in scp.admin_principals ({entry}): it applies and repairs the baseline, and "
+                      "quarantining it can lock out the pipeline or break-glass access; pass --force if its "
+                      "credentials are compromised")
+    if entry := listed_in(p, list(baseline.allocate_address.allowed_principals)):
+        raise Refused(f"{p.arn} is in allocate_address.allowed_principals ({entry}): it is approved to allocate "
+                      "addresses; pass --force if its credentials are compromised, and remove it from the "
+                      "allow-list")
+
+
+def resolve_principal(aws: AwsSession, baseline: Baseline, text: str, *, force: bool = False) -> Principal:
+    """The principal to respond to, or Refused with the reason."""
+    match = parse_arn(text)
+    _refuse_by_shape(match, aws.account_id())
+    principal = _lookup(aws, match)
+    _refuse_by_entity(principal)
+    if _runs_as(aws, principal):
+        raise Refused(f"harden is running as {principal.arn}: quarantining it would cut off this run; "
+                      "respond with other credentials")
+    if not force:
+        _refuse_listed(principal, baseline)
+    return principal
+
+
+# ---------------------------------------------------------------------------------------------
+# What: the steps
+
+def deny_all_document() -> dict[str, Any]:
+    return {"Version": POLICY_VERSION, "Statement": [
+        {"Sid": "HardenQuarantineDenyAll", "Effect": "Deny", "Action": "*", "Resource": "*"}]}
+
+
+def revoke_sessions_document(cutoff: datetime) -> dict[str, Any]:
+    return {"Version": POLICY_VERSION, "Statement": [{
+        "Sid": "HardenRevokeOlderSessions", "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": iso(cutoff)}}}]}
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cli(*args: str) -> str:
+    return " ".join(shlex.quote(a) for a in ("aws", "iam", *args))
+
+
+@dataclass
+class Step:
+    action: Action
+    undo: str   # the exact command that reverses it
+
+
+def _inline_policy(aws: AwsSession, p: Principal, policy: str) -> dict | None:
+    iam = aws.client("iam")
+    try:
+        if p.kind == "user":
+            return iam.get_user_policy(UserName=p.name, PolicyName=policy)["PolicyDocument"]
+        return iam.get_role_policy(RoleName=p.name, PolicyName=policy)["PolicyDocument"]
+    except iam.exceptions.NoSuchEntityException:
+        return None
+
+
+def _as_dict(document: Any) -> dict:
+    # boto3 decodes inline policy documents; some emulators hand back the JSON text.
+    return json.loads(document) if isinstance(document, str) else document
+
+
+def _quarantine_step(aws: AwsSession, p: Principal) -> Step | None:
+    document = deny_all_document()
+    existing = _inline_policy(aws, p, QUARANTINE_POLICY)
+    if existing is not None and _as_dict(existing) == document:
+        return None
+
+    def run() -> dict[str, Any]:
+        aws.client("iam").put_user_policy(UserName=p.name, PolicyName=QUARANTINE_POLICY,
+                                          PolicyDocument=json.dumps(document))
+        return {"message": f"{QUARANTINE_POLICY} attached: every action denied", "policy": document}
+
+    replaces = " (replaces the different policy of that name)" if existing is not None else ""
+    action = Action(CONTROL, "global", p.arn,
+                    f"put inline policy {QUARANTINE_POLICY} on user {p.name}: Deny * on *{replaces} "
+                    "(stops its access keys, console and derived sessions)", ["iam:PutUserPolicy"], run,
+                    destructive=True)
+    return Step(action, _cli("delete-user-policy", "--user-name", p.name, "--policy-name", QUARANTINE_POLICY))
+
+
+def _last_used(aws: AwsSession, key_id: str) -> str:
+    try:
+        used = aws.client("iam").get_access_key_last_used(AccessKeyId=key_id).get("AccessKeyLastUsed", {})
+    except Exception:  # noqa: BLE001 - context for the responder only, never a reason to stop
+        return "last use unknown"
+    when = used.get("LastUsedDate")
+    if not when:
+        return "never used"
+    return f"last used {iso(when)} ({used.get('ServiceName', '?')} in {used.get('Region', '?')})"
+
+
+def _key_steps(aws: AwsSession, p: Principal) -> list[Step]:
+    steps = []
+    for key in paginate(aws.client("iam"), "list_access_keys", "AccessKeyMetadata", UserName=p.name):
+        if key.get("Status") != "Active":
+            continue
+        key_id = key["AccessKeyId"]
+
+        def run(key_id: str = key_id) -> dict[str, Any]:
+            aws.client("iam").update_access_key(UserName=p.name, AccessKeyId=key_id, Status="Inactive")
+            return {"message": f"{key_id} is Inactive", "access_key_id": key_id}
+
+        action = Action(CONTROL, "global", f"{p.arn}#{key_id}",
+                        f"deactivate access key {key_id} of user {p.name} ({_last_used(aws, key_id)})",
+                        ["iam:UpdateAccessKey"], run, destructive=True)
+        steps.append(Step(action, _cli("update-access-key", "--user-name", p.name, "--access-key-id", key_id,
+                                       "--status", "Active")))
+    return steps
+
+
+def _revoke_step(aws: AwsSession, p: Principal, planned_at: datetime) -> Step:
+    existing = _inline_policy(aws, p, REVOKE_POLICY)
+    previous = ""
+    if existing is not None:
+        condition = (_as_dict(existing).get("Statement") or [{}])[0].get("Condition", {})
+        cutoff = condition.get("DateLessThan", {}).get("aws:TokenIssueTime")
+        previous = f"; moves the previous cut-off {cutoff}" if cutoff else "; replaces the policy of that name"
+
+    def run() -> dict[str, Any]:
+        # The cut-off is the moment of the call, not of the plan: sessions started in between
+        # are revoked too.
+        document = revoke_sessions_document(datetime.now(timezone.utc))
+        aws.client("iam").put_role_policy(RoleName=p.name, PolicyName=REVOKE_POLICY,
+                                          PolicyDocument=json.dumps(document))
+        cutoff = document["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+        return {"message": f"sessions issued before {cutoff} are revoked", "policy": document}
+
+    action = Action(CONTROL, "global", p.arn,
+                    f"put inline policy {REVOKE_POLICY} on role {p.name}: Deny * on * to sessions issued before "
+                    f"now (aws:TokenIssueTime < {iso(planned_at)}, taken at --apply){previous}",
+                    ["iam:PutRolePolicy"], run, destructive=True)
+    return Step(action, _cli("delete-role-policy", "--role-name", p.name, "--policy-name", REVOKE_POLICY))
+
+
+def plan_steps(aws: AwsSession, p: Principal, now: datetime | None = None) -> list[Step]:
+    """User: deny-all first (one call stops every credential), then each active key. Role: revoke."""
+    if p.kind == "role":
+        return [_revoke_step(aws, p, now or datetime.now(timezone.utc))]
+    quarantine = _quarantine_step(aws, p)
+    return ([quarantine] if quarantine else []) + _key_steps(aws, p)
+
+
+# ---------------------------------------------------------------------------------------------
+# The addresses it allocated (best effort)
+
+@dataclass(frozen=True)
+class Allocation:
+    event: AddressEvent
+    state: str   # "unassociated", "associated with X", "released", "unknown"
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.event
+        return {"region": e.region, "time": e.time, "event_name": e.event_name, "public_ip": e.public_ip,
+                "allocation_id": e.allocation_id, "session_arn": e.session_arn, "source_ip": e.source_ip,
+                "error_code": e.error_code, "state": self.state}
+
+
+def _is_by(event: AddressEvent, p: Principal) -> bool:
+    if event.principal == p.arn:
+        return True
+    # An event without sessionIssuer carries the role ARN rebuilt without its path.
+    match = _ROLE_NAME_RE.match(event.principal) if p.kind == "role" and not event.path_known else None
+    return bool(match) and (match["account"], match["role"]) == (p.account, p.name)
+
+
+def _states(aws: AwsSession, region: str) -> dict[str, str]:
+    """allocation id -> what the address is now, from one DescribeAddresses."""
+    states = {}
+    for a in aws.client("ec2", region).describe_addresses()["Addresses"]:
+        target = a.get("InstanceId") or a.get("NetworkInterfaceId")
+        states[a.get("AllocationId") or a.get("PublicIp")] = (
+            f"associated with {target}" if a.get("AssociationId") else "unassociated")
+    return states
+
+
+def _region_allocations(aws: AwsSession, baseline: Baseline, p: Principal, region: str,
+                        start: datetime, end: datetime) -> list[Allocation]:
+    events = [e for e in region_events(aws, baseline, region, p.account, start, end)
+              if _is_by(e, p) and e.succeeded and (e.allocation_id or e.public_ip)]
+    if not events:
+        return []
+    try:
+        states = _states(aws, region)
+    except Exception:  # noqa: BLE001 - the list is still useful without the current state
+        states = None
+    result = []
+    for e in events:
+        key = e.allocation_id or e.public_ip or ""
+        state = "unknown" if states is None else states.get(key, "released")
+        if e.event_name == "EnableAddressTransfer":
+            state = f"offered to account {e.transfer_account_id or '?'}; {state}"
+        result.append(Allocation(e, state))
+    return result
+
+
+def recent_allocations(aws: AwsSession, baseline: Baseline, p: Principal, regions: list[str], *,
+                       since: timedelta, now: datetime | None = None) -> tuple[list[Allocation], dict[str, str]]:
+    end = now or datetime.now(timezone.utc)
+    found: list[Allocation] = []
+    errors: dict[str, str] = {}
+    for region, result in aws.map_regions(
+            lambda r: _region_allocations(aws, baseline, p, r, end - since, end), regions):
+        if isinstance(result, BaseException):
+            errors[region] = describe_error(result)
+        else:
+            found.extend(result)
+    found.sort(key=lambda a: (a.event.time, a.event.region))
+    return found, errors
+
+
+def release_commands(allocations: list[Allocation]) -> list[str]:
+    """Per region, the `harden eip release` (a dry run) for the addresses the principal left idle."""
+    by_region: dict[str, list[str]] = {}
+    for a in allocations:
+        if a.state == "unassociated" and a.event.allocation_id:
+            by_region.setdefault(a.event.region, []).append(a.event.allocation_id)
+    return [f"harden eip release --regions {region} --allocation-ids {','.join(sorted(set(ids)))}"
+            for region, ids in sorted(by_region.items())]
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+NOTES = {
+    "user": "The user's console password, MFA devices and keys are kept for the investigation: once it is "
+            "over, delete what is compromised. Sessions it started with its keys are denied by the policy too.",
+    "role": "Revoking sessions does not stop new ones: whoever may assume the role can get a fresh session. "
+            "Fix the role's trust policy, or respond to the principal that assumed it.",
+}
+
+
+@dataclass
+class Response:
+    principal: Principal
+    apply: bool
+    steps: list[Step]
+    results: list[ActionResult]
+    allocations: list[Allocation] = field(default_factory=list)
+    lookup_errors: dict[str, str] = field(default_factory=dict)
+
+    def exit_code(self) -> int:
+        if any(r.status == "failed" for r in self.results):
+            return 3
+        return 1 if self.steps and not self.apply else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.principal
+        return {
+            "principal": {"arn": p.arn, "kind": p.kind, "name": p.name, "account": p.account,
+                          "session_arn": p.session_arn},
+            "apply": self.apply,
+            "steps": [{**r.to_dict(), "undo": s.undo} for s, r in zip(self.steps, self.results)],
+            "allocations": [a.to_dict() for a in self.allocations],
+            "release_commands": release_commands(self.allocations),
+            "lookup_errors": dict(sorted(self.lookup_errors.items())),
+            "note": NOTES[p.kind],
+        }
+
+
+def respond(aws: AwsSession, baseline: Baseline, principal_arn: str, *, apply: bool = False, force: bool = False,
+            regions: list[str] | None = None, since: timedelta = timedelta(days=7),
+            progress: Callable[[Action], None] | None = None) -> Response:
+    """Refuse, or plan and (with apply) take the steps; then list the principal's allocations."""
+    principal = resolve_principal(aws, baseline, principal_arn, force=force)
+    steps = plan_steps(aws, principal)
+    results = execute([s.action for s in steps], apply, progress)
+    run_regions = aws.resolve_regions(regions or baseline.explicit_regions)
+    allocations, errors = recent_allocations(aws, baseline, principal, run_regions, since=since)
+    return Response(principal, apply, steps, results, allocations, errors)
+
+
+_STATUS_STYLE = {"planned": "cyan", "applied": "green", "failed": "bold red", "skipped": "dim"}
+
+
+def render_response(resp: Response, console: Console) -> None:
+    p = resp.principal
+    header = f"respond · {p.kind} {p.arn}" + (f" (session {p.session_arn})" if p.session_arn else "")
+    if not resp.steps:
+        console.print(f"{escape(header)}: [green]nothing to do[/], already quarantined")
+    else:
+        title = header + ("" if resp.apply else " · dry run: nothing was changed; add --apply to do this")
+        table = Table(title=escape(title), title_justify="left")
+        for name in ("status", "step", "API call", "result"):
+            table.add_column(name, overflow="fold", no_wrap=name in ("status", "API call"))
+        for step, r in zip(resp.steps, resp.results):
+            table.add_row(f"[{_STATUS_STYLE[r.status]}]{r.status}[/]", escape(step.action.description),
+                          ", ".join(step.action.calls), escape(r.message))
+        console.print(table)
+        done = [s for s, r in zip(resp.steps, resp.results) if r.status == "applied"]
+        if done:
+            console.print("[bold]to undo[/] (after the investigation):")
+            for s in done:
+                console.print(f"  {escape(s.undo)}", highlight=False, soft_wrap=True)
+        elif not resp.apply:
+            console.print("[bold]undo, once applied[/]:")
+            for s in resp.steps:
+                console.print(f"  {escape(s.undo)}", highlight=False, soft_wrap=True)
+    console.print(f"[dim]{escape(NOTES[p.kind])}[/]", soft_wrap=True)
+    _render_allocations(resp, console)
+
+
+def _render_allocations(resp: Response, console: Console) -> None:
+    if not resp.allocations:
+        if not resp.lookup_errors:
+            console.print("no address allocated or transferred by this principal in the look-back window")
+        return
+    table = Table(title="addresses it allocated or transferred", title_justify="left")
+    for name in ("time", "region", "event", "public IP", "allocation id", "now"):
+        table.add_column(name, overflow="fold")
+    for a in resp.allocations:
+        e = a.event
+        table.add_row(e.time, e.region, e.event_name, e.public_ip or "-", escape(e.allocation_id or "-"),
+                      escape(a.state))
+    console.print(table)
+    for command in release_commands(resp.allocations):
+        console.print(f"to release the idle ones: {escape(command)} (a dry run; then add --apply)",
+                      highlight=False, soft_wrap=True)

@@ -19,7 +19,7 @@ CDKTF_AWS_VERSION ?= 21.22.1
 .PHONY: install checkov test demo render scan schema validate clean help
 
 help:
-	@echo "make demo     render the baseline from examples/harden.toml and scan it (offline sandbox)"
+	@echo "make demo     render + scan the example baseline, then verify, remediate and migrate a sandbox account"
 	@echo "make test     install everything and run the whole test suite"
 	@echo "make install  create $(VENV) with harden and its test extras"
 
@@ -48,13 +48,14 @@ render: install
 scan: install checkov
 	$(BIN)/harden scan terraform
 
-# The main job on the offline sandbox: render and scan the example baseline, then verify a
-# seeded, insecure emulated account (exit 1 = drift found, which is the point of the demo).
+# The main job on the offline sandbox: render and scan the example baseline, then the whole
+# story on a seeded, insecure emulated account (examples/demo.sh): verify finds drift,
+# remediate shows and applies its fixes, ebs migrate encrypts volumes in use, verify again.
 demo: install checkov
 	env -u AWS_ENDPOINT_URL $(BIN)/harden render --config examples/harden.toml --out terraform
 	$(BIN)/harden scan terraform
-	$(BIN)/harden sandbox exec --config-out .sandbox.toml -- $(BIN)/harden verify --config .sandbox.toml; \
-	  rc=$$?; test $$rc -le 1 || { echo "verify could not run (exit $$rc)"; exit $$rc; }
+	COLUMNS=$${COLUMNS:-150} HARDEN=$(BIN)/harden $(BIN)/harden sandbox exec --config-out .sandbox.toml -- \
+	  bash examples/demo.sh .sandbox.toml
 
 # hashicorp/aws schema for offline validation, from the cdktf bindings (tool-only; the ~60 MB
 # wheel is cached in ~/.cache/harden/cdktf). Re-run after changing which resource types the

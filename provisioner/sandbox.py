@@ -495,6 +495,9 @@ def suggested_config(summary: dict[str, Any]) -> dict[str, Any]:
         "regions": summary["regions"],
         "allocate_address": {"allowed_principals": [summary["iam"]["approved_role_arn"]]},
         "scp": {"targets": [summary["organization"]["root"]]},
+        # The account's existing log archive: remediation delivers AWS Config there (the
+        # bucket the cloudtrail module would create does not exist until Terraform runs).
+        "cloudtrail": {"bucket_name": summary["buckets"]["config"]},
     }
 
 

@@ -28,6 +28,7 @@ app = typer.Typer(
     "alarms; scan it with checkov; keep the account that way.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",  # docstring paragraphs wrap to the terminal, `code` stands out
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

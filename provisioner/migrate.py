@@ -42,7 +42,15 @@ from botocore.waiter import WaiterModel, create_waiter_with_client
 from provisioner.aws import AwsSession, describe_error, error_code, paginate
 from provisioner.baseline import Baseline
 from provisioner.controls import CheckContext
-from provisioner.controls.ebs import AWS_MANAGED_EBS_ALIAS, unencrypted_volumes
+from provisioner.controls.ebs import (
+    AWS_MANAGED_EBS_ALIAS,
+    KeyNotUsable,
+    chosen_key_arn,
+    ebs_key_alias,
+    is_aws_managed_alias,
+    unencrypted_volumes,
+    usable_key_arn,
+)
 
 # -- tags: the migration's durable state ---------------------------------------------------------
 
@@ -195,46 +203,32 @@ def _remedy(region: str) -> str:
 
 def resolve_key(aws: AwsSession, baseline: Baseline, region: str) -> str:
     """The customer-managed key the copies are encrypted with: the baseline's key for the region,
-    else the alias/<prefix>-ebs key the ebs_encryption module creates, else the region's default
-    EBS key. Never the AWS-managed alias/aws/ebs: it cannot be shared or have its policy changed,
-    which is what the migration is meant to get away from."""
-    kms = aws.client("kms", region)
-    configured = baseline.ebs.kms_key_arns.get(region)
-    if configured:
-        return _usable_key(_describe_key(kms, configured), configured, f"ebs.kms_key_arns[{region}]", region)
-    alias = f"alias/{baseline.name_prefix}-ebs"
-    meta = _describe_key(kms, alias)
-    if meta is not None:
-        return _usable_key(meta, alias, alias, region)
-    default = aws.client("ec2", region).get_ebs_default_kms_key_id().get("KmsKeyId") or ""
-    if not default or default == AWS_MANAGED_EBS_ALIAS or default.endswith(":" + AWS_MANAGED_EBS_ALIAS):
-        raise MigrationError(f"{region}: no customer-managed EBS key: the region's default EBS key is the "
-                             f"AWS-managed {AWS_MANAGED_EBS_ALIAS} and neither ebs.kms_key_arns nor {alias} "
-                             f"names one; {_remedy(region)}")
-    return _usable_key(_describe_key(kms, default), default, "the region's default EBS key", region)
-
-
-def _describe_key(kms, key_ref: str) -> dict | None:
+    else the alias/<prefix>-ebs key the ebs_encryption module creates (the key the
+    ebs.default_encryption fix chooses), else the region's default EBS key. Never the AWS-managed
+    alias/aws/ebs: it cannot be shared or have its policy changed, which is what the migration is
+    meant to get away from. Whether a key is usable is ebs.key_problems' rule."""
+    ctx = CheckContext(aws=aws, baseline=baseline, region=region, account_id=aws.account_id(),
+                       control_id="ebs.unencrypted_volumes")
     try:
-        return kms.describe_key(KeyId=key_ref)["KeyMetadata"]
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "NotFoundException":
-            return None
-        raise
+        chosen = chosen_key_arn(ctx)
+        if chosen:
+            return chosen
+        default = aws.client("ec2", region).get_ebs_default_kms_key_id().get("KmsKeyId") or ""
+        if not default or is_aws_managed_alias(default):
+            raise MigrationError(f"{region}: no customer-managed EBS key: the region's default EBS key is the "
+                                 f"AWS-managed {AWS_MANAGED_EBS_ALIAS} and neither ebs.kms_key_arns nor "
+                                 f"{ebs_key_alias(ctx)} names one; {_remedy(region)}")
+        return usable_key_arn(ctx, default, "the region's default EBS key")
+    except KeyNotUsable as exc:
+        raise MigrationError(f"{region}: {exc.fact}; {_key_remedy(exc.meta, region)}") from None
 
 
-def _usable_key(meta: dict | None, key_ref: str, source: str, region: str) -> str:
-    if meta is None:
-        raise MigrationError(f"{region}: {source} {key_ref} does not exist; {_remedy(region)}")
-    if meta.get("KeyManager") == "AWS":
-        raise MigrationError(f"{region}: {source} {key_ref} is AWS-managed; {_remedy(region)}")
+def _key_remedy(meta: dict | None, region: str) -> str:
+    if meta is None or meta.get("KeyManager") != "CUSTOMER":  # harden can make a key of its own
+        return _remedy(region)
     if meta.get("KeyState") != "Enabled":
-        raise MigrationError(f"{region}: {source} {meta['Arn']} is {meta.get('KeyState')}, not Enabled; "
-                             "enable it or name another customer-managed key in ebs.kms_key_arns")
-    if meta.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
-        raise MigrationError(f"{region}: {source} {meta['Arn']} is not a symmetric encryption key (EBS needs one); "
-                             "name another customer-managed key in ebs.kms_key_arns")
-    return meta["Arn"]
+        return "enable it or name another customer-managed key in ebs.kms_key_arns"
+    return "name another customer-managed key in ebs.kms_key_arns"
 
 
 # -- what to migrate -------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Regions run on a bounded pool, each region's checks in one worker (they share that region's
 clients and cache). A check that raises becomes an `error` finding with the reason; a region that
-cannot be reached turns its remaining checks into `error` findings without waiting on each.
+cannot be reached turns its remaining checks into `error` findings without waiting on each. A
+control whose family the baseline switches off (controls.disabled_reason) is not checked: it is one
+`skipped` finding per region, saying so.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import botocore.exceptions
 
 from provisioner.aws import AwsSession, describe_error
 from provisioner.baseline import Baseline
-from provisioner.controls import CheckContext, Control, select
+from provisioner.controls import CheckContext, Control, disabled_reason, select
 from provisioner.findings import GLOBAL, Finding, Report
 
 ProgressFn = Callable[[str], None]
@@ -32,6 +34,11 @@ def _run_checks(aws: AwsSession, baseline: Baseline, controls: list[Control], re
     unreachable: str | None = None
     for c in controls:
         ctx.control_id = c.id
+        if reason := disabled_reason(baseline, c.id):  # switched off: one skipped finding, no check
+            family = c.id.split(".", 1)[0]
+            resource = (baseline.organization_id or "organization") if c.scope == "organization" else region
+            findings.append(ctx.skipped(resource, reason, **{f"{family}_enabled": False}))
+            continue
         if unreachable:
             findings.append(ctx.errored(region, unreachable))
             continue

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CheckContext
-from provisioner.controls.ebs import no_unencrypted_volumes
+from provisioner.controls.ebs import KeyNotUsable, chosen_key_arn, no_unencrypted_volumes
 from provisioner.migrate import (
     _placement,
     MigrateOptions,
@@ -132,11 +132,15 @@ def _made_from(aws, volume_id: str) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in made.items()}
 
 
+def _unencrypted_volume_findings(aws) -> list:
+    """What verify's ebs.unencrypted_volumes reports now (a new context: no cached volume list)."""
+    return no_unencrypted_volumes(CheckContext(aws=aws, baseline=_baseline(), region=REGION,
+                                               account_id=aws.account_id(), control_id="ebs.unencrypted_volumes"))
+
+
 def _unencrypted_attached_to(aws, instance_id: str) -> list[str]:
     """What verify's ebs.unencrypted_volumes reports as attached to the instance."""
-    ctx = CheckContext(aws=aws, baseline=_baseline(), region=REGION, account_id=aws.account_id(),
-                       control_id="ebs.unencrypted_volumes")
-    return [f.resource for f in no_unencrypted_volumes(ctx) if f.status == "fail"
+    return [f.resource for f in _unencrypted_volume_findings(aws) if f.status == "fail"
             and any(a["instance_id"] == instance_id for a in f.evidence["attachments"])]
 
 
@@ -328,6 +332,31 @@ def test_a_disabled_baseline_key_is_refused(aws):
         run_migration(aws, _baseline(kms_key_arns={REGION: key}), options=_options(apply=True))
 
 
+@pytest.mark.parametrize("kind", ["missing", "disabled", "asymmetric"])
+def test_the_migration_refuses_the_keys_the_default_encryption_fix_refuses(aws, kind):
+    # One rule (controls.ebs.key_problems) for both; the migration says it with its region first.
+    kms = aws.client("kms", REGION)
+    if kind == "missing":
+        key = f"arn:aws:kms:{REGION}:123456789012:key/00000000-0000-0000-0000-000000000000"
+    elif kind == "disabled":
+        key = _key(aws, alias=None)
+        kms.disable_key(KeyId=key.split("/")[-1])  # the emulator wants the id
+    else:
+        key = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["Arn"]
+    baseline = _baseline(kms_key_arns={REGION: key})
+    ctx = CheckContext(aws=aws, baseline=baseline, region=REGION, account_id=aws.account_id(),
+                       control_id="ebs.default_encryption")
+    with pytest.raises(KeyNotUsable) as fix_refusal:
+        chosen_key_arn(ctx)
+    with pytest.raises(MigrationError) as migration_refusal:
+        resolve_key(aws, baseline, REGION)
+    assert fix_refusal.value.fact.startswith(f"the baseline key (ebs.kms_key_arns) {key} ")
+    assert str(migration_refusal.value).startswith(f"{REGION}: {fix_refusal.value.fact}; ")
+    remedy = {"missing": "apply the ebs_encryption module", "disabled": "enable it or name another",
+              "asymmetric": "name another customer-managed key"}[kind]
+    assert remedy in str(migration_refusal.value)
+
+
 # -- failures, roll-back and resuming ------------------------------------------------------------------
 
 @pytest.mark.parametrize("operation", ["CopySnapshot", "CreateVolume", "DetachVolume", "AttachVolume"])
@@ -403,9 +432,7 @@ def test_a_failed_swap_on_a_running_instance_restarts_it_and_never_reuses_stale_
     cleaned = run_cleanup(aws, _baseline(), options=_options(apply=True))
     assert {r.status for r in cleaned.results} == {"deleted"} and len(cleaned.results) == 3
     assert _made_from(aws, root) == {"snapshot": [], "encrypted-copy": [], "volumes": [new_root]}
-    ctx = CheckContext(aws=aws, baseline=_baseline(), region=REGION, account_id=aws.account_id(),
-                       control_id="ebs.unencrypted_volumes")
-    assert [f.status for f in no_unencrypted_volumes(ctx)] == ["pass"]
+    assert [f.status for f in _unencrypted_volume_findings(aws)] == ["pass"]
 
 
 def test_an_interrupted_run_is_resumed_and_the_instance_started_again(aws):
@@ -435,6 +462,39 @@ def test_an_interrupted_run_is_resumed_and_the_instance_started_again(aws):
     assert instance["State"]["Name"] == "running" and "harden:migration-run-state" not in tags_of(instance)
     after = _made_from(aws, root)
     assert after["snapshot"] == made["snapshot"] and after["encrypted-copy"] == made["encrypted-copy"]
+
+
+def test_verify_names_the_originals_a_migration_keeps_and_what_to_do_with_them(aws):
+    _key(aws)
+    done, interrupted = _launch(aws, running=False), _launch(aws, running=False)
+    run_migration(aws, _baseline(), options=_options(apply=True, instance_ids=(done,)))
+    with failing_once(aws, "AttachVolume", KeyboardInterrupt()), pytest.raises(KeyboardInterrupt):
+        run_migration(aws, _baseline(), options=_options(apply=True, instance_ids=(interrupted,)))
+    stray = _ec2(aws).create_volume(AvailabilityZone=AZ, Size=1)["VolumeId"]  # unencrypted, not harden's
+
+    found = {f.resource: f for f in _unencrypted_volume_findings(aws)}
+
+    originals = {tags_of(v)["harden:migration-device"]: v for v in _ec2(aws).describe_volumes(Filters=[
+        {"Name": "tag:harden:migration-instance", "Values": [done]}])["Volumes"]}
+    assert sorted(originals) == ["/dev/sda1", "/dev/sdf", "/dev/sdg"]
+    for device, original in originals.items():
+        finding = found[original["VolumeId"]]
+        new_id = tags_of(original)["harden:migrated-to"]
+        assert finding.status == "fail"  # it still holds the data, unencrypted
+        assert f"the original that `harden ebs migrate` kept after moving {done} {device} to the encrypted " \
+               f"{new_id}" in finding.message
+        assert finding.message.endswith("delete it and its migration snapshots with "
+                                        "`harden ebs migrate --cleanup --apply`")
+    (unfinished,) = [f for f in found.values() if "unfinished" in f.message]
+    assert unfinished.resource == _ec2(aws).describe_volumes(Filters=[
+        {"Name": "tag:harden:migration-step", "Values": ["detached"]}])["Volumes"][0]["VolumeId"]
+    assert f"unfinished `harden ebs migrate` of {interrupted} /dev/sda1 (last step: detached)" in unfinished.message
+    assert "do not delete it" in unfinished.message and "`harden ebs migrate --apply`" in unfinished.message
+    assert found[stray].message.endswith("or delete it if it is no longer needed")
+
+    run_cleanup(aws, _baseline(), options=_options(apply=True))
+    left = {f.resource for f in _unencrypted_volume_findings(aws)}
+    assert not left & {v["VolumeId"] for v in originals.values()} and stray in left
 
 
 # -- cleanup ----------------------------------------------------------------------------------------

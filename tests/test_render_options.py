@@ -45,8 +45,6 @@ def test_s3_backend_defaults_to_native_locking_and_local_is_default(tmp_path):
 
 
 def test_s3_backend_needs_a_bucket():
-    from provisioner.baseline import ConfigError, load_baseline  # noqa: F401
-
     with pytest.raises(Exception, match="needs state.bucket"):
         parse_baseline({"state": {"backend": "s3"}})
 

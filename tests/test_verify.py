@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from provisioner.baseline import parse_baseline
-from provisioner.findings import Finding, Report
+from provisioner.controls import CONTROL_IDS, REGISTRY, disabled_reason, load_controls
+from provisioner.findings import GLOBAL, Finding, Report
 from provisioner.verify import parse_since, run_verify
 
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -78,6 +80,49 @@ def test_unreachable_region_is_error_quickly(aws, monkeypatch):
     report = run_verify(aws, _baseline(), controls=["flow_logs"])
     errors = [f for f in report.findings if f.region == "eu-west-1"]
     assert errors and all(f.status == "error" and "unreachable" in f.message for f in errors)
+
+
+# -- families switched off in the baseline: one rule, in the engine --------------------------------
+
+ALL_OFF = {family: {"enabled": False} for family in ("flow_logs", "config", "scp", "ebs", "alarms")}
+
+
+def test_disabled_reason_follows_each_familys_switch():
+    on = parse_baseline({})
+    off = parse_baseline(ALL_OFF)
+    assert all(disabled_reason(on, cid) is None for cid in CONTROL_IDS)
+    disabled = {cid for cid in CONTROL_IDS if disabled_reason(off, cid)}
+    no_switch = {cid for cid in CONTROL_IDS if cid.startswith(("cloudtrail.", "eip."))}
+    # ebs.unencrypted_volumes is checked whatever ebs.enabled says (no Terraform behind it).
+    assert disabled == set(CONTROL_IDS) - no_switch - {"ebs.unencrypted_volumes"}
+    assert disabled_reason(off, "config.recorder") == (
+        "config.enabled = false in the baseline: AWS Config is not part of the desired state")
+    alarms_off = parse_baseline({"alarms": {"enabled": False}})
+    assert [cid for cid in CONTROL_IDS if disabled_reason(alarms_off, cid)] == ["alarms.cpu", "alarms.allocate_address"]
+
+
+def test_a_disabled_control_is_one_skipped_finding_per_region_and_its_check_never_runs(aws, monkeypatch):
+    load_controls()
+
+    def must_not_run(ctx):
+        raise AssertionError(f"{ctx.control_id} ran in {ctx.region}")
+
+    disabled = [cid for cid in CONTROL_IDS if disabled_reason(parse_baseline(ALL_OFF), cid)]
+    for cid in disabled:
+        monkeypatch.setitem(REGISTRY, cid, dataclasses.replace(REGISTRY[cid], check=must_not_run))
+    baseline = parse_baseline({"regions": REGIONS, "home_region": "us-east-1", **ALL_OFF})
+    report = run_verify(aws, baseline, controls=disabled)
+
+    expected = {(cid, region) for cid in disabled for region in REGIONS if REGISTRY[cid].scope == "regional"} \
+        | {(cid, GLOBAL) for cid in disabled if REGISTRY[cid].scope == "organization"}
+    assert sorted((f.control, f.region) for f in report.findings) == sorted(expected)  # one each, no more
+    for f in report.findings:
+        family = f.control.split(".")[0]
+        assert f.status == "skipped", f
+        assert f.message == disabled_reason(baseline, f.control)
+        assert f.resource == ("organization" if f.region == GLOBAL else f.region)
+        assert f.evidence == {f"{family}_enabled": False}
+    assert report.exit_code() == 0
 
 
 @pytest.mark.parametrize("text", ["7", "7x", "-1d", "0d", "91d", "", "d7"])

@@ -116,6 +116,32 @@ def load_controls() -> dict[str, Control]:
     return {cid: REGISTRY[cid] for cid in CONTROL_IDS if cid in REGISTRY}
 
 
+# What switching a family off (`[family] enabled = false`) leaves out of the desired state. The
+# families without the switch (cloudtrail: the foundation; eip: no Terraform behind it) always run.
+SWITCHED_OFF = {
+    "flow_logs": "VPC flow logs are",
+    "config": "AWS Config is",
+    "scp": "the service control policies are",
+    "ebs": "EBS encryption by default is",
+    "alarms": "alarms are",
+}
+# Checked whatever its family's switch says: no Terraform behind it, and the data at risk is
+# there either way (ebs.enabled switches the ebs_encryption module, not the volumes' contents).
+ALWAYS_CHECKED = frozenset({"ebs.unencrypted_volumes"})
+
+
+def disabled_reason(baseline: Baseline, control_id: str) -> str | None:
+    """Why the baseline turns this control off (its family's `enabled` is false), or None when
+    it is to be checked. verify reports a disabled control as one `skipped` finding per region
+    and runs no check, so remediation never sees a failure to plan for."""
+    family = control_id.split(".", 1)[0]
+    if family not in SWITCHED_OFF or control_id in ALWAYS_CHECKED:
+        return None
+    if getattr(baseline, family).enabled:
+        return None
+    return f"{family}.enabled = false in the baseline: {SWITCHED_OFF[family]} not part of the desired state"
+
+
 class UnknownControl(ValueError):
     pass
 

@@ -36,13 +36,6 @@ HIGH_CPU_OPERATORS = frozenset({"GreaterThanThreshold", "GreaterThanOrEqualToThr
                                 "GreaterThanUpperThreshold", "LessThanLowerOrGreaterThanUpperThreshold"})
 
 
-def _skip_if_disabled(ctx: CheckContext) -> list[Finding] | None:
-    if ctx.baseline.alarms.enabled:
-        return None
-    return [ctx.skipped(ctx.region, "alarms.enabled = false in the baseline: alarms are not part of "
-                        "the desired state", alarms_enabled=False)]
-
-
 # ---------------------------------------------------------------------------------------------
 # Shared lookups (one list call per region, cached in the context)
 
@@ -170,8 +163,6 @@ def _cpu_finding(ctx: CheckContext, instance: dict, alarms: list[dict]) -> Findi
 def cpu(ctx: CheckContext) -> list[Finding]:
     """Each running instance (stopped and terminated ones are ignored) has a metric alarm on its
     AWS/EC2 CPUUtilization that fires on high CPU, with actions enabled and an alarm action."""
-    if skipped := _skip_if_disabled(ctx):
-        return skipped
     by_instance: dict[str, list[dict]] = {}
     for alarm in metric_alarms(ctx):
         instance_id = cpu_alarm_instance(alarm)
@@ -637,8 +628,6 @@ def allocate_address(ctx: CheckContext) -> list[Finding]:
     subscription. Home region: a metric filter on an active multi-region trail's log group
     catches the same calls, and an alarm on its metric fires at the baseline threshold and
     notifies such a topic."""
-    if skipped := _skip_if_disabled(ctx):
-        return skipped
     findings = [_event_rule_finding(ctx)]
     if ctx.region == ctx.baseline.home_region:
         findings.append(_metric_filter_finding(ctx))

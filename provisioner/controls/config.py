@@ -54,13 +54,6 @@ def expected_bucket(baseline: Baseline, account_id: str) -> str:
     return baseline.log_bucket_name(account_id)
 
 
-def _skip_if_disabled(ctx: CheckContext) -> list[Finding] | None:
-    if ctx.baseline.config.enabled:
-        return None
-    return [ctx.skipped(ctx.region, "config.enabled = false in the baseline: AWS Config is not part of "
-                        "the desired state", config_enabled=False)]
-
-
 def _failed_status(value: str | None) -> bool:
     # The API says "Failure"; the emulator says "FAILURE".
     return (value or "").lower() == "failure"
@@ -112,8 +105,6 @@ def recorder(ctx: CheckContext) -> list[Finding]:
     """A recorder that is recording all supported resource types continuously, global types in
     the home region (elsewhere optional: only a duplicate), last status not Failure, and a
     delivery channel beside it."""
-    if skipped := _skip_if_disabled(ctx):
-        return skipped
     home = ctx.region == ctx.baseline.home_region
     found = recorders(ctx)
     if not found:
@@ -206,8 +197,6 @@ def _channel_finding(ctx: CheckContext, channel: dict, status: dict) -> Finding:
 def delivery(ctx: CheckContext) -> list[Finding]:
     """A delivery channel to an existing bucket (the baseline's log bucket, or any other, said
     in evidence) whose last history and snapshot deliveries did not fail."""
-    if skipped := _skip_if_disabled(ctx):
-        return skipped
     channels = delivery_channels(ctx)
     if not channels:
         wanted = expected_bucket(ctx.baseline, ctx.account_id)

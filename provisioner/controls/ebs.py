@@ -33,16 +33,9 @@ def default_encryption_resource(ctx: CheckContext) -> str:
     return f"arn:{partition(ctx.region)}:ec2:{ctx.region}:{ctx.account_id}:ebs-default-encryption"
 
 
-def _skip_if_disabled(ctx: CheckContext) -> list[Finding] | None:
-    if ctx.baseline.ebs.enabled:
-        return None
-    return [ctx.skipped(ctx.region, "ebs.enabled = false in the baseline: EBS encryption is not part of "
-                        "the desired state", ebs_enabled=False)]
-
-
 # -- ebs.default_encryption ----------------------------------------------------------------------
 
-def _is_aws_managed_alias(key_ref: str) -> bool:
+def is_aws_managed_alias(key_ref: str) -> bool:
     # GetEbsDefaultKmsKeyId answers "alias/aws/ebs" or its ARN form "arn:...:alias/aws/ebs".
     return key_ref == AWS_MANAGED_EBS_ALIAS or key_ref.endswith(":" + AWS_MANAGED_EBS_ALIAS)
 
@@ -50,7 +43,7 @@ def _is_aws_managed_alias(key_ref: str) -> bool:
 def _describe_default_key(ctx: CheckContext, key_ref: str) -> dict[str, Any]:
     """Resolve the default key (id, alias or ARN) to its metadata. A key that does not exist is
     a finding, not an error: EBS then fails every encrypted volume creation in the region."""
-    if not key_ref or _is_aws_managed_alias(key_ref):
+    if not key_ref or is_aws_managed_alias(key_ref):
         return {"key_arn": None, "key_manager": "AWS", "key_state": None, "alias": AWS_MANAGED_EBS_ALIAS}
     try:
         meta = ctx.client("kms").describe_key(KeyId=key_ref)["KeyMetadata"]
@@ -61,7 +54,7 @@ def _describe_default_key(ctx: CheckContext, key_ref: str) -> dict[str, Any]:
     return {"key_arn": meta["Arn"], "key_manager": meta.get("KeyManager"), "key_state": meta.get("KeyState")}
 
 
-def _key_problems(key: dict[str, Any], key_ref: str, wanted: str | None) -> list[str]:
+def _default_key_problems(key: dict[str, Any], key_ref: str, wanted: str | None) -> list[str]:
     if key["key_state"] == "NotFound":
         return [f"the default key {key_ref} does not exist: every encrypted volume creation fails; "
                 "point the default at an enabled customer-managed key (ec2 modify-ebs-default-kms-key-id)"]
@@ -84,8 +77,6 @@ def _key_problems(key: dict[str, Any], key_ref: str, wanted: str | None) -> list
 def default_encryption(ctx: CheckContext) -> list[Finding]:
     """New volumes are encrypted by default in the region, with a customer-managed key (the
     baseline's key for the region when ebs.kms_key_arns names one)."""
-    if skipped := _skip_if_disabled(ctx):
-        return skipped
     ec2 = ctx.client("ec2")
     enabled = bool(ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
     key_ref = ec2.get_ebs_default_kms_key_id().get("KmsKeyId") or ""
@@ -95,7 +86,7 @@ def default_encryption(ctx: CheckContext) -> list[Finding]:
     problems = [] if enabled else [
         "encryption by default is off: new volumes are created unencrypted; "
         "turn it on (ec2 enable-ebs-encryption-by-default)"]
-    problems += _key_problems(key, key_ref, wanted)
+    problems += _default_key_problems(key, key_ref, wanted)
     evidence = {"encryption_by_default": enabled, "default_kms_key_id": key_ref, **key,
                 "expected_key_arn": wanted}
     resource = default_encryption_resource(ctx)
@@ -113,7 +104,13 @@ EBS_USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:Generate
 
 
 class KeyNotUsable(ValueError):
-    """The key the baseline points at cannot be the default key (one line: which key, why)."""
+    """A key that cannot be harden's EBS key (one line: which key, why). The message is `fact`
+    (which key, what is wrong with it: for callers that say what to do in their own words) and
+    `tail`; `meta` is the key's KeyMetadata (None: it does not exist)."""
+
+    def __init__(self, fact: str, tail: str, meta: dict[str, Any] | None):
+        super().__init__(f"{fact}{tail}")
+        self.fact, self.meta = fact, meta
 
 
 def ebs_key_alias(ctx: CheckContext) -> str:
@@ -150,7 +147,9 @@ def ebs_key_policy(ctx: CheckContext) -> dict[str, Any]:
     ]}
 
 
-def _key_metadata(ctx: CheckContext, key_ref: str) -> dict[str, Any] | None:
+def key_metadata(ctx: CheckContext, key_ref: str) -> dict[str, Any] | None:
+    """kms:DescribeKey's KeyMetadata of a key id, ARN or alias in the context's region; None when
+    there is no such key."""
     try:
         return ctx.client("kms").describe_key(KeyId=key_ref)["KeyMetadata"]
     except botocore.exceptions.ClientError as exc:
@@ -159,36 +158,48 @@ def _key_metadata(ctx: CheckContext, key_ref: str) -> dict[str, Any] | None:
         return None
 
 
-def usable_key_arn(ctx: CheckContext, key_ref: str, named_by: str) -> str:
-    """The ARN of `key_ref` when EBS can encrypt with it as the default key; KeyNotUsable otherwise
-    (remediate never enables, re-creates or replaces a key someone disabled or chose)."""
-    meta = _key_metadata(ctx, key_ref)
-    if meta is None:
-        raise KeyNotUsable(f"{named_by} {key_ref} does not exist in {ctx.region}")
+def key_problems(meta: dict[str, Any]) -> list[str]:
+    """What keeps a key (its KeyMetadata) from being harden's EBS key, the default key's and the
+    `harden ebs migrate` copies' alike: it must be enabled, customer-managed (the AWS-managed
+    aws/ebs key cannot be shared or have its policy changed) and a symmetric encryption key (all
+    EBS takes). Empty: usable."""
     problems = []
     if meta.get("KeyState") != "Enabled":
-        problems.append(f"is {meta.get('KeyState')}")
+        problems.append(f"is {meta.get('KeyState')}, not Enabled")
     if meta.get("KeyManager") != "CUSTOMER":
         problems.append("is AWS-managed")
     if meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT" or \
             meta.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
         problems.append("is not a symmetric encryption key (EBS needs one)")
+    return problems
+
+
+def _usable(meta: dict[str, Any] | None, key_ref: str, named_by: str, region: str) -> str:
+    if meta is None:
+        raise KeyNotUsable(f"{named_by} {key_ref} does not exist", f" in {region}", None)
+    problems = key_problems(meta)
     if problems:
-        raise KeyNotUsable(f"{named_by} {meta.get('Arn', key_ref)} {' and '.join(problems)}: it cannot be the "
-                           f"default EBS key of {ctx.region}; fix the key or name another in ebs.kms_key_arns")
+        raise KeyNotUsable(f"{named_by} {meta.get('Arn', key_ref)} {' and '.join(problems)}",
+                           f": it cannot be the default EBS key of {region}; fix the key or name another in "
+                           "ebs.kms_key_arns", meta)
     return meta["Arn"]
 
 
+def usable_key_arn(ctx: CheckContext, key_ref: str, named_by: str) -> str:
+    """The ARN of `key_ref` when EBS can encrypt with it as harden's key; KeyNotUsable otherwise
+    (remediate never enables, re-creates or replaces a key someone disabled or chose)."""
+    return _usable(key_metadata(ctx, key_ref), key_ref, named_by, ctx.region)
+
+
 def chosen_key_arn(ctx: CheckContext) -> str | None:
-    """The region's default key: ebs.kms_key_arns, else the key behind alias/<prefix>-ebs, else
-    None (one is to be created)."""
+    """The region's key: ebs.kms_key_arns, else the key behind alias/<prefix>-ebs, else None (one
+    is to be created); KeyNotUsable when the one found cannot be used."""
     wanted = ctx.baseline.ebs.kms_key_arns.get(ctx.region)
     if wanted:
         return usable_key_arn(ctx, wanted, "the baseline key (ebs.kms_key_arns)")
     alias = ebs_key_alias(ctx)
-    if _key_metadata(ctx, alias) is None:
-        return None
-    return usable_key_arn(ctx, alias, f"the key behind {alias}")
+    meta = key_metadata(ctx, alias)
+    return None if meta is None else _usable(meta, alias, f"the key behind {alias}", ctx.region)
 
 
 def _create_key_action(ctx: CheckContext) -> Action:
@@ -282,6 +293,23 @@ def _volume_evidence(volume: dict) -> dict[str, Any]:
     }
 
 
+def _left_by_migration(tags: dict[str, str]) -> str | None:
+    """What `harden ebs migrate` keeps a detached original for, and what to do with it; None for a
+    volume it did not migrate."""
+    from provisioner.migrate import TAG_DEVICE, TAG_INSTANCE, TAG_ROLE, TAG_STEP, TAG_TO  # migrate imports us
+
+    if tags.get(TAG_ROLE) != "original":
+        return None
+    was = f"{tags.get(TAG_INSTANCE, '?')} {tags.get(TAG_DEVICE, '?')}"
+    if tags.get(TAG_STEP) == "completed":
+        return (f"the original that `harden ebs migrate` kept after moving {was} to the encrypted "
+                f"{tags.get(TAG_TO, '?')}; it still holds the data unencrypted: delete it and its migration "
+                "snapshots with `harden ebs migrate --cleanup --apply`")
+    return (f"the original of an unfinished `harden ebs migrate` of {was} (last step: "
+            f"{tags.get(TAG_STEP, '?')}); it holds the current data: do not delete it, re-run "
+            "`harden ebs migrate --apply` to finish the migration")
+
+
 def _volume_finding(ctx: CheckContext, volume: dict) -> Finding:
     evidence = _volume_evidence(volume)
     size = f"{evidence['size_gib']} GiB {evidence['volume_type']}"
@@ -290,16 +318,16 @@ def _volume_finding(ctx: CheckContext, volume: dict) -> Finding:
         where = ", ".join(f"{a['instance_id']} as {a['device']}" for a in evidence["attachments"])
         return ctx.failed(volume["VolumeId"], f"unencrypted {size} volume attached to {where}; {fix}", **evidence)
     # Detached volumes still hold data at rest, unencrypted: a finding too, said plainly.
-    return ctx.failed(volume["VolumeId"], f"unencrypted {size} volume, not attached ({evidence['state']}); "
-                      f"{fix}, or delete it if it is no longer needed", **evidence)
+    detached = f"unencrypted {size} volume, not attached ({evidence['state']})"
+    if migration := _left_by_migration(evidence["tags"]):
+        return ctx.failed(volume["VolumeId"], f"{detached}: {migration}", **evidence)
+    return ctx.failed(volume["VolumeId"], f"{detached}; {fix}, or delete it if it is no longer needed", **evidence)
 
 
 @control("ebs.unencrypted_volumes", title="No unencrypted EBS volume", scope="regional",
          maps_to="SecurityHub EC2.3")
 def no_unencrypted_volumes(ctx: CheckContext) -> list[Finding]:
     """Every EBS volume that still holds data (attached or not) is encrypted."""
-    if skipped := _skip_if_disabled(ctx):
-        return skipped
     volumes = [v for v in unencrypted_volumes(ctx) if v.get("State") not in _GONE_STATES]
     findings = [_volume_finding(ctx, v) for v in sorted(volumes, key=lambda v: v["VolumeId"])]
     if not findings:

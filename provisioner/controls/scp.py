@@ -693,8 +693,6 @@ def allocate_address(ctx: CheckContext) -> list[Finding]:
     and AcceptAddressTransfer to every principal outside allocate_address.allowed_principals (and,
     when allowed_regions is set, to everyone outside those Regions), in every Region."""
     baseline = ctx.baseline
-    if not baseline.scp.enabled:
-        return [ctx.skipped(baseline.organization_id or "organization", "scp.enabled is false in the baseline")]
     settings = baseline.allocate_address
     need = Requirement(EIP_ACTIONS, list(settings.allowed_principals), "allocate_address.allowed_principals",
                        list(settings.allowed_regions), eip_resource)
@@ -734,8 +732,6 @@ def baseline_protection(ctx: CheckContext) -> list[Finding]:
     DisableEbsEncryptionByDefault and ModifyEbsDefaultKmsKeyId to everyone but scp.admin_principals,
     in every Region."""
     baseline = ctx.baseline
-    if not baseline.scp.enabled:
-        return [ctx.skipped(baseline.organization_id or "organization", "scp.enabled is false in the baseline")]
     if not baseline.scp.protect_baseline:
         return [ctx.skipped(baseline.organization_id or "organization",
                             "scp.protect_baseline is false in the baseline")]

@@ -21,6 +21,7 @@ from provisioner.controls.alarms import (
     filter_pattern_matches,
     sample_allocate_address_records,
 )
+from provisioner.verify import run_verify
 
 HOME = "us-east-1"
 OTHER = "eu-west-1"
@@ -114,8 +115,11 @@ def test_cpu_alarm_without_action_or_with_impossible_threshold_fails(aws):
 def test_cpu_no_running_instance_passes_and_disabled_baseline_skips(aws):
     findings = cpu(_ctx(aws, OTHER, "alarms.cpu"))
     assert [(f.status, f.resource) for f in findings] == [("pass", OTHER)]
-    off = cpu(_ctx(aws, OTHER, "alarms.cpu", parse_baseline({"alarms": {"enabled": False}})))
-    assert [f.status for f in off] == ["skipped"] and "alarms.enabled = false" in off[0].message
+    off = run_verify(aws, parse_baseline({"home_region": OTHER, "regions": [OTHER], "alarms": {"enabled": False}}),
+                     controls=["alarms"])
+    assert [(f.control, f.status) for f in off.findings] == [("alarms.cpu", "skipped"),
+                                                            ("alarms.allocate_address", "skipped")]
+    assert all("alarms.enabled = false" in f.message for f in off.findings)
 
 
 # -- alarms.allocate_address: the EventBridge part -----------------------------------------------

@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CheckContext
 from provisioner.controls import config as cfg
+from provisioner.verify import run_verify
 
 HOME = "us-east-1"
 OTHER = "eu-west-1"
@@ -172,10 +173,12 @@ def test_recorder_and_delivery_share_lookups(aws):
         assert after[f"config:{op}"] - before.get(f"config:{op}", 0) == 1, op
 
 
-@pytest.mark.parametrize("control_id,check", [("config.recorder", cfg.recorder), ("config.delivery", cfg.delivery)])
-def test_disabled_in_baseline_is_skipped(aws, control_id, check):
-    finding = _one(check(_ctx(aws, control_id, baseline=parse_baseline({"config": {"enabled": False}}))))
-    assert finding.status == "skipped" and "config.enabled = false" in finding.message
+def test_disabled_in_baseline_is_skipped(aws):
+    report = run_verify(aws, parse_baseline({"regions": [HOME, OTHER], "config": {"enabled": False}}),
+                        controls=["config"])
+    assert sorted((f.control, f.region, f.status) for f in report.findings) == sorted(
+        (control, region, "skipped") for control in ("config.recorder", "config.delivery") for region in (HOME, OTHER))
+    assert all("config.enabled = false" in f.message for f in report.findings)
 
 
 # -- config.delivery ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from tests.stubbing import OperationStubber
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CheckContext
 from provisioner.controls.ebs import default_encryption, no_unencrypted_volumes
+from provisioner.verify import run_verify
 
 REGION = "eu-west-1"
 
@@ -193,9 +194,16 @@ def test_volumes_being_deleted_are_not_findings(aws):
     assert [(f.status, f.resource) for f in findings] == [("fail", "vol-0fedcba9876543210")]
 
 
-def test_disabled_baseline_skips_both(aws):
-    baseline = parse_baseline({"ebs": {"enabled": False}})
-    for check, control_id in ((default_encryption, "ebs.default_encryption"),
-                              (no_unencrypted_volumes, "ebs.unencrypted_volumes")):
-        findings = check(_ctx(aws, baseline, control_id=control_id))
-        assert [f.status for f in findings] == ["skipped"] and "ebs.enabled = false" in findings[0].message
+def test_disabled_baseline_skips_default_encryption_but_still_checks_volumes(aws):
+    # ebs.enabled switches the ebs_encryption module; an unencrypted volume holds unencrypted data
+    # whatever the switch says, and nothing but `harden ebs migrate` (opt-in) acts on it.
+    volume = aws.client("ec2", REGION).create_volume(AvailabilityZone=f"{REGION}a", Size=1)["VolumeId"]
+    baseline = parse_baseline({"home_region": REGION, "regions": [REGION], "ebs": {"enabled": False}})
+    report = run_verify(aws, baseline, controls=["ebs"])
+    by_control = {f.control: f for f in report.findings}
+    assert len(report.findings) == 2
+    skipped = by_control["ebs.default_encryption"]
+    assert (skipped.status, skipped.region, skipped.resource) == ("skipped", REGION, REGION)
+    assert skipped.message.startswith("ebs.enabled = false in the baseline")
+    assert (by_control["ebs.unencrypted_volumes"].status, by_control["ebs.unencrypted_volumes"].resource) == \
+        ("fail", volume)

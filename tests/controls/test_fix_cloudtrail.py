@@ -14,6 +14,7 @@ from provisioner.controls import CheckContext
 from provisioner.controls import cloudtrail as ct
 from provisioner.findings import Finding
 from provisioner.remediate import run_remediation
+from tests.controls.helpers import assert_converges
 
 HOME = "us-east-1"
 ACCOUNT = "123456789012"
@@ -70,30 +71,11 @@ def _state(aws) -> list[dict]:
     return sorted(out, key=lambda t: t["TrailARN"])
 
 
-def _converges(aws, baseline, controls, expected_actions):
-    """Dry run changes nothing; apply passes the real checks; a second run plans nothing."""
-    before = _state(aws)
-    dry = run_remediation(aws, baseline, controls=controls)
-    assert len(dry.actions) == expected_actions, [a.description for a in dry.actions]
-    assert {r.status for r in dry.results} == {"planned"}
-    assert _state(aws) == before
-
-    applied = run_remediation(aws, baseline, controls=controls, apply=True)
-    assert {r.status for r in applied.results} == {"applied"}, [r.message for r in applied.results]
-    assert applied.after is not None
-    assert {f.control for f in applied.after.findings} == set(controls)
-    assert all(f.status == "pass" for f in applied.after.findings), [f.message for f in applied.after.findings]
-
-    again = run_remediation(aws, baseline, controls=controls, apply=True)
-    assert again.actions == [] and again.exit_code() == 0
-    return dry, applied
-
-
 # -- no trail: create the baseline's trail into the module's bucket ------------------------------
 
 def test_no_trail_creates_the_baseline_trail_into_the_module_bucket(aws):
     _bucket(aws, _module_policy())
-    dry, applied = _converges(aws, _baseline(), BOTH, expected_actions=2)
+    dry, applied = assert_converges(aws, _baseline(), BOTH, expected_actions=2, state=lambda: _state(aws))
     assert {a.resource for a in dry.actions} == {TRAIL_ARN}
     assert "create the baseline trail harden-trail" in dry.actions[0].description
     assert dry.actions[0].calls == ["s3:GetBucketPolicy", "cloudtrail:CreateTrail", "cloudtrail:PutEventSelectors",
@@ -156,7 +138,7 @@ def test_baseline_trail_out_of_shape_is_updated_keeping_its_data_selectors(aws):
     _bucket(aws)
     _trail(aws, multi=False, global_events=False, validation=False, logging=False,
            selectors={"EventSelectors": [{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}, DATA_SELECTOR]})
-    dry, _ = _converges(aws, _baseline(), BOTH, expected_actions=2)
+    dry, _ = assert_converges(aws, _baseline(), BOTH, expected_actions=2, state=lambda: _state(aws))
     multi = next(a for a in dry.actions if a.control == "cloudtrail.multi_region")
     assert multi.resource == TRAIL_ARN and "in place" not in multi.description
     assert multi.calls == ["cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"]
@@ -182,7 +164,7 @@ def test_advanced_selectors_keep_data_selectors_and_replace_the_narrowed_managem
     read_only = {"Name": "reads", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
                                                      {"Field": "readOnly", "Equals": ["true"]}]}
     _trail(aws, selectors={"AdvancedEventSelectors": [data, read_only]})
-    _converges(aws, _baseline(), ["cloudtrail.multi_region"], expected_actions=1)
+    assert_converges(aws, _baseline(), ["cloudtrail.multi_region"], expected_actions=1, state=lambda: _state(aws))
     [trail] = _state(aws)
     assert trail["AdvancedEventSelectors"] == [data, ct.ADVANCED_MANAGEMENT_SELECTOR]
 
@@ -192,7 +174,8 @@ def test_a_non_baseline_trail_is_fixed_in_place_not_duplicated(aws):
     legacy = _trail(aws, name="legacy-trail", multi=False, validation=False, logging=False)
     _trail(aws, name="other-trail", multi=False, global_events=False, validation=False, logging=False,
            selectors={"EventSelectors": [DATA_SELECTOR]})
-    dry, _ = _converges(aws, _baseline(), ["cloudtrail.multi_region"], expected_actions=1)
+    dry, _ = assert_converges(aws, _baseline(), ["cloudtrail.multi_region"], expected_actions=1,
+                              state=lambda: _state(aws))
     # The nearest to compliant is chosen (legacy-trail: fewer gaps), and the description says so.
     assert dry.actions[0].resource == legacy
     assert "in place (not the baseline's trail harden-trail" in dry.actions[0].description
@@ -203,7 +186,8 @@ def test_log_validation_alone_updates_each_trail(aws):
     _bucket(aws)
     first = _trail(aws, name="trail-one", validation=False)
     second = _trail(aws, name="trail-two", validation=False)
-    dry, applied = _converges(aws, _baseline(), ["cloudtrail.log_validation"], expected_actions=2)
+    dry, applied = assert_converges(aws, _baseline(), ["cloudtrail.log_validation"], expected_actions=2,
+                                    state=lambda: _state(aws))
     assert [(a.resource, a.calls) for a in dry.actions] == [(first, ["cloudtrail:UpdateTrail"]),
                                                            (second, ["cloudtrail:UpdateTrail"])]
     assert all(t["LogFileValidationEnabled"] for t in _state(aws))

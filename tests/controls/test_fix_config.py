@@ -12,6 +12,7 @@ from __future__ import annotations
 from provisioner.baseline import parse_baseline
 from provisioner.controls import config as cfg
 from provisioner.remediate import run_remediation
+from tests.controls.helpers import assert_converges
 from tests.stubbing import OperationStubber
 
 HOME = "us-east-1"
@@ -79,25 +80,6 @@ class ChannelStatus:
                 stub.assert_no_pending_responses()
 
 
-def _converges(aws, baseline, controls, regions, expected_actions):
-    """Dry run changes nothing; apply passes the real checks; a second run plans nothing."""
-    before = _state(aws, regions)
-    dry = run_remediation(aws, baseline, controls=controls)
-    assert len(dry.actions) == expected_actions, [a.description for a in dry.actions]
-    assert {r.status for r in dry.results} == {"planned"}
-    assert _state(aws, regions) == before
-
-    applied = run_remediation(aws, baseline, controls=controls, apply=True)
-    assert {r.status for r in applied.results} == {"applied"}, [r.message for r in applied.results]
-    assert applied.after is not None
-    assert {f.control for f in applied.after.findings} == set(controls)
-    assert all(f.status == "pass" for f in applied.after.findings), [f.message for f in applied.after.findings]
-
-    again = run_remediation(aws, baseline, controls=controls, apply=True)
-    assert again.actions == [] and again.exit_code() == 0
-    return dry, applied
-
-
 # -- a region without AWS Config ------------------------------------------------------------------
 
 def test_empty_regions_get_the_module_recorder_and_channel_with_the_service_linked_role(aws):
@@ -105,7 +87,8 @@ def test_empty_regions_get_the_module_recorder_and_channel_with_the_service_link
     regions = (HOME, OTHER)
     # No channel before: the status call happens after apply and in the second run only.
     with ChannelStatus(aws, regions, calls=2):
-        dry, applied = _converges(aws, _baseline(regions), BOTH, regions, expected_actions=4)
+        dry, applied = assert_converges(aws, _baseline(regions), BOTH, expected_actions=4,
+                                        state=lambda: _state(aws, regions))
 
     delivery = next(a for a in dry.actions if a.control == "config.delivery" and a.region == HOME)
     assert delivery.resource == HOME
@@ -139,7 +122,8 @@ def test_the_baseline_role_and_key_are_used_when_terraform_made_them(aws):
     key = kms.create_key(Description="baseline key")["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName="alias/harden-cloudtrail", TargetKeyId=key)
     with ChannelStatus(aws, calls=2):
-        dry, _ = _converges(aws, _baseline(delivery_frequency="One_Hour"), BOTH, (HOME,), expected_actions=2)
+        dry, _ = assert_converges(aws, _baseline(delivery_frequency="One_Hour"), BOTH, expected_actions=2,
+                                  state=lambda: _state(aws))
     assert "iam:CreateServiceLinkedRole" not in dry.actions[0].calls
     assert "role the baseline's harden-config-recorder" in dry.actions[0].description
     state = _state(aws)
@@ -175,7 +159,7 @@ def test_a_recorder_and_channel_under_other_names_are_fixed_in_place(aws):
     client.start_configuration_recorder(ConfigurationRecorderName="my-recorder")
     # A channel exists from the start: before, after and the second run each read its status.
     with ChannelStatus(aws, calls=3, name="my-channel"):
-        dry, _ = _converges(aws, _baseline(), BOTH, (HOME,), expected_actions=2)
+        dry, _ = assert_converges(aws, _baseline(), BOTH, expected_actions=2, state=lambda: _state(aws))
     assert {(a.control, a.resource) for a in dry.actions} == {("config.recorder", "my-recorder"),
                                                               ("config.delivery", "my-channel")}
     recorder_action = next(a for a in dry.actions if a.control == "config.recorder")
@@ -197,7 +181,8 @@ def test_a_stopped_recorder_is_only_started(aws):
         "name": "default", "roleARN": f"arn:aws:iam::{ACCOUNT}:role/hand-made",
         "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": False}})
     client.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": BUCKET, "s3KeyPrefix": "config"})
-    dry, _ = _converges(aws, _baseline((HOME, OTHER)), ["config.recorder"], (HOME, OTHER), expected_actions=2)
+    dry, _ = assert_converges(aws, _baseline((HOME, OTHER)), ["config.recorder"], expected_actions=2,
+                              state=lambda: _state(aws, (HOME, OTHER)))
     started = next(a for a in dry.actions if a.region == OTHER)
     assert started.calls == ["config:StartConfigurationRecorder"]
     # The role someone chose is kept when the recorder itself needs no change.

@@ -11,6 +11,7 @@ import pytest
 from provisioner.baseline import parse_baseline
 from provisioner.policies import allocate_address_scp, baseline_protection_scp, minified
 from provisioner.remediate import run_remediation
+from tests.controls.helpers import create_organization, create_scp
 
 SCP = "SERVICE_CONTROL_POLICY"
 NET_ADMIN = "arn:aws:iam::123456789012:role/NetworkAdmin"
@@ -23,26 +24,10 @@ PROTECT_POLICY = "harden-protect-baseline"
 def org(aws):
     """An organization with SCPs enabled: root -> OU -> member account; the caller is management.
     An unrelated SCP on the root stands for the customer's own guardrails (never to be touched)."""
-    client = aws.client("organizations", "us-east-1")
-    client.create_organization(FeatureSet="ALL")
-    root = client.list_roots()["Roots"][0]["Id"]
-    client.enable_policy_type(RootId=root, PolicyType=SCP)
-    ou = client.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
-    account = client.create_account(AccountName="app", Email="app@example.com")["CreateAccountStatus"]["AccountId"]
-    client.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
-    own = _scp(client, "deny-leave-org", [{"Effect": "Deny", "Action": "organizations:LeaveOrganization",
-                                           "Resource": "*"}], root)
-    return {"client": client, "root": root, "ou": ou, "account": account, "own_policy": own,
-            "management": aws.account_id()}
-
-
-def _scp(client, name, statements, *targets) -> str:
-    policy_id = client.create_policy(Name=name, Description=name, Type=SCP,
-                                     Content=json.dumps({"Version": "2012-10-17", "Statement": statements})
-                                     )["Policy"]["PolicySummary"]["Id"]
-    for target in targets:
-        client.attach_policy(PolicyId=policy_id, TargetId=target)
-    return policy_id
+    org = create_organization(aws)
+    org["own_policy"] = create_scp(org["client"], "deny-leave-org", [
+        {"Effect": "Deny", "Action": "organizations:LeaveOrganization", "Resource": "*"}], org["root"])
+    return org
 
 
 def _baseline(**scp):
@@ -103,7 +88,7 @@ def test_drifted_policy_is_updated_where_it_is_attached(aws, org):
     # harden's policy, attached to the root, but someone widened its exemption to every role.
     loose = [{"Sid": "HardenDenyAllocateAddress", "Effect": "Deny", "Action": ["ec2:AllocateAddress"],
               "Resource": "*", "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*"}}}]
-    policy_id = _scp(client, EIP_POLICY, loose, org["root"])
+    policy_id = create_scp(client, EIP_POLICY, loose, org["root"])
     baseline = _baseline(targets=[org["root"], org["ou"]], allocate_address={"allowed_principals": [NET_ADMIN]})
     before = _org_state(client)
 

@@ -33,6 +33,8 @@ from provisioner.controls.scp import (
     statement_label,
 )
 from provisioner.findings import GLOBAL
+from provisioner.verify import run_verify
+from tests.controls.helpers import create_organization, create_scp
 
 NET_ADMIN = "arn:aws:iam::123456789012:role/NetworkAdmin"
 PIPELINE = "arn:aws:iam::123456789012:role/harden-pipeline"
@@ -243,26 +245,7 @@ def test_deny_rules_only_takes_denies_covering_the_action():
 @pytest.fixture()
 def org(aws):
     """An organization with SCPs enabled: root -> OU -> member account; the caller is management."""
-    client = aws.client("organizations", "us-east-1")
-    client.create_organization(FeatureSet="ALL")
-    root = client.list_roots()["Roots"][0]["Id"]
-    client.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
-    ou = client.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
-    status = client.create_account(AccountName="app", Email="app@example.com")["CreateAccountStatus"]
-    account = status["AccountId"]
-    client.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
-    org_id = client.describe_organization()["Organization"]["Id"]
-    return {"client": client, "root": root, "ou": ou, "account": account, "id": org_id,
-            "management": aws.account_id()}
-
-
-def _scp(client, name, statements, *targets) -> str:
-    policy_id = client.create_policy(Name=name, Description=name, Type="SERVICE_CONTROL_POLICY",
-                                     Content=json.dumps({"Version": "2012-10-17", "Statement": statements})
-                                     )["Policy"]["PolicySummary"]["Id"]
-    for target in targets:
-        client.attach_policy(PolicyId=policy_id, TargetId=target)
-    return policy_id
+    return create_organization(aws)
 
 
 def _baseline(**scp):
@@ -281,7 +264,7 @@ def _by_resource(findings):
 
 
 def test_allocate_address_passes_through_inheritance(aws, org):
-    policy = _scp(org["client"], "team-eip-guard", _harden_policy([NET_ADMIN]), org["ou"])
+    policy = create_scp(org["client"], "team-eip-guard", _harden_policy([NET_ADMIN]), org["ou"])
     baseline = _baseline(targets=[org["ou"], org["account"]], allocate_address={"allowed_principals": [NET_ADMIN]})
     found = _by_resource(allocate_address(_ctx(aws, baseline)))
 
@@ -301,7 +284,7 @@ def test_allocate_address_passes_through_inheritance(aws, org):
 
 
 def test_allocate_address_blanket_deny_passes_and_says_so(aws, org):
-    _scp(org["client"], "no-eips", [{"Effect": "Deny", "Action": "ec2:*Address*", "Resource": "*"}], org["root"])
+    create_scp(org["client"], "no-eips", [{"Effect": "Deny", "Action": "ec2:*Address*", "Resource": "*"}], org["root"])
     baseline = _baseline(targets=[org["root"]], allocate_address={"allowed_principals": [NET_ADMIN]})
     (f,) = allocate_address(_ctx(aws, baseline))
     assert f.status == "pass" and f.message.endswith("(allow-listed principals are denied too)")
@@ -309,8 +292,8 @@ def test_allocate_address_blanket_deny_passes_and_says_so(aws, org):
 
 def test_allocate_address_fails_when_only_below_or_unrelated(aws, org):
     # Attached to the OU only: it does not reach the root (nor accounts directly under it).
-    _scp(org["client"], "eip-guard", _harden_policy([]), org["ou"])
-    _scp(org["client"], "deny-leave-org", [{"Effect": "Deny", "Action": "organizations:LeaveOrganization",
+    create_scp(org["client"], "eip-guard", _harden_policy([]), org["ou"])
+    create_scp(org["client"], "deny-leave-org", [{"Effect": "Deny", "Action": "organizations:LeaveOrganization",
                                             "Resource": "*"}], org["root"])
     found = _by_resource(allocate_address(_ctx(aws, _baseline(targets=[org["root"], org["ou"]]))))
 
@@ -329,7 +312,7 @@ def test_allocate_address_fails_when_only_below_or_unrelated(aws, org):
 def test_allocate_address_fails_on_an_exemption_broader_than_the_allow_list(aws, org):
     broad = [{"Sid": "Guard", "Effect": "Deny", "Action": "ec2:*Address*", "Resource": "*",
               "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*"}}}]
-    _scp(org["client"], "loose-guard", broad, org["root"])
+    create_scp(org["client"], "loose-guard", broad, org["root"])
     baseline = _baseline(targets=[org["root"]], allocate_address={"allowed_principals": [NET_ADMIN]})
     (f,) = allocate_address(_ctx(aws, baseline))
     assert f.status == "fail"
@@ -341,13 +324,13 @@ def test_allocate_address_fails_on_an_exemption_broader_than_the_allow_list(aws,
 def test_allocate_address_checks_allowed_regions(aws, org):
     baseline = _baseline(targets=[org["root"]], allocate_address={"allowed_principals": [NET_ADMIN],
                                                                   "allowed_regions": ["eu-west-1"]})
-    principal_only = _scp(org["client"], "principal-only", _harden_policy([NET_ADMIN]), org["root"])
+    principal_only = create_scp(org["client"], "principal-only", _harden_policy([NET_ADMIN]), org["root"])
     (f,) = allocate_address(_ctx(aws, baseline))
     assert f.status == "fail" and "in Regions outside allowed_regions" in f.message
     assert "eu-west-1" not in f.evidence["uncovered"]["ec2:AllocateAddress"]["regions"]
 
     org["client"].detach_policy(PolicyId=principal_only, TargetId=org["root"])
-    _scp(org["client"], "full", _harden_policy([NET_ADMIN], ["eu-west-1"]), org["root"])
+    create_scp(org["client"], "full", _harden_policy([NET_ADMIN], ["eu-west-1"]), org["root"])
     (f,) = allocate_address(_ctx(aws, baseline))
     assert f.status == "pass", f.message
     assert len(f.evidence["matched_statements"]) == 2
@@ -355,7 +338,7 @@ def test_allocate_address_checks_allowed_regions(aws, org):
 
 @pytest.mark.parametrize("case", ["scp_disabled", "management", "unknown_root", "unknown_ou", "unknown_account"])
 def test_allocate_address_targets_that_cannot_be_guarded(aws, org, case):
-    _scp(org["client"], "eip-guard", _harden_policy([]), org["root"])
+    create_scp(org["client"], "eip-guard", _harden_policy([]), org["root"])
     if case == "scp_disabled":
         org["client"].disable_policy_type(RootId=org["root"], PolicyType="SERVICE_CONTROL_POLICY")
     target = {"scp_disabled": org["root"], "management": org["management"], "unknown_root": "r-zzzz",
@@ -372,8 +355,10 @@ def test_allocate_address_targets_that_cannot_be_guarded(aws, org, case):
 def test_allocate_address_empty_targets_and_disabled(aws, org):
     (f,) = allocate_address(_ctx(aws, _baseline()))
     assert f.status == "fail" and f.resource == org["id"] and f.message.startswith("scp.targets is empty")
-    (f,) = allocate_address(_ctx(aws, _baseline(enabled=False)))
-    assert f.status == "skipped" and "scp.enabled is false" in f.message
+    (f,) = run_verify(aws, _baseline(enabled=False, top={"regions": ["us-east-1"]}),
+                      controls=["scp.allocate_address"]).findings
+    assert (f.status, f.region, f.resource) == ("skipped", GLOBAL, "organization")  # no organization_id set
+    assert f.message.startswith("scp.enabled = false in the baseline")
 
 
 def test_allocate_address_without_an_organization(aws):
@@ -396,7 +381,7 @@ def _protection(admins=(), actions=PROTECTED_ACTIONS, resource="*"):
 
 
 def test_baseline_protection_pass_fail_and_skip(aws, org):
-    _scp(org["client"], "protect", _protection([PIPELINE]), org["root"])
+    create_scp(org["client"], "protect", _protection([PIPELINE]), org["root"])
     baseline = _baseline(targets=[org["account"]], admin_principals=[PIPELINE])
     (f,) = baseline_protection(_ctx(aws, baseline, "scp.baseline_protection"))
     assert f.status == "pass", f.message
@@ -413,9 +398,9 @@ def test_baseline_protection_pass_fail_and_skip(aws, org):
 
 def test_baseline_protection_lists_the_uncovered_actions(aws, org):
     partial = [a for a in PROTECTED_ACTIONS if a not in ("ec2:DeleteFlowLogs", "cloudtrail:UpdateTrail")]
-    _scp(org["client"], "partial", _protection(actions=partial), org["root"])
+    create_scp(org["client"], "partial", _protection(actions=partial), org["root"])
     # A trail protection limited to other trails does not protect the baseline's trail.
-    _scp(org["client"], "other-trails", _protection(actions=["cloudtrail:UpdateTrail"],
+    create_scp(org["client"], "other-trails", _protection(actions=["cloudtrail:UpdateTrail"],
                                                     resource="arn:aws:cloudtrail:*:*:trail/legacy-*"), org["root"])
     (f,) = baseline_protection(_ctx(aws, _baseline(targets=[org["root"]]), "scp.baseline_protection"))
     assert f.status == "fail"
@@ -426,8 +411,8 @@ def test_baseline_protection_lists_the_uncovered_actions(aws, org):
 
 
 def test_both_controls_share_lookups(aws, org):
-    _scp(org["client"], "eip-guard", _harden_policy([]), org["root"])
-    _scp(org["client"], "protect", _protection(), org["root"])
+    create_scp(org["client"], "eip-guard", _harden_policy([]), org["root"])
+    create_scp(org["client"], "protect", _protection(), org["root"])
     ctx = _ctx(aws, _baseline(targets=[org["root"], org["ou"], org["account"]]))
     before = aws.calls.by_operation()
     assert [f.status for f in allocate_address(ctx)] == ["pass"] * 3
@@ -452,8 +437,8 @@ def test_harden_policies_pass_verify_with_the_same_baseline(aws, org):
     allowed = [NET_ADMIN, "arn:aws:iam::123456789012:role/ops/*"]
     same = _baseline(targets=[org["root"]], admin_principals=[PIPELINE],
                      allocate_address={"allowed_principals": allowed, "allowed_regions": ["eu-west-1", "us-east-1"]})
-    _scp(org["client"], "harden-deny-eip-allocation", allocate_address_scp(same)["Statement"], org["root"])
-    _scp(org["client"], "harden-protect-baseline", baseline_protection_scp(same)["Statement"], org["root"])
+    create_scp(org["client"], "harden-deny-eip-allocation", allocate_address_scp(same)["Statement"], org["root"])
+    create_scp(org["client"], "harden-protect-baseline", baseline_protection_scp(same)["Statement"], org["root"])
     (eip,) = allocate_address(_ctx(aws, same))
     (protection,) = baseline_protection(_ctx(aws, same, "scp.baseline_protection"))
     assert eip.status == "pass", eip.message

@@ -168,6 +168,44 @@ def scan(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
+def _emit_report(report, fmt: "ReportFormat", output: Optional[Path]) -> None:
+    """A verify (or drift) report in the chosen format, to stdout or a file."""
+    from provisioner.controls import select
+    from provisioner.report_table import render_report
+
+    rules = {c.id: c.metadata() for c in select(None)}
+    if fmt is ReportFormat.table:
+        if output:
+            with output.open("w", encoding="utf-8") as handle:
+                render_report(report, Console(file=handle, width=160), rules)
+        else:
+            render_report(report, out, rules)
+    else:
+        text = {ReportFormat.json: report.to_json, ReportFormat.junit: report.to_junit,
+                ReportFormat.sarif: lambda: report.to_sarif(rules)}[fmt]()
+        if output:
+            output.write_text(text, encoding="utf-8")
+        else:
+            print(text)
+    if output:
+        summary = report.summary()
+        err.print(f"report written to {escape(str(output))}: {summary['fail']} fail, "
+                  f"{summary['error']} error, {summary['pass']} pass")
+
+
+def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[str], workers: int = 8):
+    import botocore.exceptions
+
+    from provisioner.aws import AwsSession, describe_error
+
+    try:
+        return AwsSession(profile=profile, role_arn=role_arn, region=baseline.home_region, max_workers=workers)
+    except botocore.exceptions.ProfileNotFound as exc:
+        fail(str(exc))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"cannot start an AWS session: {describe_error(exc)}", EXIT_UNABLE)
+
+
 @app.command()
 def verify(
     config: Optional[Path] = CONFIG_OPTION,
@@ -195,9 +233,8 @@ def verify(
     """
     import botocore.exceptions
 
-    from provisioner.aws import AwsSession, describe_error
+    from provisioner.aws import describe_error
     from provisioner.controls import UnknownControl, select
-    from provisioner.report_table import render_report
     from provisioner.verify import parse_since, run_verify
 
     baseline = resolve_config(config)
@@ -206,13 +243,8 @@ def verify(
         select(controls or None)
     except (ValueError, UnknownControl) as exc:
         fail(str(exc))
-    wanted_regions = [r.strip() for raw in regions for r in raw.split(",") if r.strip()] or None
-    try:
-        aws = AwsSession(profile=profile, role_arn=role_arn, region=baseline.home_region, max_workers=workers)
-    except botocore.exceptions.ProfileNotFound as exc:
-        fail(str(exc))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        fail(f"cannot start an AWS session: {describe_error(exc)}", EXIT_UNABLE)
+    wanted_regions = _split(regions)
+    aws = _aws_session(baseline, profile, role_arn, workers)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -234,38 +266,11 @@ def verify(
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"verify could not start: {describe_error(exc)}", EXIT_UNABLE)
 
-    rules = {c.id: c.metadata() for c in select(None)}
-    if fmt is ReportFormat.table:
-        target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else out
-        render_report(report, target, rules)
-    else:
-        text = {ReportFormat.json: report.to_json, ReportFormat.junit: report.to_junit,
-                ReportFormat.sarif: lambda: report.to_sarif(rules)}[fmt]()
-        if output:
-            output.write_text(text, encoding="utf-8")
-        else:
-            print(text)
-    if output:
-        summary = report.summary()
-        err.print(f"report written to {escape(str(output))}: {summary['fail']} fail, "
-                  f"{summary['error']} error, {summary['pass']} pass")
+    _emit_report(report, fmt, output)
     raise typer.Exit(report.exit_code())
 
 
 # -- remediation --------------------------------------------------------------------------------
-
-def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[str], workers: int = 8):
-    import botocore.exceptions
-
-    from provisioner.aws import AwsSession, describe_error
-
-    try:
-        return AwsSession(profile=profile, role_arn=role_arn, region=baseline.home_region, max_workers=workers)
-    except botocore.exceptions.ProfileNotFound as exc:
-        fail(str(exc))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        fail(f"cannot start an AWS session: {describe_error(exc)}", EXIT_UNABLE)
-
 
 PROFILE_OPTION = typer.Option(None, "--profile", help="AWS profile to use.", envvar="AWS_PROFILE")
 ROLE_OPTION = typer.Option(None, "--role-arn", help="Assume this role first (session name harden-<time>).")
@@ -715,7 +720,9 @@ def bootstrap(
     nothing to change and says so. The SCPs are a separate root: `harden apply --root organization`
     from the management account.
     """
-    from provisioner.aws import AwsSession
+    import botocore.exceptions
+
+    from provisioner.aws import AwsSession, describe_error
     from provisioner.bootstrap import BootstrapStopped, bootstrap as run_bootstrap
     from provisioner.report_table import render_report
     from provisioner.scan import ScanError, run_scan
@@ -757,6 +764,8 @@ def bootstrap(
         fail(str(exc), exc.exit_code)
     except (TerraformError, ScanError) as exc:
         fail(str(exc), EXIT_UNABLE if isinstance(exc, ScanError) else EXIT_USAGE)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"bootstrap: verify could not run: {describe_error(exc)}", EXIT_UNABLE)
     if not result.applied:
         out.print("[green]nothing to change[/]: a second bootstrap is a no-op")
     assert result.report is not None
@@ -776,34 +785,32 @@ def drift(
     no_verify: bool = typer.Option(False, "--no-verify", help="Terraform drift only."),
     terraform_bin: Optional[str] = TF_BIN_OPTION,
     verbose: bool = VERBOSE_OPTION,
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
 ) -> None:
     """Nightly drift job: Terraform drift (a non-empty plan) plus `harden verify`, one report.
 
     Exit 0 no drift, 1 drift (Terraform or live account), 2 usage/config, 3 checks could not run.
     """
-    from provisioner.aws import AwsSession
+    import botocore.exceptions
+
+    from provisioner.aws import describe_error
     from provisioner.bootstrap import drift_report
-    from provisioner.controls import select
-    from provisioner.report_table import render_report
     from provisioner.terraform import TerraformError
     from provisioner.verify import run_verify
 
     baseline = resolve_config(config)
+    aws = None if no_verify else _aws_session(baseline, profile, role_arn)
     try:
         with err.status("terraform plan") as status:
             tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
             tf.init()
-            verify = None if no_verify else (lambda: run_verify(AwsSession(region=baseline.home_region), baseline))
-            report = drift_report(tf, verify, root.value)
+            report = drift_report(tf, (lambda: run_verify(aws, baseline)) if aws else None, root.value)
     except TerraformError as exc:
         fail(str(exc))
-    rules = {c.id: c.metadata() for c in select(None)}
-    if fmt is ReportFormat.table:
-        render_report(report, Console(file=output.open("w"), width=160) if output else out, rules)
-    else:
-        text = {ReportFormat.json: report.to_json, ReportFormat.junit: report.to_junit,
-                ReportFormat.sarif: lambda: report.to_sarif(rules)}[fmt]()
-        output.write_text(text) if output else print(text)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"drift: verify could not run: {describe_error(exc)}", EXIT_UNABLE)
+    _emit_report(report, fmt, output)
     raise typer.Exit(report.exit_code())
 
 

@@ -155,7 +155,9 @@ class AwsSession:
             AllRegions=False,
             Filters=[{"Name": "opt-in-status", "Values": ["opt-in-not-required", "opted-in"]}],
         )
-        return sorted(r["RegionName"] for r in resp["Regions"])
+        # AWS answers with the caller's partition only; an emulator may list every partition.
+        home = partition_for(self.default_region)
+        return sorted(r["RegionName"] for r in resp["Regions"] if partition_for(r["RegionName"]) == home)
 
     def resolve_regions(self, explicit: Sequence[str] | None) -> list[str]:
         return list(explicit) if explicit else self.enabled_regions()

@@ -209,3 +209,9 @@ def test_cli_usage_errors_exit_2(args, expected, emulator):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert expected in proc.stderr
+
+
+def test_all_enabled_regions_stay_in_the_callers_partition(aws):
+    regions = aws.enabled_regions()
+    assert "us-east-1" in regions and len(regions) > 10
+    assert not [r for r in regions if r.startswith(("cn-", "us-gov-"))]

@@ -119,12 +119,32 @@ def cpu_alarm_instance(alarm: dict) -> str | None:
     return dimensions[0].get("Value")
 
 
-def _cpu_alarm_gaps(alarm: dict) -> list[str]:
+def local_topics(ctx: CheckContext) -> set[str]:
+    """The SNS topics of this account in this region: one paginated ListTopics per region."""
+    return ctx.cached("sns:topics", lambda: {t["TopicArn"] for t in paginate(ctx.client("sns"), "list_topics", "Topics")})
+
+
+def _dead_actions(ctx: CheckContext, alarm: dict) -> list[str]:
+    """Alarm actions that point at a topic of this account and region that no longer exists
+    (such an alarm looks configured and notifies nobody). Other targets cannot be listed here
+    and are trusted."""
+    prefix = f"arn:{partition(ctx.region)}:sns:{ctx.region}:{ctx.account_id}:"
+    actions = [a for a in alarm.get("AlarmActions") or [] if a.startswith(prefix)]
+    if not actions:
+        return []
+    topics = local_topics(ctx)
+    return [a for a in actions if a not in topics]
+
+
+def _cpu_alarm_gaps(ctx: CheckContext, alarm: dict) -> list[str]:
     gaps = []
     if not alarm.get("ActionsEnabled"):
         gaps.append("actions disabled")
-    if not alarm.get("AlarmActions"):
+    actions = alarm.get("AlarmActions") or []
+    if not actions:
         gaps.append("no alarm action")
+    elif len(_dead_actions(ctx, alarm)) == len(actions):
+        gaps.append(f"its alarm action {', '.join(actions)} is a topic that no longer exists")
     operator, threshold = alarm.get("ComparisonOperator"), alarm.get("Threshold")
     if operator not in HIGH_CPU_OPERATORS:
         gaps.append(f"{operator} does not fire on high CPU")
@@ -145,12 +165,12 @@ def _cpu_alarm_summary(alarm: dict) -> dict[str, Any]:
 def _cpu_finding(ctx: CheckContext, instance: dict, alarms: list[dict]) -> Finding:
     instance_id = instance["InstanceId"]
     summaries = [_cpu_alarm_summary(a) for a in alarms]
-    good = [a["AlarmName"] for a in alarms if not _cpu_alarm_gaps(a)]
+    good = [a["AlarmName"] for a in alarms if not _cpu_alarm_gaps(ctx, a)]
     if good:
         return ctx.passed(instance_id, f"CPUUtilization alarm {', '.join(good)} notifies on high CPU",
                           alarm_names=good, alarms=summaries)
     if alarms:
-        why = "; ".join(f"{a['AlarmName']}: {', '.join(_cpu_alarm_gaps(a))}" for a in alarms)
+        why = "; ".join(f"{a['AlarmName']}: {', '.join(_cpu_alarm_gaps(ctx, a))}" for a in alarms)
         return ctx.failed(instance_id, f"no CPUUtilization alarm that fires on high CPU with an enabled "
                           f"action ({why})", alarm_names=[], alarms=summaries)
     return ctx.failed(instance_id, "no CPUUtilization alarm; create one with an alarm action "

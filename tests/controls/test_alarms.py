@@ -112,6 +112,24 @@ def test_cpu_alarm_without_action_or_with_impossible_threshold_fails(aws):
     assert after["cloudwatch:DescribeAlarms"] - before.get("cloudwatch:DescribeAlarms", 0) == 1
 
 
+def test_cpu_alarm_whose_topic_was_deleted_fails(aws):
+    """An alarm that points only at a deleted topic looks configured and tells nobody."""
+    ec2, cw = aws.client("ec2", OTHER), aws.client("cloudwatch", OTHER)
+    dead, alive, elsewhere = [i["InstanceId"] for i in ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=3, MaxCount=3, InstanceType="t3.micro")["Instances"]]
+    gone = _topic(aws, OTHER, name="deleted-topic")
+    aws.client("sns", OTHER).delete_topic(TopicArn=gone)
+    _cpu_alarm(cw, "cpu-dead", dead, [gone])
+    _cpu_alarm(cw, "cpu-alive", alive, [gone, _topic(aws, OTHER)])  # one live action is enough
+    # A topic in another account cannot be listed from here: trusted, not failed.
+    _cpu_alarm(cw, "cpu-elsewhere", elsewhere, [f"arn:aws:sns:{OTHER}:210987654321:central-alarms"])
+    before = aws.calls.by_operation().get("sns:ListTopics", 0)
+    by_id = {f.resource: f for f in cpu(_ctx(aws, OTHER, "alarms.cpu"))}
+    assert by_id[dead].status == "fail" and "topic that no longer exists" in by_id[dead].message
+    assert by_id[alive].status == "pass" and by_id[elsewhere].status == "pass"
+    assert aws.calls.by_operation()["sns:ListTopics"] - before == 1  # one list per region
+
+
 def test_cpu_no_running_instance_passes_and_disabled_baseline_skips(aws):
     findings = cpu(_ctx(aws, OTHER, "alarms.cpu"))
     assert [(f.status, f.resource) for f in findings] == [("pass", OTHER)]

@@ -193,6 +193,48 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path]) -> None:
                   f"{summary['error']} error, {summary['pass']} pass")
 
 
+def _verify_organization(aws, baseline: Baseline, role_name: str, accounts: list[str] | None,
+                         regions: list[str] | None, controls: list[str] | None, window,
+                         fmt: "ReportFormat", output: Optional[Path]) -> NoReturn:
+    import re
+
+    import botocore.exceptions
+
+    from provisioner.aws import describe_error
+    from provisioner.organization import ROLE_NAME_RE, verify_organization
+    from provisioner.report_table import render_report
+
+    if not re.match(ROLE_NAME_RE, role_name):
+        fail(f"--organization-role {role_name!r}: expected an IAM role name (letters, digits, +=,.@_-)")
+    for account in accounts or []:
+        if not re.fullmatch(r"[0-9]{12}", account):
+            fail(f"--accounts {account!r}: expected a 12-digit account id")
+    try:
+        with err.status("verifying the organization's accounts") as status:
+            result = verify_organization(
+                aws, baseline, role_name, accounts=accounts, regions=regions, controls=controls, since=window,
+                on_account=lambda acct, r: status.update(f"{acct}: {r.summary()['fail']} fail, "
+                                                         f"{r.summary()['error']} error"))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"verify --organization-role: {describe_error(exc)}", EXIT_UNABLE)
+    if fmt is ReportFormat.json:
+        text = json.dumps(result.to_dict(), indent=2, default=str)
+        output.write_text(text, encoding="utf-8") if output else print(text)
+    elif fmt is ReportFormat.table:
+        from provisioner.controls import select
+
+        rules = {c.id: c.metadata() for c in select(None)}
+        target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else out
+        for report in result.reports:
+            render_report(report, target, rules)
+        s = result.summary()
+        target.print(f"[bold]organization {escape(str(result.organization_id))}[/]: {s['accounts']} accounts, "
+                     f"{s['accounts_failing']} with drift, {s['accounts_unable']} not fully checked")
+    else:
+        _emit_report(result.merged(), fmt, output)
+    raise typer.Exit(result.exit_code())
+
+
 def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[str], workers: int = 8):
     import botocore.exceptions
 
@@ -223,6 +265,11 @@ def verify(
     role_arn: Optional[str] = typer.Option(None, "--role-arn", help="Assume this role first (session name "
                                            "harden-<time>), e.g. a read-only audit role in the target account."),
     workers: int = typer.Option(8, "--workers", min=1, max=64, help="Regions checked at the same time."),
+    organization_role: Optional[str] = typer.Option(
+        None, "--organization-role", help="Verify every active account of the organization by assuming this "
+        "role name in each (run from the management or delegated-admin account; a read-only audit role is "
+        "enough). The SCP controls run once, from the caller's account."),
+    accounts: list[str] = typer.Option([], "--accounts", help="With --organization-role: only these account ids."),
 ) -> None:
     """Verify the live account against the baseline: the drift-verification job.
 
@@ -245,6 +292,12 @@ def verify(
         fail(str(exc))
     wanted_regions = _split(regions)
     aws = _aws_session(baseline, profile, role_arn, workers)
+
+    if organization_role:
+        _verify_organization(aws, baseline, organization_role, _split(accounts), wanted_regions,
+                             controls or None, window, fmt, output)
+    elif accounts:
+        fail("--accounts needs --organization-role")
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -43,7 +43,9 @@ NAME_PREFIX_RE = r"^[a-z0-9][a-z0-9-]{0,19}$"
 # CloudTrail: 3-128 chars, letters, digits, '.', '_', '-', starting and ending alphanumeric.
 TRAIL_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]$"
 BUCKET_RE = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-KEY_PREFIX_RE = r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$"
+# S3's safe characters but '*': a prefix becomes part of the bucket policy's and the delivery
+# roles' resource ARNs, where '*' is a wildcard that would widen them beyond the prefix.
+KEY_PREFIX_RE = r"^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*$"
 SNS_NAME_RE = r"^[A-Za-z0-9_-]{1,256}$"
 CONFIG_RULE_RE = r"^[A-Z0-9_]{3,128}$"
 TAG_KEY_RE = r"^[\w .:/=+@-]{1,128}$"
@@ -61,7 +63,7 @@ _EXPLAIN = {
     NAME_PREFIX_RE: "1-20 lowercase letters, digits or '-', starting with a letter or digit",
     TRAIL_NAME_RE: "3-128 letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
     BUCKET_RE: "an S3 bucket name: 3-63 lowercase letters, digits, '.' or '-'",
-    KEY_PREFIX_RE: "an S3 key prefix of letters, digits and !_.*'()- separated by '/'",
+    KEY_PREFIX_RE: "an S3 key prefix of letters, digits and !_.'()- separated by '/'",
     SNS_NAME_RE: "1-256 letters, digits, '_' or '-'",
     CONFIG_RULE_RE: "an AWS Config managed rule identifier such as 'CLOUD_TRAIL_ENABLED'",
     PRINTABLE_RE: "text without control characters or line breaks",

@@ -518,7 +518,9 @@ def respond(
     (exit 2): the account root, another account's principal, a service-linked or Identity Center
     role, harden's own identity, and without --force an admin or allow-listed principal. Also lists
     the addresses it allocated in the look-back window (best effort) and the `harden eip release`
-    that frees the idle ones. Exit 0 done or nothing to do, 1 a dry run with steps, 3 a step failed.
+    that frees the idle ones, and the roles it assumed, whose sessions neither policy ends, with the
+    `harden respond` that revokes them. Exit 0 done or nothing to do, 1 a dry run with steps, 3 a step
+    failed.
     """
     import botocore.exceptions
 
@@ -536,6 +538,7 @@ def respond(
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         _aws_unable("respond could not run", exc)
     _warn_regions(resp.lookup_errors, "allocations unknown (event history unreadable) in")
+    _warn_regions(resp.role_lookup_errors, "roles it assumed unknown (event history unreadable) in")
     if fmt is Format.json:
         print(json.dumps(resp.to_dict(), indent=2, default=str))
     else:

@@ -43,23 +43,57 @@ ACCOUNT_SETTING_ACTIONS = (
     "ec2:DeleteFlowLogs",
     "ec2:DisableEbsEncryptionByDefault",
     "ec2:ModifyEbsDefaultKmsKeyId",
+    # Puts the AWS managed aws/ebs key back as the default: the baseline key is gone as surely.
+    "ec2:ResetEbsDefaultKmsKeyId",
 )
 
-# Deleting, disabling or rewriting the harden detections silences them just the same.
+# Deleting, disabling or rewriting what harden created switches the baseline off just the same:
+# the detections (alarms, event rules, metric filters, topic), the log groups the trail and the
+# flow logs deliver to (deleted, emptied, retention cut to a day, moved to a key the caller then
+# disables), the log bucket (its policy, versioning, lifecycle, public access block, objects and
+# object versions), the delivery roles (a policy or boundary that denies delivery) and the key
+# aliases the key statement below goes by. Every action only ever meets the resource patterns of
+# its own service (detection_resources), never "*", and each wildcard (SCPs allow one at the end
+# only) reaches nothing but writes to those resources: kms:Delete*/Update* meet only the alias
+# patterns (DeleteAlias, UpdateAlias), sns:* the topic. logs:Put* is not one of them: it would
+# take the delivery roles' PutLogEvents. Size is the constraint: this statement carries the admin
+# exemption, and the SCP must hold 20 long admin ARNs within AWS's 5,120 characters
+# (tests/test_policies.py). Left out for that reason, as downgrades rather than switches:
+# s3:PutEncryptionConfiguration, logs:DisassociateKmsKey, kms:DisableKeyRotation.
 DETECTION_ACTIONS = (
-    "cloudwatch:DeleteAlarms",
-    "cloudwatch:DisableAlarmActions",
-    "cloudwatch:PutMetricAlarm",
-    "events:DeleteRule",
-    "events:DisableRule",
-    "events:PutRule",
-    "events:PutTargets",
-    "events:RemoveTargets",
-    "logs:DeleteMetricFilter",
+    "cloudwatch:Delete*",
+    "cloudwatch:Disable*",
+    "cloudwatch:Put*",
+    "events:Delete*",
+    "events:Disable*",
+    "events:Put*",
+    "events:Remove*",
+    "iam:Attach*",
+    "iam:Delete*",
+    "iam:Detach*",
+    "iam:Put*",
+    "iam:Update*",
+    "kms:Delete*",
+    "kms:Update*",
+    "logs:AssociateKmsKey",
+    "logs:Delete*",
     "logs:PutMetricFilter",
-    "sns:DeleteTopic",
-    "sns:SetTopicAttributes",
+    "logs:PutRetentionPolicy",
+    "s3:Delete*",
+    "s3:PutBucket*",
+    "s3:PutLifecycle*",
+    "sns:Delete*",
+    "sns:Remove*",
+    "sns:Set*",
 )
+
+# A disabled or deleted key stops the trail, its log group, the flow-log group, the alarm topic
+# and every new encrypted volume at once. KMS names a key by its id, never by a name an SCP could
+# know, so keys are matched by their aliases (kms:ResourceAliases). No principal exemption, on
+# purpose: the exemption list is what fills the SCP, and none is needed: an admin deletes the
+# alias first (only admins may: kms:DeleteAlias above), as `terraform destroy` does anyway; KMS
+# may take up to five minutes to see the alias gone.
+KEY_ACTIONS = ("kms:DisableKey", "kms:ScheduleKeyDeletion")
 
 
 class PolicyError(ValueError):
@@ -119,17 +153,39 @@ def allocate_address_scp(baseline: Baseline) -> dict[str, Any]:
     return _checked(doc, allocate_address_policy_name(baseline), "allocate_address.allowed_principals")
 
 
+def key_alias_names(baseline: Baseline) -> list[str]:
+    """The aliases of the keys harden creates (alias/<prefix>-cloudtrail, -flow-logs, -ebs and
+    alias/<topic name>), as patterns."""
+    prefix, topic = baseline.name_prefix, baseline.topic_name
+    patterns = [f"alias/{prefix}-*"]
+    if not topic.startswith(f"{prefix}-"):
+        patterns.append(f"alias/{topic}")
+    return patterns
+
+
+def log_bucket_resources(baseline: Baseline) -> list[str]:
+    """The log bucket and its objects, in any account the SCP reaches. A configured name is exact;
+    the root module's default <prefix>-logs-<12-digit account id>-<home region> is one pattern
+    (the trailing * takes the objects too, and only names in harden's own namespace besides)."""
+    if baseline.cloudtrail.bucket_name:
+        return [f"arn:*:s3:::{baseline.cloudtrail.bucket_name}", f"arn:*:s3:::{baseline.cloudtrail.bucket_name}/*"]
+    return [f"arn:*:s3:::{baseline.name_prefix}-logs-{'?' * 12}-{baseline.home_region}*"]
+
+
 def detection_resources(baseline: Baseline) -> list[str]:
-    """The harden detections, by the names the alarms and cloudtrail modules give them. Each
-    pattern names its own service, so an action never matches another service's resource.
-    Partition-agnostic (arn:*:...): one document serves aws, aws-cn and aws-us-gov."""
+    """What harden creates, by the names the modules give it. Each pattern names its own service, so
+    an action never matches another service's resource. Partition-agnostic (arn:*:...): one
+    document serves aws, aws-cn and aws-us-gov. A log group pattern ends in * to take both ARN
+    forms CloudWatch Logs authorizes against (log-group:NAME and log-group:NAME:*) in one entry."""
     prefix = baseline.name_prefix
-    log_group = f"/aws/cloudtrail/{baseline.trail_name}"
     return [
         f"arn:*:cloudwatch:*:*:alarm:{prefix}-*",
         f"arn:*:events:*:*:rule/{prefix}-*",
-        f"arn:*:logs:*:*:log-group:{log_group}",
-        f"arn:*:logs:*:*:log-group:{log_group}:*",
+        f"arn:*:iam::*:role/{prefix}-*",
+        *(f"arn:*:kms:*:*:{alias}" for alias in key_alias_names(baseline)),
+        f"arn:*:logs:*:*:log-group:/aws/cloudtrail/{baseline.trail_name}*",
+        f"arn:*:logs:*:*:log-group:/aws/vpc-flow-logs/{prefix}*",
+        *log_bucket_resources(baseline),
         f"arn:*:sns:*:*:{baseline.topic_name}",
     ]
 
@@ -137,8 +193,10 @@ def detection_resources(baseline: Baseline) -> list[str]:
 def baseline_protection_scp(baseline: Baseline) -> dict[str, Any] | None:
     """Deny turning the baseline off, except to scp.admin_principals: every trail stays on and
     unchanged, Config keeps recording and delivering, flow logs and EBS default encryption stay;
-    and harden's own detections (alarms, event rules, topic, metric filters) cannot be deleted,
-    disabled or rewritten. None when scp.protect_baseline is false."""
+    harden's own detections (alarms, event rules, topic, metric filters), log groups, log bucket,
+    delivery roles and key aliases cannot be deleted, disabled or rewritten; and nobody disables
+    or schedules the deletion of a key that still carries a harden alias. None when
+    scp.protect_baseline is false."""
     if not baseline.scp.protect_baseline:
         return None
     exempt = _exempt(baseline.scp.admin_principals)
@@ -147,6 +205,8 @@ def baseline_protection_scp(baseline: Baseline) -> dict[str, Any] | None:
         "Statement": [
             _deny("HardenDenyBaselineChanges", ACCOUNT_SETTING_ACTIONS + TRAIL_ACTIONS, "*", exempt),
             _deny("HardenDenyDetectionChanges", DETECTION_ACTIONS, detection_resources(baseline), exempt),
+            _deny("HardenDenyKeyShutdown", KEY_ACTIONS, "*",
+                  {"ForAnyValue:StringLike": {"kms:ResourceAliases": key_alias_names(baseline)}}),
         ],
     }
     return _checked(doc, baseline_protection_policy_name(baseline), "scp.admin_principals")

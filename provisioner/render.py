@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarm
 MANAGED_TOP = ("modules", "account", "organization")
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Unicode categories written as \u escapes: controls, format characters, line/paragraph separators.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 class RenderError(Exception):
@@ -61,8 +64,11 @@ def hcl_string(text: str) -> str:
             # `${` and `%{` start template interpolation/directives; doubling the sigil escapes them.
             out.append(ch + ch + "{")
             i += 1
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F or unicodedata.category(ch) in _INVISIBLE:
+            # Control, format (bidi overrides, zero-width), line and paragraph separator
+            # characters: escaped, so the .tf file people review shows what Terraform reads and
+            # every tool agrees where a line ends.
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
         else:
             out.append(ch)
         i += 1

@@ -4,9 +4,10 @@ The seed document's steps ("disable or remove the compromised user account or IA
 exact and reversible:
 
 * an IAM user gets an inline policy `harden-quarantine` that denies every action on every
-  resource (this stops its access keys, its console session and any session it derived, at once),
-  then each of its active access keys is made Inactive. Nothing is deleted: keys and policies stay
-  for the investigation, and every step prints the command that undoes it.
+  resource (this stops its access keys, its console session and the GetSessionToken /
+  GetFederationToken sessions it made, at once), then each of its active access keys is made
+  Inactive. Nothing is deleted: keys and policies stay for the investigation, and every step
+  prints the command that undoes it.
 * an IAM role (named by its ARN or by an assumed-role session ARN) gets an inline policy
   `harden-revoke-sessions` that denies every action to sessions issued before now
   (`aws:TokenIssueTime`), which is what the console's "Revoke active sessions" does. Re-running
@@ -18,6 +19,13 @@ role, a role managed by IAM Identity Center, the identity harden itself runs as,
 
 The principal's recent AllocateAddress / address transfer calls are listed too (best effort, from
 CloudTrail event history), with the `harden eip release` command that releases what is still idle.
+
+So are the roles it assumed in the look-back window, with the `harden respond` that revokes their
+sessions. Neither policy above reaches them: a role session is authorized by the role's policies,
+not by those of the user or role that assumed it, so credentials the principal already obtained
+from AssumeRole keep working until they expire (up to 12 hours) unless that role's sessions are
+revoked too. Listed rather than revoked: revoking a shared role's sessions signs out every
+legitimate user of it, which is the responder's call.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Literal
 
 from rich.console import Console
@@ -35,7 +44,7 @@ from rich.table import Table
 
 from provisioner.aws import AwsSession, describe_error, paginate
 from provisioner.baseline import Baseline
-from provisioner.controls.eip import AddressEvent, arn_like
+from provisioner.controls.eip import AddressEvent, arn_like, principal_of
 from provisioner.eip import region_events
 from provisioner.remediate import Action, ActionResult, execute
 
@@ -185,6 +194,17 @@ def revoke_sessions_document(cutoff: datetime) -> dict[str, Any]:
         "Condition": {"DateLessThan": {"aws:TokenIssueTime": iso(cutoff)}}}]}
 
 
+def aws_now(aws: AwsSession) -> datetime:
+    """Now, by IAM's clock (the Date header of a cheap IAM call), which is the clock
+    aws:TokenIssueTime is compared with; this machine's clock when the header is missing."""
+    try:
+        response = aws.client("iam").get_account_summary()
+        header = response["ResponseMetadata"]["HTTPHeaders"]["date"]
+        return parsedate_to_datetime(header).astimezone(timezone.utc)
+    except Exception:  # noqa: BLE001 - the local clock is the fallback, never a reason to stop
+        return datetime.now(timezone.utc)
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -228,8 +248,8 @@ def _quarantine_step(aws: AwsSession, p: Principal) -> Step | None:
     replaces = " (replaces the different policy of that name)" if existing is not None else ""
     action = Action(CONTROL, "global", p.arn,
                     f"put inline policy {QUARANTINE_POLICY} on user {p.name}: Deny * on *{replaces} "
-                    "(stops its access keys, console and derived sessions)", ["iam:PutUserPolicy"], run,
-                    destructive=True)
+                    "(stops its access keys, console and token sessions; not roles it assumed)",
+                    ["iam:PutUserPolicy"], run, destructive=True)
     return Step(action, _cli("delete-user-policy", "--user-name", p.name, "--policy-name", QUARANTINE_POLICY))
 
 
@@ -273,8 +293,9 @@ def _revoke_step(aws: AwsSession, p: Principal, planned_at: datetime) -> Step:
 
     def run() -> dict[str, Any]:
         # The cut-off is the moment of the call, not of the plan: sessions started in between
-        # are revoked too.
-        document = revoke_sessions_document(datetime.now(timezone.utc))
+        # are revoked too. And it is AWS's moment, not this machine's: with a clock running
+        # behind, sessions issued in the gap would survive.
+        document = revoke_sessions_document(aws_now(aws))
         aws.client("iam").put_role_policy(RoleName=p.name, PolicyName=REVOKE_POLICY,
                                           PolicyDocument=json.dumps(document))
         cutoff = document["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
@@ -310,12 +331,16 @@ class Allocation:
                 "error_code": e.error_code, "state": self.state}
 
 
-def _is_by(event: AddressEvent, p: Principal) -> bool:
-    if event.principal == p.arn:
+def _caller_is(caller: str, path_known: bool, p: Principal) -> bool:
+    if caller == p.arn:
         return True
     # An event without sessionIssuer carries the role ARN rebuilt without its path.
-    match = _ROLE_NAME_RE.match(event.principal) if p.kind == "role" and not event.path_known else None
+    match = _ROLE_NAME_RE.match(caller) if p.kind == "role" and not path_known else None
     return bool(match) and (match["account"], match["role"]) == (p.account, p.name)
+
+
+def _is_by(event: AddressEvent, p: Principal) -> bool:
+    return _caller_is(event.principal, event.path_known, p)
 
 
 def _states(aws: AwsSession, region: str) -> dict[str, str]:
@@ -374,13 +399,79 @@ def release_commands(allocations: list[Allocation]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# The roles it assumed (best effort): their sessions outlive the quarantine
+
+# AssumeRole through the global STS endpoint is recorded in this Region of the partition.
+GLOBAL_STS_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+
+@dataclass(frozen=True)
+class AssumedRole:
+    role_arn: str
+    account: str
+    last_time: str
+    count: int
+    regions: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role_arn": self.role_arn, "account": self.account, "last_time": self.last_time,
+                "count": self.count, "regions": list(self.regions)}
+
+
+def _role_calls(aws: AwsSession, p: Principal, region: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
+    """(target role ARN, time) of the principal's successful AssumeRole calls recorded in `region`."""
+    found = []
+    for raw in paginate(aws.client("cloudtrail", region), "lookup_events", "Events",
+                        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "AssumeRole"}],
+                        StartTime=start, EndTime=end):
+        record = json.loads(raw.get("CloudTrailEvent") or "{}")
+        if record.get("errorCode"):
+            continue
+        caller, _session, path_known = principal_of(record.get("userIdentity") or {})
+        target = (record.get("requestParameters") or {}).get("roleArn")
+        if not target:
+            continue
+        if _caller_is(caller, path_known, p):
+            found.append((target, record.get("eventTime") or ""))
+    return found
+
+
+def roles_assumed(aws: AwsSession, p: Principal, regions: list[str], *, since: timedelta,
+                  now: datetime | None = None) -> tuple[list[AssumedRole], dict[str, str]]:
+    """The roles the principal assumed in the window, newest first, and the Regions whose event
+    history could not be read."""
+    end = now or datetime.now(timezone.utc)
+    lookup = sorted(set(regions) | ({GLOBAL_STS_REGION[p.partition]} if p.partition in GLOBAL_STS_REGION else set()))
+    calls: dict[str, list[tuple[str, str]]] = {}
+    errors: dict[str, str] = {}
+    for region, result in aws.map_regions(lambda r: _role_calls(aws, p, r, end - since, end), lookup):
+        if isinstance(result, BaseException):
+            errors[region] = describe_error(result)
+            continue
+        for role_arn, when in result:
+            calls.setdefault(role_arn, []).append((when, region))
+    roles = [AssumedRole(arn, arn.split(":")[4] if arn.count(":") >= 5 else "?", max(t for t, _ in uses),
+                         len(uses), tuple(sorted({r for _, r in uses}))) for arn, uses in calls.items()]
+    roles.sort(key=lambda r: (r.last_time, r.role_arn), reverse=True)
+    return roles, errors
+
+
+def revoke_commands(p: Principal, roles: list[AssumedRole]) -> list[str]:
+    """`harden respond` for each role of this account it assumed (a dry run; add --apply)."""
+    return [f"harden respond --principal {shlex.quote(r.role_arn)}" for r in roles
+            if r.account == p.account and r.role_arn != p.arn]
+
+
+# ---------------------------------------------------------------------------------------------
 # The run
 
 NOTES = {
     "user": "The user's console password, MFA devices and keys are kept for the investigation: once it is "
-            "over, delete what is compromised. Sessions it started with its keys are denied by the policy too.",
+            "over, delete what is compromised. Its GetSessionToken and federation sessions are denied by the "
+            "policy too, but not the sessions of roles it assumed: revoke those roles' sessions (listed below).",
     "role": "Revoking sessions does not stop new ones: whoever may assume the role can get a fresh session. "
-            "Fix the role's trust policy, or respond to the principal that assumed it.",
+            "Fix the role's trust policy, or respond to the principal that assumed it. Sessions of roles it "
+            "assumed in turn (listed below) are not revoked by this.",
 }
 
 
@@ -392,6 +483,8 @@ class Response:
     results: list[ActionResult]
     allocations: list[Allocation] = field(default_factory=list)
     lookup_errors: dict[str, str] = field(default_factory=dict)
+    assumed_roles: list[AssumedRole] = field(default_factory=list)
+    role_lookup_errors: dict[str, str] = field(default_factory=dict)
 
     def exit_code(self) -> int:
         if any(r.status == "failed" for r in self.results):
@@ -408,6 +501,9 @@ class Response:
             "allocations": [a.to_dict() for a in self.allocations],
             "release_commands": release_commands(self.allocations),
             "lookup_errors": dict(sorted(self.lookup_errors.items())),
+            "assumed_roles": [r.to_dict() for r in self.assumed_roles],
+            "revoke_commands": revoke_commands(p, self.assumed_roles),
+            "role_lookup_errors": dict(sorted(self.role_lookup_errors.items())),
             "note": NOTES[p.kind],
         }
 
@@ -421,7 +517,8 @@ def respond(aws: AwsSession, baseline: Baseline, principal_arn: str, *, apply: b
     results = execute([s.action for s in steps], apply, progress)
     run_regions = aws.resolve_regions(regions or baseline.explicit_regions)
     allocations, errors = recent_allocations(aws, baseline, principal, run_regions, since=since)
-    return Response(principal, apply, steps, results, allocations, errors)
+    roles, role_errors = roles_assumed(aws, principal, run_regions, since=since)
+    return Response(principal, apply, steps, results, allocations, errors, roles, role_errors)
 
 
 _STATUS_STYLE = {"planned": "cyan", "applied": "green", "failed": "bold red", "skipped": "dim"}
@@ -452,6 +549,26 @@ def render_response(resp: Response, console: Console) -> None:
                 console.print(f"  {escape(s.undo)}", highlight=False, soft_wrap=True)
     console.print(f"[dim]{escape(NOTES[p.kind])}[/]", soft_wrap=True)
     _render_allocations(resp, console)
+    _render_assumed_roles(resp, console)
+
+
+def _render_assumed_roles(resp: Response, console: Console) -> None:
+    if not resp.assumed_roles:
+        if not resp.role_lookup_errors:
+            console.print("no role assumed by this principal in the look-back window")
+        return
+    table = Table(title="roles it assumed (their sessions are still live)", title_justify="left")
+    for name in ("role", "last assumed", "times", "recorded in"):
+        table.add_column(name, overflow="fold")
+    for r in resp.assumed_roles:
+        table.add_row(escape(r.role_arn), r.last_time, str(r.count), ", ".join(r.regions))
+    console.print(table)
+    for command in revoke_commands(resp.principal, resp.assumed_roles):
+        console.print(f"to revoke its sessions: {escape(command)} (a dry run; then add --apply)",
+                      highlight=False, soft_wrap=True)
+    if any(r.account != resp.principal.account for r in resp.assumed_roles):
+        console.print("roles of other accounts: run harden respond with that account's credentials",
+                      highlight=False)
 
 
 def _render_allocations(resp: Response, console: Console) -> None:

@@ -60,6 +60,10 @@ def test_example_config_loads(example_baseline):
         ('[[alarms.subscriptions]]\nprotocol = "https"\nendpoint = "http://x.example"', "an https subscription needs an https:// URL"),
         ('[ebs.kms_key_arns]\neu-west-1 = "arn:aws:kms:us-east-1:123456789012:key/abcd"', "the key for eu-west-1 is in region us-east-1"),
         ('[cloudtrail]\norganization_trail = true', "cloudtrail.organization_trail needs organization_id"),
+        # A key prefix lands in bucket-policy and IAM resource ARNs, where '*' is a wildcard.
+        ('[config]\ns3_key_prefix = "*"', "config.s3_key_prefix: expected an S3 key prefix of letters, digits"),
+        ('[flow_logs]\ns3_key_prefix = "logs/*"', "flow_logs.s3_key_prefix: expected an S3 key prefix"),
+        ('[cloudtrail]\ns3_key_prefix = "ct*"', "cloudtrail.s3_key_prefix: expected an S3 key prefix"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, toml, expected):

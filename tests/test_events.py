@@ -76,9 +76,10 @@ def _params(name: str, token: str | None, start=ANY, end=ANY) -> dict:
     return params
 
 
-def add_history(stub: Stubber, pages_by_name: dict[str, list[list[dict]]], start=ANY, end=ANY) -> None:
+def add_history(stub: Stubber, pages_by_name: dict[str, list[list[dict]]], start=ANY, end=ANY,
+                names: tuple[str, ...] = ADDRESS_EVENT_NAMES) -> None:
     """Queue one region's answers: for each event name, its pages (NextToken between them)."""
-    for name in ADDRESS_EVENT_NAMES:
+    for name in names:
         pages = pages_by_name.get(name) or [[]]
         for i, page in enumerate(pages):
             response: dict = {"Events": page}
@@ -88,18 +89,22 @@ def add_history(stub: Stubber, pages_by_name: dict[str, list[list[dict]]], start
 
 
 @contextmanager
-def history(aws, by_region: dict[str, dict | None], start=ANY, end=ANY):
-    """Stub LookupEvents per region: a dict of pages, or None for a region that denies it."""
+def history(aws, by_region: dict[str, dict | None], start=ANY, end=ANY,
+            names: dict[str, tuple[str, ...]] | None = None, denials: dict[str, int] | None = None):
+    """Stub LookupEvents per region: a dict of pages, or None for a region that denies it. `names`:
+    the event names each region is asked for, in order (default: the address events); `denials`:
+    how many separate look-ups a denying region answers (default one)."""
     with ExitStack() as stack:
         stubs = []
         for region, pages in by_region.items():
             stub = stack.enter_context(Stubber(aws.client("cloudtrail", region)))
             if pages is None:
-                stub.add_client_error("lookup_events", "AccessDeniedException",
-                                      "User is not authorized to perform: cloudtrail:LookupEvents",
-                                      http_status_code=400)
+                for _ in range((denials or {}).get(region, 1)):
+                    stub.add_client_error("lookup_events", "AccessDeniedException",
+                                          "User is not authorized to perform: cloudtrail:LookupEvents",
+                                          http_status_code=400)
             else:
-                add_history(stub, pages, start, end)
+                add_history(stub, pages, start, end, (names or {}).get(region, ADDRESS_EVENT_NAMES))
             stubs.append(stub)
         yield
         for stub in stubs:

@@ -111,16 +111,37 @@ def test_topic_is_kms_encrypted_with_a_rotating_key(mod: dict):
 
 def test_key_policy_lets_only_this_accounts_cloudwatch_and_eventbridge_use_the_key(mod: dict):
     sts = _statements(mod, "topic_key")
-    assert set(sts) == {"EnableAccountAdministration", "AllowAlarmAndEventPublishersOfThisAccount"}
+    assert set(sts) == {"EnableAccountAdministration", "AllowCloudWatchAlarmsOfThisAccount",
+                        "AllowEventBridgeForThisTopicOnly"}
 
     admin = sts["EnableAccountAdministration"]
     assert admin["principals"] == [{"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.account_id}:root"]}]
 
-    services = sts["AllowAlarmAndEventPublishersOfThisAccount"]
-    assert services["effect"] == "Allow"
-    assert services["principals"] == [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]}]
-    assert sorted(services["actions"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert _conditions(services) == {("StringEquals", "aws:SourceAccount"): ["${local.account_id}"]}
+    alarms = sts["AllowCloudWatchAlarmsOfThisAccount"]
+    assert alarms["effect"] == "Allow"
+    assert alarms["principals"] == [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}]
+    assert sorted(alarms["actions"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert _conditions(alarms) == {("StringEquals", "aws:SourceAccount"): ["${local.account_id}"]}
+
+    events = sts["AllowEventBridgeForThisTopicOnly"]
+    assert events["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
+    assert sorted(events["actions"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    # Bound to this topic by the SNS encryption context, the topic named from its parts.
+    assert _conditions(events) == {("StringEquals", "kms:EncryptionContext:aws:sns:topicArn"):
+                                   ["${local.topic_arn_for_policy}"]}
+    assert mod["locals"]["topic_arn_for_policy"] == \
+        "arn:${local.partition}:sns:${var.region}:${local.account_id}:${local.topic_name}"
+
+
+def test_eventbridge_key_grant_carries_no_condition_eventbridge_does_not_send(mod: dict):
+    """EventBridge's KMS calls for an encrypted SNS target carry no aws:SourceAccount,
+    aws:SourceArn or aws:SourceOrgID: a grant conditioned on them silently drops every Elastic IP
+    notification (the rule shows FailedInvocations, nobody is told)."""
+    for sid, st in _statements(mod, "topic_key").items():
+        services = {i for p in st.get("principals", []) if p["type"] == "Service" for i in p["identifiers"]}
+        if "events.amazonaws.com" in services:
+            keys = {variable.lower() for _, variable in _conditions(st)}
+            assert not keys & {"aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths"}, sid
 
 
 def test_topic_policy_only_the_two_services_may_publish(mod: dict):

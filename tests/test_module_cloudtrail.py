@@ -7,6 +7,8 @@ Terraform on variables.tf alone (no provider needed).
 
 from __future__ import annotations
 
+import fnmatch
+
 import json
 import re
 from pathlib import Path
@@ -183,6 +185,10 @@ def test_account_root_administers_key_without_cryptographic_actions(mod: dict):
     assert "kms:Put*" in st["actions"] and "kms:ScheduleKeyDeletion" in st["actions"]
     for action in st["actions"]:
         assert not action.startswith(CRYPTO_ACTIONS), action
+    # Nor one through a grant: kms:CreateGrant would let an IAM policy hand out Decrypt.
+    for crypto in ("kms:CreateGrant", "kms:Decrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey"):
+        assert not any(fnmatch.fnmatchcase(crypto, pattern) for pattern in st["actions"]), crypto
+    assert "kms:CreateAlias" in st["actions"]
 
 
 def test_cloudtrail_may_encrypt_only_for_this_trail(mod: dict):
@@ -202,7 +208,9 @@ def test_cloudtrail_may_encrypt_only_for_this_trail(mod: dict):
 
 def test_cloudwatch_logs_may_use_key_only_for_the_trail_log_group(mod: dict):
     st = _statements(mod, "kms_base")["CloudWatchLogsEncryptsTrailLogGroup"]
-    assert _principals(st) == {"Service": ["logs.${var.region}.amazonaws.com"]}
+    # amazonaws.com.cn in China: the partition's DNS suffix, as in the flow_logs module.
+    assert _principals(st) == {"Service": ["logs.${var.region}.${local.dns_suffix}"]}
+    assert mod["locals"]["dns_suffix"] == "${data.aws_partition.current.dns_suffix}"
     assert _conditions(st) == {("ArnEquals", "kms:EncryptionContext:aws:logs:arn"): ["${local.log_group_arn}"]}
 
 
@@ -216,7 +224,7 @@ def test_account_principals_decrypt_only_through_s3(mod: dict):
         assert _principals(st) == {"AWS": ["${local.account_root}"]}
         assert _conditions(st) == {
             ("StringEquals", "kms:CallerAccount"): ["${local.account_id}"],
-            ("StringEquals", "kms:ViaService"): ["s3.${var.region}.amazonaws.com"],
+            ("StringEquals", "kms:ViaService"): ["s3.${var.region}.${local.dns_suffix}"],
         }
 
 
@@ -497,6 +505,8 @@ BAD = [
     ("bucket_name", "harden-logs-s3alias", "reserved suffix"),
     ("s3_key_prefix", "/cloudtrail", "The s3_key_prefix must be path segments"),
     ("s3_key_prefix", "a" * 201, "at most 200 characters"),
+    # '*' would be a wildcard in the bucket policy's resource ARNs, widening them past the prefix.
+    ("s3_key_prefix", "*", "The s3_key_prefix must be path segments"),
     ("organization_id", "o-123", "The organization_id must match"),
     ("log_retention_days", 366, "The log_retention_days must be one of"),
     ("log_expiration_days", 0, "The log_expiration_days must be a whole number"),
@@ -506,6 +516,8 @@ BAD = [
     ("config_s3_key_prefix", "config/", "The config_s3_key_prefix must be null, empty, or path segments"),
     ("config_s3_key_prefix", "logs/AWSLogs", "The config_s3_key_prefix must not contain"),
     ("flow_logs_s3_key_prefix", "flow logs", "The flow_logs_s3_key_prefix must be null, empty, or path segments"),
+    ("config_s3_key_prefix", "conf*", "The config_s3_key_prefix must be null, empty, or path segments"),
+    ("flow_logs_s3_key_prefix", "*/x", "The flow_logs_s3_key_prefix must be null, empty, or path segments"),
 ]
 
 

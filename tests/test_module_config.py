@@ -209,6 +209,7 @@ BAD = [
     ("s3_bucket_name", "Logs_Bucket", "The s3_bucket_name must be 3-63 characters"),
     ("s3_bucket_name", "logs..bucket", "must not contain two adjacent periods"),
     ("s3_key_prefix", "config/", "The s3_key_prefix must be path segments"),
+    ("s3_key_prefix", "conf*", "The s3_key_prefix must be path segments"),  # a wildcard in policy ARNs
     ("s3_key_prefix", "AWSLogs", "The s3_key_prefix must not contain"),
     ("s3_kms_key_arn", "alias/aws/s3", "The s3_kms_key_arn must be null or a KMS key ARN"),
     ("delivery_frequency", "Daily", "The delivery_frequency must be one of"),

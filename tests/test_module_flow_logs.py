@@ -355,6 +355,7 @@ BAD = [
     ("s3_key_prefix", "", "The s3_key_prefix must be path segments"),
     ("s3_key_prefix", "flow-logs/", "The s3_key_prefix must be path segments"),
     ("s3_key_prefix", "/flow-logs", "The s3_key_prefix must be path segments"),
+    ("s3_key_prefix", "flow-*", "The s3_key_prefix must be path segments"),  # a wildcard in policy ARNs
     ("s3_key_prefix", "AWSLogs", 'The s3_key_prefix must not contain "AWSLogs"'),
     ("s3_key_prefix", "logs/AWSLogs/x", 'The s3_key_prefix must not contain "AWSLogs"'),
     ("s3_file_format", "json", 'The s3_file_format must be "plain-text" or "parquet"'),

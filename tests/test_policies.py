@@ -110,8 +110,9 @@ def test_region_statement_only_when_regions_are_given():
 def test_baseline_protection_actions_resources_and_admin_exemption():
     doc = baseline_protection_scp(_baseline(scp={"admin_principals": [PIPELINE]}))
     _check_shape(doc)
-    settings, detections = doc["Statement"]
-    assert settings["Sid"] == "HardenDenyBaselineChanges" and detections["Sid"] == "HardenDenyDetectionChanges"
+    settings, detections, keys = doc["Statement"]
+    assert [st["Sid"] for st in doc["Statement"]] == [
+        "HardenDenyBaselineChanges", "HardenDenyDetectionChanges", "HardenDenyKeyShutdown"]
     # Every trail, Config, flow logs and EBS default encryption: account-wide, Resource "*".
     assert settings["Resource"] == "*"
     assert set(settings["Action"]) == {
@@ -119,39 +120,175 @@ def test_baseline_protection_actions_resources_and_admin_exemption():
         "config:StopConfigurationRecorder", "config:DeleteConfigurationRecorder", "config:PutConfigurationRecorder",
         "config:DeleteDeliveryChannel", "config:PutDeliveryChannel",
         "ec2:DeleteFlowLogs", "ec2:DisableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId",
+        "ec2:ResetEbsDefaultKmsKeyId",
     }
     assert set(detections["Action"]) == {
-        "cloudwatch:DeleteAlarms", "cloudwatch:DisableAlarmActions", "cloudwatch:PutMetricAlarm",
-        "events:DeleteRule", "events:DisableRule", "events:PutRule", "events:PutTargets", "events:RemoveTargets",
-        "logs:DeleteMetricFilter", "logs:PutMetricFilter", "sns:DeleteTopic", "sns:SetTopicAttributes",
+        "cloudwatch:Delete*", "cloudwatch:Disable*", "cloudwatch:Put*",
+        "events:Delete*", "events:Disable*", "events:Put*", "events:Remove*",
+        "iam:Attach*", "iam:Delete*", "iam:Detach*", "iam:Put*", "iam:Update*",
+        "kms:Delete*", "kms:Update*",
+        "logs:AssociateKmsKey", "logs:Delete*", "logs:PutMetricFilter", "logs:PutRetentionPolicy",
+        "s3:Delete*", "s3:PutBucket*", "s3:PutLifecycle*",
+        "sns:Delete*", "sns:Remove*", "sns:Set*",
     }
-    # Detection changes are denied on harden's own resources only, never on "*"; any partition.
+    # SCPs accept a wildcard at the end of an action only.
+    assert all("*" not in a[:-1] and "?" not in a for st in doc["Statement"] for a in st["Action"])
+    # Changes to what harden created are denied on harden's own resources only, never on "*";
+    # any partition; each action's service names a resource pattern of its own.
     assert detections["Resource"] == [
         "arn:*:cloudwatch:*:*:alarm:harden-*",
         "arn:*:events:*:*:rule/harden-*",
-        "arn:*:logs:*:*:log-group:/aws/cloudtrail/harden-trail",
-        "arn:*:logs:*:*:log-group:/aws/cloudtrail/harden-trail:*",
+        "arn:*:iam::*:role/harden-*",
+        "arn:*:kms:*:*:alias/harden-*",
+        "arn:*:logs:*:*:log-group:/aws/cloudtrail/harden-trail*",
+        "arn:*:logs:*:*:log-group:/aws/vpc-flow-logs/harden*",
+        "arn:*:s3:::harden-logs-????????????-us-east-1*",
         "arn:*:sns:*:*:harden-security-alarms",
     ]
+    services = {r.split(":")[2] for r in detections["Resource"]}
+    assert {a.split(":")[0] for a in detections["Action"]} == services
     for st in (settings, detections):
         assert st["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [PIPELINE]}}
+    # Keys: by their harden aliases, and for nobody (an admin deletes the alias first).
+    assert keys == {"Sid": "HardenDenyKeyShutdown", "Effect": "Deny",
+                    "Action": ["kms:DisableKey", "kms:ScheduleKeyDeletion"], "Resource": "*",
+                    "Condition": {"ForAnyValue:StringLike": {"kms:ResourceAliases": ["alias/harden-*"]}}}
 
 
 def test_baseline_protection_follows_the_configured_names():
-    doc = baseline_protection_scp(_baseline(name_prefix="acme", cloudtrail={"trail_name": "org.Trail_1"},
+    doc = baseline_protection_scp(_baseline(name_prefix="acme", cloudtrail={"trail_name": "org.Trail_1",
+                                                                            "bucket_name": "acme-audit"},
                                             alarms={"topic_name": "SecOps_alerts"}))
     resources = doc["Statement"][1]["Resource"]
     assert "arn:*:cloudwatch:*:*:alarm:acme-*" in resources
     assert "arn:*:events:*:*:rule/acme-*" in resources
-    assert "arn:*:logs:*:*:log-group:/aws/cloudtrail/org.Trail_1" in resources
+    assert "arn:*:logs:*:*:log-group:/aws/cloudtrail/org.Trail_1*" in resources
+    assert "arn:*:logs:*:*:log-group:/aws/vpc-flow-logs/acme*" in resources
     assert "arn:*:sns:*:*:SecOps_alerts" in resources
-    assert not any("harden" in r for r in resources)
+    # A configured bucket name is matched exactly, bucket and objects: no other bucket is caught.
+    assert ["arn:*:s3:::acme-audit", "arn:*:s3:::acme-audit/*"] == [r for r in resources if ":s3:" in r]
+    # The topic's key alias is alias/<topic name>, outside the prefix: named on its own.
+    assert {"arn:*:kms:*:*:alias/acme-*", "arn:*:kms:*:*:alias/SecOps_alerts"} <= set(resources)
+    assert doc["Statement"][2]["Condition"] == {
+        "ForAnyValue:StringLike": {"kms:ResourceAliases": ["alias/acme-*", "alias/SecOps_alerts"]}}
+    assert not any("harden" in r for st in doc["Statement"] for r in st["Resource"] if st["Resource"] != "*")
 
 
 def test_baseline_protection_without_admins_has_no_exemption_and_can_be_off():
     doc = baseline_protection_scp(_baseline())
-    assert len(doc["Statement"]) == 2 and all("Condition" not in st for st in doc["Statement"])
+    assert len(doc["Statement"]) == 3 and all("Condition" not in st for st in doc["Statement"][:2])
+    assert "aws:PrincipalArn" not in minified(doc)
     assert baseline_protection_scp(_baseline(scp={"protect_baseline": False, "admin_principals": [PIPELINE]})) is None
+
+
+# Ways to switch the baseline off that the protection must close, as (action, resource) the way
+# IAM authorizes them in a member account (111122223333, us-east-1) of the default baseline.
+ACCT = "111122223333"
+SWITCHES_OFF = [
+    ("cloudtrail:PutEventSelectors", f"arn:aws:cloudtrail:us-east-1:{ACCT}:trail/harden-trail"),
+    ("ec2:ResetEbsDefaultKmsKeyId", "*"),
+    # The trail's CloudWatch Logs copy (the metric filter reads it) and the flow-log group.
+    ("logs:DeleteLogGroup", f"arn:aws:logs:us-east-1:{ACCT}:log-group:/aws/cloudtrail/harden-trail:*"),
+    ("logs:DeleteLogGroup", f"arn:aws:logs:us-east-1:{ACCT}:log-group:/aws/cloudtrail/harden-trail"),
+    ("logs:PutRetentionPolicy", f"arn:aws:logs:us-east-1:{ACCT}:log-group:/aws/cloudtrail/harden-trail:*"),
+    ("logs:DeleteLogStream",
+     f"arn:aws:logs:us-east-1:{ACCT}:log-group:/aws/cloudtrail/harden-trail:log-stream:{ACCT}_CloudTrail_us-east-1"),
+    ("logs:AssociateKmsKey", f"arn:aws:logs:eu-west-1:{ACCT}:log-group:/aws/vpc-flow-logs/harden:*"),
+    ("logs:DeleteLogGroup", f"arn:aws:logs:eu-west-1:{ACCT}:log-group:/aws/vpc-flow-logs/harden:*"),
+    ("logs:DeleteMetricFilter", f"arn:aws:logs:us-east-1:{ACCT}:log-group:/aws/cloudtrail/harden-trail:*"),
+    # The log bucket: CloudTrail, Config and flow logs stop delivering, or the evidence goes.
+    ("s3:DeleteBucketPolicy", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1"),
+    ("s3:PutBucketPolicy", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1"),
+    ("s3:PutLifecycleConfiguration", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1"),
+    ("s3:PutBucketVersioning", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1"),
+    ("s3:PutBucketPublicAccessBlock", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1"),
+    ("s3:DeleteObjectVersion", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1/cloudtrail/AWSLogs/{ACCT}/x.json.gz"),
+    ("s3:DeleteBucket", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1"),
+    # The delivery roles: a deny policy, a boundary or a new trust policy stops delivery.
+    ("iam:PutRolePolicy", f"arn:aws:iam::{ACCT}:role/harden-cloudtrail-us-east-1"),
+    ("iam:PutRolePermissionsBoundary", f"arn:aws:iam::{ACCT}:role/harden-flow-logs-eu-west-1"),
+    ("iam:AttachRolePolicy", f"arn:aws:iam::{ACCT}:role/harden-config-recorder"),
+    ("iam:DetachRolePolicy", f"arn:aws:iam::{ACCT}:role/harden-config-recorder"),
+    ("iam:UpdateAssumeRolePolicy", f"arn:aws:iam::{ACCT}:role/harden-cloudtrail-us-east-1"),
+    ("iam:DeleteRolePolicy", f"arn:aws:iam::{ACCT}:role/harden-flow-logs-eu-west-1"),
+    # The topic and the rule.
+    ("sns:RemovePermission", f"arn:aws:sns:eu-west-1:{ACCT}:harden-security-alarms"),
+    ("events:RemoveTargets", f"arn:aws:events:eu-west-1:{ACCT}:rule/harden-elastic-ip-api-calls"),
+    ("cloudwatch:DisableAlarmActions", f"arn:aws:cloudwatch:us-east-1:{ACCT}:alarm:harden-elastic-ip-api-calls"),
+    # A key alias moved or deleted would take the key out of the key statement.
+    ("kms:DeleteAlias", f"arn:aws:kms:us-east-1:{ACCT}:alias/harden-cloudtrail"),
+    ("kms:UpdateAlias", f"arn:aws:kms:eu-west-1:{ACCT}:alias/harden-ebs"),
+]
+
+# What must stay open to everyone: the delivery roles' own writes, reading, passing harden's
+# roles, and the same calls on resources that are not harden's.
+STAYS_OPEN = [
+    ("logs:CreateLogStream", f"arn:aws:logs:us-east-1:{ACCT}:log-group:/aws/cloudtrail/harden-trail:log-stream:x"),
+    ("logs:PutLogEvents", f"arn:aws:logs:eu-west-1:{ACCT}:log-group:/aws/vpc-flow-logs/harden:log-stream:eni-1"),
+    ("logs:DescribeLogStreams", f"arn:aws:logs:eu-west-1:{ACCT}:log-group:/aws/vpc-flow-logs/harden:*"),
+    ("s3:PutObject", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1/config/AWSLogs/{ACCT}/Config/x"),
+    ("s3:GetBucketAcl", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1"),
+    ("s3:GetObject", f"arn:aws:s3:::harden-logs-{ACCT}-us-east-1/cloudtrail/x"),
+    ("iam:PassRole", f"arn:aws:iam::{ACCT}:role/harden-flow-logs-eu-west-1"),
+    ("iam:GetRolePolicy", f"arn:aws:iam::{ACCT}:role/harden-cloudtrail-us-east-1"),
+    ("logs:DeleteLogGroup", f"arn:aws:logs:us-east-1:{ACCT}:log-group:/aws/lambda/app:*"),
+    ("s3:PutBucketPolicy", f"arn:aws:s3:::app-data-{ACCT}"),
+    ("s3:PutBucketPolicy", f"arn:aws:s3:::harden-logs-{ACCT}-eu-west-1"),  # not the home Region's bucket
+    ("iam:PutRolePolicy", f"arn:aws:iam::{ACCT}:role/app-role"),
+    ("kms:DeleteAlias", f"arn:aws:kms:us-east-1:{ACCT}:alias/app"),
+    ("config:PutEvaluations", "*"),  # custom Config rules report through this, in every account
+]
+
+
+def _denied(doc: dict, principal: str, action: str, resource: str, aliases: tuple[str, ...] = ()) -> bool:
+    """Does one of the document's Deny statements hit this request? (IAM semantics for the
+    operators the harden documents use.)"""
+    from provisioner.controls.scp import covers_action, covers_resource, glob_match
+
+    for st in doc["Statement"]:
+        if not (covers_action(st, action) and covers_resource(st, resource)):
+            continue
+        holds = True
+        for op, clauses in st.get("Condition", {}).items():
+            for key, values in clauses.items():
+                if (op, key) == ("ArnNotLike", "aws:PrincipalArn"):
+                    holds &= not any(glob_match(v, principal) for v in values)
+                elif (op, key) == ("ForAnyValue:StringLike", "kms:ResourceAliases"):
+                    holds &= any(glob_match(v, a) for v in values for a in aliases)
+                else:
+                    raise AssertionError(f"unexpected condition {op} {key}")
+        if holds:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("action, resource", SWITCHES_OFF)
+def test_baseline_protection_closes_the_ways_to_switch_the_baseline_off(action, resource):
+    doc = baseline_protection_scp(_baseline(scp={"admin_principals": [PIPELINE.replace("123456789012", ACCT)]}))
+    intruder = f"arn:aws:iam::{ACCT}:role/Developer"
+    assert _denied(doc, intruder, action, resource), (action, resource)
+    assert not _denied(doc, PIPELINE.replace("123456789012", ACCT), action, resource)
+
+
+@pytest.mark.parametrize("action, resource", STAYS_OPEN)
+def test_baseline_protection_leaves_delivery_and_other_resources_alone(action, resource):
+    doc = baseline_protection_scp(_baseline())
+    assert not _denied(doc, f"arn:aws:iam::{ACCT}:role/Developer", action, resource), (action, resource)
+    # Delivery runs as these roles, which SCPs do restrict.
+    for role in ("harden-cloudtrail-us-east-1", "harden-flow-logs-eu-west-1", "harden-config-recorder"):
+        assert not _denied(doc, f"arn:aws:iam::{ACCT}:role/{role}", action, resource)
+
+
+def test_keys_with_a_harden_alias_cannot_be_disabled_or_deleted_by_anyone():
+    doc = baseline_protection_scp(_baseline(scp={"admin_principals": [PIPELINE]}))
+    key = f"arn:aws:kms:us-east-1:{ACCT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    for action in ("kms:DisableKey", "kms:ScheduleKeyDeletion"):
+        for who in (f"arn:aws:iam::{ACCT}:role/Developer", PIPELINE):
+            assert _denied(doc, who, action, key, aliases=("alias/harden-cloudtrail",))
+            assert _denied(doc, who, action, key, aliases=("alias/other", "alias/harden-security-alarms"))
+        # The customer's own keys, and a harden key whose alias an admin removed first.
+        assert not _denied(doc, f"arn:aws:iam::{ACCT}:role/Developer", action, key, aliases=("alias/app",))
+        assert not _denied(doc, PIPELINE, action, key, aliases=())
 
 
 # ---------------------------------------------------------------------------
@@ -167,8 +304,11 @@ def test_twenty_long_principals_fit_the_scp_limit():
         assert len(minified(doc)) < SCP_MAX_CHARS
     assert minified(eip).count("eip-operator-") == 20
     assert minified(protection).count("eip-operator-") == 40  # once per statement carrying the exemption
-    # Measured here: 2,180 and 4,538 characters.
-    assert (len(minified(eip)), len(minified(protection))) == (2180, 4538)
+    # Measured here: 2,180 and 5,032 characters (AWS's limit: 5,120).
+    assert (len(minified(eip)), len(minified(protection))) == (2180, 5032)
+    # With a topic outside the name prefix its key alias is named on its own, twice: still fits.
+    other_prefix = b.model_copy(update={"name_prefix": "case-twenty"})
+    assert len(minified(baseline_protection_scp(other_prefix))) == 5085
 
 
 def test_oversized_documents_are_refused_in_one_line():

@@ -18,11 +18,32 @@ from provisioner import cli
 from provisioner.aws import AwsSession
 from provisioner.baseline import parse_baseline
 from provisioner.respond import Refused, deny_all_document, respond
+from provisioner.controls.eip import ADDRESS_EVENT_NAMES
 from tests.test_events import cloudtrail_event, history, role_identity, user_identity
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 MALLORY = f"arn:aws:iam::{ACCOUNT}:user/mallory"
+
+
+GLOBAL = "us-east-1"  # AssumeRole through the global STS endpoint is recorded there
+
+
+def respond_history(aws, by_region: dict[str, dict | None], assumed: dict[str, dict] | None = None):
+    """The event history respond reads: in REGION the address events then AssumeRole, in the
+    partition's global STS Region AssumeRole only (`assumed` gives that Region's pages)."""
+    return history(aws, {**by_region, GLOBAL: (assumed or {}).get(GLOBAL, {})},
+                   names={REGION: (*ADDRESS_EVENT_NAMES, "AssumeRole"), GLOBAL: ("AssumeRole",)},
+                   denials={REGION: 2})
+
+
+def assume_role_event(identity: dict, role_arn: str, *, error: str | None = None, region: str = REGION) -> dict:
+    raw = cloudtrail_event(identity, name="AssumeRole", region=region, error=error,
+                           request={"roleArn": role_arn, "roleSessionName": "s1"},
+                           response={"assumedRoleUser": {"arn": "x", "assumedRoleId": "AROAEXAMPLE:s1"}})
+    record = json.loads(raw["CloudTrailEvent"])
+    record["eventSource"] = raw["EventSource"] = "sts.amazonaws.com"
+    return {**raw, "CloudTrailEvent": json.dumps(record)}
 
 
 def _baseline(**sections):
@@ -78,7 +99,7 @@ def test_user_dry_run_then_apply_exactly_what_was_printed_then_nothing_to_do(aws
     baseline = _baseline()
     before = _iam_state(aws)
 
-    with history(aws, {REGION: events}):
+    with respond_history(aws, {REGION: events}):
         dry = respond(aws, baseline, MALLORY)
     assert _iam_state(aws) == before  # the dry run wrote nothing
     assert [r.status for r in dry.results] == ["planned"] * 3 and dry.exit_code() == 1
@@ -92,7 +113,7 @@ def test_user_dry_run_then_apply_exactly_what_was_printed_then_nothing_to_do(aws
     assert dry.to_dict()["release_commands"] == [
         f"harden eip release --regions {REGION} --allocation-ids {taken['AllocationId']}"]
 
-    with history(aws, {REGION: events}):
+    with respond_history(aws, {REGION: events}):
         applied = respond(aws, baseline, MALLORY, apply=True)
     assert [r.status for r in applied.results] == ["applied"] * 3 and applied.exit_code() == 0
     after = _iam_state(aws)
@@ -102,7 +123,7 @@ def test_user_dry_run_then_apply_exactly_what_was_printed_then_nothing_to_do(aws
     assert {status for _, status in after["user/mallory"]["keys"]} == {"Inactive"}
     assert after["user/bob"] == before["user/bob"]  # only the principal is touched
 
-    with history(aws, {REGION: {}}):
+    with respond_history(aws, {REGION: {}}):
         again = respond(aws, baseline, MALLORY, apply=True)
     assert again.steps == [] and again.exit_code() == 0
     assert _iam_state(aws) == after
@@ -117,7 +138,7 @@ def test_role_named_by_a_session_gets_its_older_sessions_revoked(aws):
     events = {"AllocateAddress": [[cloudtrail_event(role_identity("NetworkBot", session="i-0abc", issuer=False))]]}
     before = _iam_state(aws)
 
-    with history(aws, {REGION: events}):
+    with respond_history(aws, {REGION: events}):
         dry = respond(aws, _baseline(), session)
     assert _iam_state(aws) == before
     assert dry.principal.arn == role_arn and dry.principal.session_arn == session
@@ -127,7 +148,7 @@ def test_role_named_by_a_session_gets_its_older_sessions_revoked(aws):
     assert len(dry.allocations) == 1 and dry.allocations[0].state == "released"  # never in the emulator
 
     started = datetime.now(timezone.utc).replace(microsecond=0)
-    with history(aws, {REGION: {}}):
+    with respond_history(aws, {REGION: {}}):
         applied = respond(aws, _baseline(), session, apply=True)
     ended = datetime.now(timezone.utc)
     assert [r.status for r in applied.results] == ["applied"]
@@ -142,9 +163,56 @@ def test_role_named_by_a_session_gets_its_older_sessions_revoked(aws):
 
     # Not a no-op by design: sessions started after the first run are live, so a second run
     # proposes moving the cut-off, and says from where.
-    with history(aws, {REGION: {}}):
+    with respond_history(aws, {REGION: {}}):
         again = respond(aws, _baseline(), session)
     assert f"moves the previous cut-off {cutoff:%Y-%m-%dT%H:%M:%SZ}" in again.steps[0].action.description
+
+
+# -- sessions of roles it assumed ---------------------------------------------------------------
+
+def test_user_response_lists_the_roles_whose_sessions_outlive_the_quarantine(aws, monkeypatch, tmp_path):
+    """A role session is authorized by the role's policies: the user's deny-all does not end the
+    sessions it already got from AssumeRole. respond lists those roles and how to revoke them."""
+    _user(aws, "mallory", active=1)
+    admin, other_account = f"arn:aws:iam::{ACCOUNT}:role/Admin", "arn:aws:iam::210987654321:role/OrgAudit"
+    events = {"AssumeRole": [[
+        assume_role_event(user_identity("mallory"), admin),
+        assume_role_event(user_identity("mallory"), f"arn:aws:iam::{ACCOUNT}:role/Prod", error="AccessDenied"),
+        assume_role_event(user_identity("bob"), f"arn:aws:iam::{ACCOUNT}:role/Other"),
+    ]]}
+    # Through the global STS endpoint: recorded in us-east-1, outside the baseline's Regions.
+    global_events = {GLOBAL: {"AssumeRole": [[assume_role_event(user_identity("mallory"), other_account,
+                                                                region=GLOBAL)]]}}
+    with respond_history(aws, {REGION: events}, global_events):
+        resp = respond(aws, _baseline(), MALLORY, apply=True)
+    assert [r.status for r in resp.results] == ["applied", "applied"]
+    assert sorted(r.role_arn for r in resp.assumed_roles) == [admin, other_account]  # not the failed one, not bob's
+    assert {r.role_arn: r.regions for r in resp.assumed_roles} == {admin: (REGION,), other_account: (GLOBAL,)}
+    doc = resp.to_dict()
+    # Only a role of this account can be revoked from here; the user itself is never in the list.
+    assert doc["revoke_commands"] == [f"harden respond --principal {admin}"]
+    assert "not the sessions of roles it assumed" in doc["note"]
+
+    monkeypatch.setattr(cli, "_aws_session", lambda *a, **k: aws)
+    config = tmp_path / "harden.toml"
+    config.write_text(f'home_region = "{REGION}"\nregions = ["{REGION}"]\n')
+    with respond_history(aws, {REGION: events}, global_events):
+        shown = CliRunner().invoke(cli.app, ["respond", "-c", str(config), "--principal", MALLORY])
+    text = " ".join(shown.stdout.split())
+    assert "roles it assumed (their sessions are still live)" in text
+    assert f"to revoke its sessions: harden respond --principal {admin}" in text
+
+
+def test_role_response_lists_the_roles_its_sessions_chained_into(aws):
+    _role(aws, "NetworkBot", path="/ops/")
+    db_admin = f"arn:aws:iam::{ACCOUNT}:role/DbAdmin"
+    # A chained AssumeRole whose record lost the issuer: matched by the role's name.
+    events = {"AssumeRole": [[assume_role_event(role_identity("NetworkBot", session="i-0abc", issuer=False), db_admin),
+                              assume_role_event(role_identity("SomeoneElse"), f"arn:aws:iam::{ACCOUNT}:role/X")]]}
+    with respond_history(aws, {REGION: events}):
+        resp = respond(aws, _baseline(), f"arn:aws:iam::{ACCOUNT}:role/ops/NetworkBot")
+    assert [r.role_arn for r in resp.assumed_roles] == [db_admin]
+    assert resp.to_dict()["revoke_commands"] == [f"harden respond --principal {db_admin}"]
 
 
 # -- refusals -------------------------------------------------------------------------------------
@@ -188,7 +256,7 @@ def test_listed_principals_need_force(aws, section, pattern):
     with pytest.raises(Refused, match=f"is in {section}.*pass --force"):
         respond(aws, baseline, role, apply=True)
     assert _iam_state(aws) == before
-    with history(aws, {REGION: {}}):
+    with respond_history(aws, {REGION: {}}):
         forced = respond(aws, baseline, role, apply=True, force=True)
     assert [r.status for r in forced.results] == ["applied"]
     assert "harden-revoke-sessions" in _iam_state(aws)["role/Deployer"]
@@ -209,10 +277,11 @@ def test_the_identity_harden_runs_as_is_refused(aws):
 
 def test_unreadable_event_history_does_not_stop_the_response(aws):
     _user(aws, "mallory", active=1)
-    with history(aws, {REGION: None}):
+    with respond_history(aws, {REGION: None}):
         resp = respond(aws, _baseline(), MALLORY, apply=True)
     assert [r.status for r in resp.results] == ["applied", "applied"]
     assert "access denied calling LookupEvents" in resp.lookup_errors[REGION]
+    assert "access denied calling LookupEvents" in resp.role_lookup_errors[REGION]
     assert resp.exit_code() == 0
 
 
@@ -228,7 +297,7 @@ def test_command_prints_the_plan_and_the_undo_commands(aws, monkeypatch, tmp_pat
     key, _ = _user(aws, "eve", active=1, inactive=1)  # the inactive key is not a step
     eve = f"arn:aws:iam::{ACCOUNT}:user/eve"
     before = _iam_state(aws)
-    with history(aws, {REGION: None}):
+    with respond_history(aws, {REGION: None}):
         dry = _invoke(aws, monkeypatch, tmp_path, "--principal", eve)
     assert dry.exit_code == 1, dry.stderr
     assert "dry run: nothing was changed" in " ".join(dry.stdout.split())
@@ -237,7 +306,7 @@ def test_command_prints_the_plan_and_the_undo_commands(aws, monkeypatch, tmp_pat
     assert f"allocations unknown (event history unreadable) in {REGION}" in dry.stderr
     assert _iam_state(aws) == before
 
-    with history(aws, {REGION: {}}):
+    with respond_history(aws, {REGION: {}}):
         applied = _invoke(aws, monkeypatch, tmp_path, "--principal", eve, "--apply", "--format", "json")
     assert applied.exit_code == 0, applied.stderr
     doc = json.loads(applied.stdout)
@@ -254,3 +323,20 @@ def test_command_refusal_is_one_line_and_exit_2(aws, monkeypatch, tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: respond: {MALLORY} is in allocate_address.allowed_principals")
     assert _iam_state(aws) == before
+
+
+def test_the_revocation_cut_off_is_aws_time_not_this_machines(aws):
+    """aws:TokenIssueTime is AWS's clock: a local clock running behind would leave the sessions
+    issued in the gap alive."""
+    from botocore.stub import Stubber
+
+    from provisioner.respond import aws_now
+
+    with Stubber(aws.client("iam")) as stub:
+        stub.add_response("get_account_summary", {
+            "SummaryMap": {}, "ResponseMetadata": {"HTTPHeaders": {"date": "Tue, 01 Jan 2030 00:00:05 GMT"}}})
+        assert aws_now(aws) == datetime(2030, 1, 1, 0, 0, 5, tzinfo=timezone.utc)
+    with Stubber(aws.client("iam")) as stub:  # no answer from IAM: this machine's clock
+        stub.add_client_error("get_account_summary", "AccessDenied", http_status_code=403)
+        before = datetime.now(timezone.utc)
+        assert before <= aws_now(aws) <= datetime.now(timezone.utc)

@@ -220,10 +220,16 @@ def topic_key_policy(ctx: CheckContext) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "EnableAccountAdministration", "Effect": "Allow", "Principal": {"AWS": root},
          "Action": "kms:*", "Resource": "*"},
-        {"Sid": "AllowAlarmAndEventPublishersOfThisAccount", "Effect": "Allow",
-         "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+        {"Sid": "AllowCloudWatchAlarmsOfThisAccount", "Effect": "Allow",
+         "Principal": {"Service": "cloudwatch.amazonaws.com"},
          "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
          "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}},
+        # EventBridge sends no aws:SourceAccount/SourceArn on these KMS calls (see the module):
+        # bound to the topic by SNS's encryption context instead.
+        {"Sid": "AllowEventBridgeForThisTopicOnly", "Effect": "Allow",
+         "Principal": {"Service": "events.amazonaws.com"},
+         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
+         "Condition": {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": alarm_topic_arn(ctx)}}},
     ]}
 
 
@@ -306,8 +312,8 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
                   "endpoints must confirm)" if subscriptions else "; alarms.subscriptions is empty: nobody "
                   "is subscribed yet")
     key_text = (f"the existing customer key {topic_key_alias(ctx)}" if key_exists else
-                f"a new customer key {topic_key_alias(ctx)} (rotation on, usable by CloudWatch and EventBridge "
-                "of this account)")
+                f"a new customer key {topic_key_alias(ctx)} (rotation on, usable by CloudWatch of this "
+                "account and by EventBridge for this topic only)")
     return Action(ctx.control_id, ctx.region, topic_arn,
                   f"create the alarm topic {ctx.baseline.topic_name} in {ctx.region}, encrypted with {key_text}, "
                   "not aws/sns, which CloudWatch alarms cannot publish to; publish limited to the "

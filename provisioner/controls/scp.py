@@ -52,11 +52,14 @@ from provisioner.remediate import Action, fix
 SCP = "SERVICE_CONTROL_POLICY"
 
 EIP_ACTIONS = ("ec2:AllocateAddress", "ec2:EnableAddressTransfer", "ec2:AcceptAddressTransfer")
+# PutEventSelectors can drop management events from a trail that keeps logging, and
+# ResetEbsDefaultKmsKeyId puts aws/ebs back as the default key: each switches off as much as its
+# sibling does, so an SCP that leaves them open does not protect the baseline.
 PROTECTED_ACTIONS = (
-    "cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail",
+    "cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors",
     "config:StopConfigurationRecorder", "config:DeleteDeliveryChannel",
     "ec2:DeleteFlowLogs",
-    "ec2:DisableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId",
+    "ec2:DisableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:ResetEbsDefaultKmsKeyId",
 )
 
 # Stands for a Region AWS has not launched yet: a deny limited to today's Regions leaves it open.
@@ -728,9 +731,9 @@ def allocate_address(ctx: CheckContext) -> list[Finding]:
          scope="organization", maps_to="AWS Landing Zone Accelerator guardrails")
 def baseline_protection(ctx: CheckContext) -> list[Finding]:
     """Each scp.targets entry is reached by SCPs that deny StopLogging, DeleteTrail, UpdateTrail,
-    StopConfigurationRecorder, DeleteDeliveryChannel, DeleteFlowLogs,
-    DisableEbsEncryptionByDefault and ModifyEbsDefaultKmsKeyId to everyone but scp.admin_principals,
-    in every Region."""
+    PutEventSelectors, StopConfigurationRecorder, DeleteDeliveryChannel, DeleteFlowLogs,
+    DisableEbsEncryptionByDefault, ModifyEbsDefaultKmsKeyId and ResetEbsDefaultKmsKeyId to everyone
+    but scp.admin_principals, in every Region."""
     baseline = ctx.baseline
     if not baseline.scp.protect_baseline:
         return [ctx.skipped(baseline.organization_id or "organization",

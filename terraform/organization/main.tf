@@ -38,16 +38,23 @@ module "scp" {
       {
         "Sid"       = "HardenDenyBaselineChanges"
         "Effect"    = "Deny"
-        "Action"    = ["cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail", "config:DeleteConfigurationRecorder", "config:DeleteDeliveryChannel", "config:PutConfigurationRecorder", "config:PutDeliveryChannel", "config:StopConfigurationRecorder", "ec2:DeleteFlowLogs", "ec2:DisableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId"]
+        "Action"    = ["cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail", "config:DeleteConfigurationRecorder", "config:DeleteDeliveryChannel", "config:PutConfigurationRecorder", "config:PutDeliveryChannel", "config:StopConfigurationRecorder", "ec2:DeleteFlowLogs", "ec2:DisableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:ResetEbsDefaultKmsKeyId"]
         "Resource"  = "*"
         "Condition" = { "ArnNotLike" = { "aws:PrincipalArn" = ["arn:aws:iam::123456789012:role/harden-pipeline"] } }
       },
       {
         "Sid"       = "HardenDenyDetectionChanges"
         "Effect"    = "Deny"
-        "Action"    = ["cloudwatch:DeleteAlarms", "cloudwatch:DisableAlarmActions", "cloudwatch:PutMetricAlarm", "events:DeleteRule", "events:DisableRule", "events:PutRule", "events:PutTargets", "events:RemoveTargets", "logs:DeleteMetricFilter", "logs:PutMetricFilter", "sns:DeleteTopic", "sns:SetTopicAttributes"]
-        "Resource"  = ["arn:*:cloudwatch:*:*:alarm:harden-*", "arn:*:events:*:*:rule/harden-*", "arn:*:logs:*:*:log-group:/aws/cloudtrail/harden-trail", "arn:*:logs:*:*:log-group:/aws/cloudtrail/harden-trail:*", "arn:*:sns:*:*:harden-security-alarms"]
+        "Action"    = ["cloudwatch:Delete*", "cloudwatch:Disable*", "cloudwatch:Put*", "events:Delete*", "events:Disable*", "events:Put*", "events:Remove*", "iam:Attach*", "iam:Delete*", "iam:Detach*", "iam:Put*", "iam:Update*", "kms:Delete*", "kms:Update*", "logs:AssociateKmsKey", "logs:Delete*", "logs:PutMetricFilter", "logs:PutRetentionPolicy", "s3:Delete*", "s3:PutBucket*", "s3:PutLifecycle*", "sns:Delete*", "sns:Remove*", "sns:Set*"]
+        "Resource"  = ["arn:*:cloudwatch:*:*:alarm:harden-*", "arn:*:events:*:*:rule/harden-*", "arn:*:iam::*:role/harden-*", "arn:*:kms:*:*:alias/harden-*", "arn:*:logs:*:*:log-group:/aws/cloudtrail/harden-trail*", "arn:*:logs:*:*:log-group:/aws/vpc-flow-logs/harden*", "arn:*:s3:::harden-logs-????????????-eu-west-1*", "arn:*:sns:*:*:harden-security-alarms"]
         "Condition" = { "ArnNotLike" = { "aws:PrincipalArn" = ["arn:aws:iam::123456789012:role/harden-pipeline"] } }
+      },
+      {
+        "Sid"       = "HardenDenyKeyShutdown"
+        "Effect"    = "Deny"
+        "Action"    = ["kms:DisableKey", "kms:ScheduleKeyDeletion"]
+        "Resource"  = "*"
+        "Condition" = { "ForAnyValue:StringLike" = { "kms:ResourceAliases" = ["alias/harden-*"] } }
       },
     ]
   })

@@ -61,6 +61,15 @@ def test_creates_the_topic_then_one_alarm_per_running_instance(aws):
     kms, sns = aws.client("kms", REGION), aws.client("sns", REGION)
     key = kms.describe_key(KeyId="alias/harden-security-alarms")["KeyMetadata"]
     assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
+    # The module's key policy: EventBridge sends no aws:SourceAccount on its KMS calls, so its
+    # grant is bound to the topic by the SNS encryption context instead.
+    grants = {s["Sid"]: s for s in json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+              ["Statement"]}
+    assert grants["AllowEventBridgeForThisTopicOnly"]["Principal"] == {"Service": "events.amazonaws.com"}
+    assert grants["AllowEventBridgeForThisTopicOnly"]["Condition"] == {
+        "StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": TOPIC}}
+    assert grants["AllowCloudWatchAlarmsOfThisAccount"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT}}
     attributes = sns.get_topic_attributes(TopicArn=TOPIC)["Attributes"]
     assert attributes["KmsMasterKeyId"] == key["Arn"]
     publishers = {s["Sid"]: s for s in json.loads(attributes["Policy"])["Statement"]}

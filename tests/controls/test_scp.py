@@ -410,6 +410,20 @@ def test_baseline_protection_lists_the_uncovered_actions(aws, org):
                for m in f.evidence["uncovered"]["cloudtrail:UpdateTrail"]["near_misses"])
 
 
+def test_an_scp_that_leaves_event_selectors_or_the_default_key_reset_open_does_not_protect(aws, org):
+    """The eight calls the first version required are not enough: PutEventSelectors drops
+    management events from a trail that keeps logging, ResetEbsDefaultKmsKeyId puts aws/ebs back
+    as the default key."""
+    older = ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail",
+             "config:StopConfigurationRecorder", "config:DeleteDeliveryChannel", "ec2:DeleteFlowLogs",
+             "ec2:DisableEbsEncryptionByDefault", "ec2:ModifyEbsDefaultKmsKeyId"]
+    assert set(older) < set(PROTECTED_ACTIONS)
+    create_scp(org["client"], "older", _protection(actions=older), org["root"])
+    (f,) = baseline_protection(_ctx(aws, _baseline(targets=[org["root"]]), "scp.baseline_protection"))
+    assert f.status == "fail"
+    assert f.evidence["uncovered_actions"] == ["cloudtrail:PutEventSelectors", "ec2:ResetEbsDefaultKmsKeyId"]
+
+
 def test_both_controls_share_lookups(aws, org):
     create_scp(org["client"], "eip-guard", _harden_policy([]), org["root"])
     create_scp(org["client"], "protect", _protection(), org["root"])

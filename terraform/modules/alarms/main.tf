@@ -47,7 +47,7 @@ locals {
 
 data "aws_iam_policy_document" "topic_key" {
   #checkov:skip=CKV_AWS_109:This is a KMS key policy: Resource "*" means this key only, and kms:* goes to the account root only, which delegates key administration to IAM (AWS default key policy); without it the key is unmanageable.
-  #checkov:skip=CKV_AWS_111:This is a KMS key policy: Resource "*" means this key only; write access is limited to the account root (delegation to IAM) and, for GenerateDataKey*/Decrypt, to CloudWatch and EventBridge with an aws:SourceAccount condition.
+  #checkov:skip=CKV_AWS_111:This is a KMS key policy: Resource "*" means this key only; write access is limited to the account root (delegation to IAM) and, for GenerateDataKey*/Decrypt, to CloudWatch of this account (aws:SourceAccount) and to EventBridge for this topic only (SNS encryption context).
   #checkov:skip=CKV_AWS_356:This is a KMS key policy: in a key policy Resource must be "*" and means this key only, so it cannot be narrowed further.
   count = local.create_key ? 1 : 0
 
@@ -68,20 +68,43 @@ data "aws_iam_policy_document" "topic_key" {
   # CloudWatch alarms and EventBridge publish to an encrypted topic only if they may
   # use its key; the AWS managed aws/sns key cannot grant that, hence this key.
   statement {
-    sid       = "AllowAlarmAndEventPublishersOfThisAccount"
+    sid       = "AllowCloudWatchAlarmsOfThisAccount"
     effect    = "Allow"
     actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
     resources = ["*"]
 
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
 
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+  }
+
+  # No aws:SourceAccount / aws:SourceArn here: EventBridge does not send them on the KMS calls
+  # it makes to deliver to an encrypted topic, and a statement conditioned on them would drop
+  # every Elastic IP notification without an error anywhere. The confused-deputy guard is the
+  # topic policy (only this rule's ARN may publish); the key is bound to this one topic by the
+  # encryption context SNS puts on every data key.
+  statement {
+    sid       = "AllowEventBridgeForThisTopicOnly"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.topic_arn_for_policy]
     }
   }
 }

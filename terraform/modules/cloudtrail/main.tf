@@ -19,6 +19,9 @@ data "aws_organizations_organization" "this" {
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
+  # amazonaws.com, or amazonaws.com.cn in China: regional service principals and kms:ViaService
+  # values end in it.
+  dns_suffix = data.aws_partition.current.dns_suffix
 
   # Built from their parts rather than read from the resources: the key policy, the bucket policy
   # and the role trust policy must exist before the trail and the log group are created, and
@@ -50,7 +53,9 @@ data "aws_iam_policy_document" "kms_base" {
   #checkov:skip=CKV_AWS_111:A KMS key policy, not an identity policy: its Resource "*" means this one key; every service statement is bound by SourceArn, SourceAccount or encryption context.
   #checkov:skip=CKV_AWS_356:A KMS key policy must name its resource "*" (the key it is attached to); the statements cannot be scoped further by resource.
   # The account administers the key but holds no cryptographic permission through this
-  # statement: nobody can grant themselves Decrypt with an IAM policy alone.
+  # statement. kms:CreateAlias, not kms:Create*: that would take kms:CreateGrant too, and a grant
+  # hands its grantee Decrypt on the trail's logs without the key policy saying so. (Whoever
+  # may kms:PutKeyPolicy can still rewrite the policy: that is what administering a key means.)
   statement {
     sid = "AccountAdministersKey"
     principals {
@@ -59,7 +64,7 @@ data "aws_iam_policy_document" "kms_base" {
     }
     actions = [
       "kms:CancelKeyDeletion",
-      "kms:Create*",
+      "kms:CreateAlias",
       "kms:Delete*",
       "kms:Describe*",
       "kms:Disable*",
@@ -133,7 +138,7 @@ data "aws_iam_policy_document" "kms_base" {
     sid = "CloudWatchLogsEncryptsTrailLogGroup"
     principals {
       type        = "Service"
-      identifiers = ["logs.${var.region}.amazonaws.com"]
+      identifiers = ["logs.${var.region}.${local.dns_suffix}"]
     }
     actions = [
       "kms:Decrypt*",
@@ -168,7 +173,7 @@ data "aws_iam_policy_document" "kms_base" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
+      values   = ["s3.${var.region}.${local.dns_suffix}"]
     }
   }
 
@@ -190,7 +195,7 @@ data "aws_iam_policy_document" "kms_base" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
+      values   = ["s3.${var.region}.${local.dns_suffix}"]
     }
   }
 }

@@ -97,8 +97,8 @@ variable "s3_key_prefix" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", var.s3_key_prefix))
-    error_message = "The s3_key_prefix must be path segments of letters, digits and !_.*'()- separated by single '/', without a leading or trailing '/'."
+    condition     = can(regex("^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*$", var.s3_key_prefix))
+    error_message = "The s3_key_prefix must be path segments of letters, digits and !_.'()- separated by single '/', without a leading or trailing '/'."
   }
 
   validation {
@@ -168,8 +168,8 @@ variable "config_s3_key_prefix" {
   default     = "config"
 
   validation {
-    condition     = can(coalesce(var.config_s3_key_prefix)) ? can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", var.config_s3_key_prefix)) : true
-    error_message = "The config_s3_key_prefix must be null, empty, or path segments of letters, digits and !_.*'()- separated by single '/', without a leading or trailing '/'."
+    condition     = can(coalesce(var.config_s3_key_prefix)) ? can(regex("^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*$", var.config_s3_key_prefix)) : true
+    error_message = "The config_s3_key_prefix must be null, empty, or path segments of letters, digits and !_.'()- separated by single '/', without a leading or trailing '/'."
   }
 
   validation {
@@ -185,8 +185,8 @@ variable "flow_logs_s3_key_prefix" {
   default     = "flow-logs"
 
   validation {
-    condition     = can(coalesce(var.flow_logs_s3_key_prefix)) ? can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", var.flow_logs_s3_key_prefix)) : true
-    error_message = "The flow_logs_s3_key_prefix must be null, empty, or path segments of letters, digits and !_.*'()- separated by single '/', without a leading or trailing '/'."
+    condition     = can(coalesce(var.flow_logs_s3_key_prefix)) ? can(regex("^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*$", var.flow_logs_s3_key_prefix)) : true
+    error_message = "The flow_logs_s3_key_prefix must be null, empty, or path segments of letters, digits and !_.'()- separated by single '/', without a leading or trailing '/'."
   }
 
   validation {

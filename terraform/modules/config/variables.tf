@@ -82,8 +82,8 @@ variable "s3_key_prefix" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", var.s3_key_prefix))
-    error_message = "The s3_key_prefix must be path segments of letters, digits and !_.*'()- separated by single '/', without a leading or trailing '/'."
+    condition     = can(regex("^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*$", var.s3_key_prefix))
+    error_message = "The s3_key_prefix must be path segments of letters, digits and !_.'()- separated by single '/', without a leading or trailing '/'."
   }
 
   validation {

@@ -94,8 +94,8 @@ variable "s3_key_prefix" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$", var.s3_key_prefix))
-    error_message = "The s3_key_prefix must be path segments of letters, digits and !_.*'()- separated by single slashes, with no leading or trailing slash."
+    condition     = can(regex("^[a-zA-Z0-9!_.'()-]+(/[a-zA-Z0-9!_.'()-]+)*$", var.s3_key_prefix))
+    error_message = "The s3_key_prefix must be path segments of letters, digits and !_.'()- separated by single slashes, with no leading or trailing slash."
   }
 
   validation {

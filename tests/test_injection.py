@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import shutil
 import unicodedata
-from pathlib import Path
 
 import pytest
 

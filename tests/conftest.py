@@ -29,6 +29,20 @@ def rendered(tmp_path_factory, example_baseline) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def module_dir(request, rendered) -> Path:
+    """The rendered module named by the test file's FAMILY constant."""
+    return rendered / "modules" / request.module.FAMILY
+
+
+@pytest.fixture(scope="module")
+def mod(module_dir) -> dict:
+    """The rendered module parsed (python-hcl2), see tests/hcl.py."""
+    from tests.hcl import load_hcl
+
+    return load_hcl(module_dir)
+
+
 # -- the AWS emulator (moto server over loopback) -------------------------------------------------
 
 @pytest.fixture(scope="session")

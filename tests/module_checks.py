@@ -87,3 +87,13 @@ def assert_terraform_loads(module_dir: Path, tmp_path: Path) -> None:
     root = tmp_path / Path(module_dir).name
     shutil.copytree(module_dir, root)
     assert load_check(root) == []
+
+
+def one(mod: dict, rtype: str, name: str = "this") -> dict:
+    """The body of one resource of a parsed module."""
+    return mod["resource"][rtype][name]
+
+
+def policy_doc(mod: dict, name: str) -> dict:
+    """The body of one aws_iam_policy_document data source of a parsed module."""
+    return mod["data"]["aws_iam_policy_document"][name]

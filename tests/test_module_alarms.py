@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.hcl import load_hcl
 from tests.module_checks import (
     assert_every_regional_block_sets_region, assert_every_taggable_resource_is_tagged, assert_outputs_described,
     assert_pins_aws_provider_v6, assert_standard_files, assert_variables_documented,
@@ -42,15 +41,7 @@ GLOBAL_DATA_SOURCES = {"aws_caller_identity", "aws_partition", "aws_iam_policy_d
 NOT_TAGGABLE = {"aws_kms_alias", "aws_sns_topic_policy", "aws_sns_topic_subscription",
                 "aws_cloudwatch_log_metric_filter", "aws_cloudwatch_event_target"}
 
-
-@pytest.fixture(scope="module")
-def module_dir(rendered: Path) -> Path:
-    return rendered / "modules" / "alarms"
-
-
-@pytest.fixture(scope="module")
-def mod(module_dir: Path) -> dict:
-    return load_hcl(module_dir)
+FAMILY = "alarms"
 
 
 def _unescape(text: str) -> str:

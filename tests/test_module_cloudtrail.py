@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from provisioner.terraform import prepare_environment
-from tests.hcl import load_hcl
 from tests.module_checks import (
+    one,
+    policy_doc,
     assert_every_regional_block_sets_region, assert_every_taggable_resource_is_tagged, assert_outputs_described,
     assert_pins_aws_provider_v6, assert_standard_files, assert_variables_documented,
 )
@@ -42,28 +43,10 @@ GLOBAL_DATA_SOURCES = {"aws_caller_identity", "aws_partition", "aws_iam_policy_d
 CRYPTO_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncrypt", "kms:*")
 
 
-@pytest.fixture(scope="module")
-def module_dir(rendered: Path) -> Path:
-    return rendered / "modules" / FAMILY
-
-
-@pytest.fixture(scope="module")
-def mod(module_dir: Path) -> dict:
-    return load_hcl(module_dir)
-
-
-def _one(mod: dict, rtype: str, name: str = "this") -> dict:
-    return mod["resource"][rtype][name]
-
-
-def _doc(mod: dict, name: str) -> dict:
-    return mod["data"]["aws_iam_policy_document"][name]
-
-
 def _statements(mod: dict, *docs: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for doc in docs:
-        for st in _doc(mod, doc)["statement"]:
+        for st in policy_doc(mod, doc)["statement"]:
             assert st["sid"] not in out, f"duplicate sid {st['sid']}"
             out[st["sid"]] = st
     return out
@@ -104,7 +87,7 @@ def test_every_taggable_resource_is_tagged(mod: dict):
 # ---------------------------------------------------------------------------
 
 def test_trail_is_multi_region_validated_encrypted_and_logging(mod: dict):
-    trail = _one(mod, "aws_cloudtrail")
+    trail = one(mod, "aws_cloudtrail")
     assert trail["name"] == "${var.trail_name}"
     assert trail["is_multi_region_trail"] is True
     assert trail["include_global_service_events"] is True
@@ -117,20 +100,20 @@ def test_trail_is_multi_region_validated_encrypted_and_logging(mod: dict):
 
 
 def test_trail_records_all_management_events(mod: dict):
-    trail = _one(mod, "aws_cloudtrail")
+    trail = one(mod, "aws_cloudtrail")
     assert trail["event_selector"] == [{"read_write_type": "All", "include_management_events": True}]
     assert "advanced_event_selector" not in trail
 
 
 def test_trail_delivers_to_cloudwatch_logs(mod: dict):
-    trail = _one(mod, "aws_cloudtrail")
+    trail = one(mod, "aws_cloudtrail")
     # CloudTrail wants the log group ARN with the ":*" suffix.
     assert trail["cloud_watch_logs_group_arn"] == "${aws_cloudwatch_log_group.this.arn}:*"
     assert trail["cloud_watch_logs_role_arn"] == "${aws_iam_role.cloudwatch_logs.arn}"
 
 
 def test_trail_is_created_after_bucket_policy_encryption_and_role_policy(mod: dict):
-    depends = set(_one(mod, "aws_cloudtrail")["depends_on"])
+    depends = set(one(mod, "aws_cloudtrail")["depends_on"])
     assert {
         "${aws_s3_bucket_policy.this}",
         "${aws_s3_bucket_server_side_encryption_configuration.this}",
@@ -155,24 +138,24 @@ def test_trail_arn_is_built_without_a_cycle(mod: dict):
 # ---------------------------------------------------------------------------
 
 def test_kms_key_rotates_and_has_deletion_window(mod: dict):
-    key = _one(mod, "aws_kms_key")
+    key = one(mod, "aws_kms_key")
     assert key["enable_key_rotation"] is True
     assert key["deletion_window_in_days"] == "${var.kms_deletion_window_days}"
     assert key["customer_master_key_spec"] == "SYMMETRIC_DEFAULT"
     assert key["policy"] == "${data.aws_iam_policy_document.kms.json}"
-    alias = _one(mod, "aws_kms_alias")
+    alias = one(mod, "aws_kms_alias")
     assert alias["target_key_id"] == "${aws_kms_key.this.key_id}"
     assert alias["name"] == "alias/${var.name_prefix}-cloudtrail"
 
 
 def test_key_policy_is_assembled_from_base_and_optional_parts(mod: dict):
-    assert _doc(mod, "kms")["source_policy_documents"] == (
+    assert policy_doc(mod, "kms")["source_policy_documents"] == (
         "${concat([data.aws_iam_policy_document.kms_base.json], "
         "data.aws_iam_policy_document.kms_config[*].json, "
         "data.aws_iam_policy_document.kms_flow_logs[*].json)}"
     )
-    assert _doc(mod, "kms_config")["count"] == "${local.config_enabled ? 1 : 0}"
-    assert _doc(mod, "kms_flow_logs")["count"] == "${local.flow_logs_enabled ? 1 : 0}"
+    assert policy_doc(mod, "kms_config")["count"] == "${local.config_enabled ? 1 : 0}"
+    assert policy_doc(mod, "kms_flow_logs")["count"] == "${local.flow_logs_enabled ? 1 : 0}"
     assert mod["locals"]["config_enabled"] == "${can(coalesce(var.config_s3_key_prefix))}"
     assert mod["locals"]["flow_logs_enabled"] == "${can(coalesce(var.flow_logs_s3_key_prefix))}"
 
@@ -254,22 +237,22 @@ def test_no_key_policy_statement_allows_a_wildcard_principal(mod: dict):
 # ---------------------------------------------------------------------------
 
 def test_bucket_blocks_all_public_access(mod: dict):
-    pab = _one(mod, "aws_s3_bucket_public_access_block")
+    pab = one(mod, "aws_s3_bucket_public_access_block")
     assert pab["bucket"] == "${aws_s3_bucket.this.id}"
     for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
         assert pab[flag] is True, flag
 
 
 def test_bucket_is_owner_enforced_versioned_and_kept_on_destroy(mod: dict):
-    bucket = _one(mod, "aws_s3_bucket")
+    bucket = one(mod, "aws_s3_bucket")
     assert bucket["bucket"] == "${var.bucket_name}"
     assert bucket["force_destroy"] is False
-    assert _one(mod, "aws_s3_bucket_ownership_controls")["rule"] == [{"object_ownership": "BucketOwnerEnforced"}]
-    assert _one(mod, "aws_s3_bucket_versioning")["versioning_configuration"] == [{"status": "Enabled"}]
+    assert one(mod, "aws_s3_bucket_ownership_controls")["rule"] == [{"object_ownership": "BucketOwnerEnforced"}]
+    assert one(mod, "aws_s3_bucket_versioning")["versioning_configuration"] == [{"status": "Enabled"}]
 
 
 def test_bucket_default_encryption_is_sse_kms_with_bucket_key(mod: dict):
-    (rule,) = _one(mod, "aws_s3_bucket_server_side_encryption_configuration")["rule"]
+    (rule,) = one(mod, "aws_s3_bucket_server_side_encryption_configuration")["rule"]
     assert rule["apply_server_side_encryption_by_default"] == [
         {"sse_algorithm": "aws:kms", "kms_master_key_id": "${aws_kms_key.this.arn}"}
     ]
@@ -277,7 +260,7 @@ def test_bucket_default_encryption_is_sse_kms_with_bucket_key(mod: dict):
 
 
 def test_bucket_lifecycle_expires_logs_and_noncurrent_versions(mod: dict):
-    lifecycle = _one(mod, "aws_s3_bucket_lifecycle_configuration")
+    lifecycle = one(mod, "aws_s3_bucket_lifecycle_configuration")
     (rule,) = lifecycle["rule"]
     assert rule["status"] == "Enabled"
     assert rule["filter"] == [{}]  # every object in the bucket
@@ -288,16 +271,16 @@ def test_bucket_lifecycle_expires_logs_and_noncurrent_versions(mod: dict):
 
 
 def test_bucket_policy_is_assembled_and_applied_after_public_access_block(mod: dict):
-    policy = _one(mod, "aws_s3_bucket_policy")
+    policy = one(mod, "aws_s3_bucket_policy")
     assert policy["policy"] == "${data.aws_iam_policy_document.bucket.json}"
     assert policy["depends_on"] == ["${aws_s3_bucket_public_access_block.this}"]
-    assert _doc(mod, "bucket")["source_policy_documents"] == (
+    assert policy_doc(mod, "bucket")["source_policy_documents"] == (
         "${concat([data.aws_iam_policy_document.bucket_base.json], "
         "data.aws_iam_policy_document.bucket_config[*].json, "
         "data.aws_iam_policy_document.bucket_flow_logs[*].json)}"
     )
-    assert _doc(mod, "bucket_config")["count"] == "${local.config_enabled ? 1 : 0}"
-    assert _doc(mod, "bucket_flow_logs")["count"] == "${local.flow_logs_enabled ? 1 : 0}"
+    assert policy_doc(mod, "bucket_config")["count"] == "${local.config_enabled ? 1 : 0}"
+    assert policy_doc(mod, "bucket_flow_logs")["count"] == "${local.flow_logs_enabled ? 1 : 0}"
 
 
 def test_bucket_policy_denies_insecure_transport_to_everyone(mod: dict):
@@ -373,7 +356,7 @@ def test_no_bucket_policy_statement_allows_a_wildcard_principal(mod: dict):
 # ---------------------------------------------------------------------------
 
 def test_log_group_is_encrypted_and_retained(mod: dict):
-    group = _one(mod, "aws_cloudwatch_log_group")
+    group = one(mod, "aws_cloudwatch_log_group")
     assert group["name"] == "${local.log_group_name}"
     assert group["retention_in_days"] == "${var.log_retention_days}"
     assert group["kms_key_id"] == "${aws_kms_key.this.arn}"
@@ -381,10 +364,10 @@ def test_log_group_is_encrypted_and_retained(mod: dict):
 
 
 def test_delivery_role_trusts_only_cloudtrail_for_this_trail(mod: dict):
-    role = _one(mod, "aws_iam_role", "cloudwatch_logs")
+    role = one(mod, "aws_iam_role", "cloudwatch_logs")
     assert role["assume_role_policy"] == "${data.aws_iam_policy_document.cloudwatch_logs_assume.json}"
     assert role["name"] == "${var.name_prefix}-cloudtrail-${var.region}"
-    (st,) = _doc(mod, "cloudwatch_logs_assume")["statement"]
+    (st,) = policy_doc(mod, "cloudwatch_logs_assume")["statement"]
     assert st["actions"] == ["sts:AssumeRole"]
     assert _principals(st) == {"Service": ["cloudtrail.amazonaws.com"]}
     assert _conditions(st) == {
@@ -394,10 +377,10 @@ def test_delivery_role_trusts_only_cloudtrail_for_this_trail(mod: dict):
 
 
 def test_delivery_role_may_only_write_streams_of_the_trail_log_group(mod: dict):
-    policy = _one(mod, "aws_iam_role_policy", "cloudwatch_logs")
+    policy = one(mod, "aws_iam_role_policy", "cloudwatch_logs")
     assert policy["role"] == "${aws_iam_role.cloudwatch_logs.id}"
     assert policy["policy"] == "${data.aws_iam_policy_document.cloudwatch_logs.json}"
-    (st,) = _doc(mod, "cloudwatch_logs")["statement"]
+    (st,) = policy_doc(mod, "cloudwatch_logs")["statement"]
     assert st.get("effect", "Allow") == "Allow"
     assert sorted(st["actions"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert st["resources"] == ["${aws_cloudwatch_log_group.this.arn}:log-stream:*"]

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from provisioner.terraform import prepare_environment
-from tests.hcl import load_hcl
 from tests.module_checks import (
+    one,
     assert_every_regional_block_sets_region, assert_outputs_described, assert_pins_aws_provider_v6,
     assert_standard_files, assert_variables_documented,
 )
@@ -35,20 +35,6 @@ DEFAULT_RULES = [
     "ENCRYPTED_VOLUMES",
     "EIP_ATTACHED",
 ]
-
-
-@pytest.fixture(scope="module")
-def module_dir(rendered: Path) -> Path:
-    return rendered / "modules" / FAMILY
-
-
-@pytest.fixture(scope="module")
-def mod(module_dir: Path) -> dict:
-    return load_hcl(module_dir)
-
-
-def _one(mod: dict, rtype: str, name: str = "this") -> dict:
-    return mod["resource"][rtype][name]
 
 
 # ---------------------------------------------------------------------------
@@ -79,7 +65,7 @@ def test_every_resource_sets_region(mod: dict):
 
 def test_rules_are_tagged(mod: dict):
     # The recorder, the delivery channel and the recorder status take no tags.
-    assert _one(mod, "aws_config_config_rule")["tags"] == "${var.tags}"
+    assert one(mod, "aws_config_config_rule")["tags"] == "${var.tags}"
 
 
 # ---------------------------------------------------------------------------
@@ -87,7 +73,7 @@ def test_rules_are_tagged(mod: dict):
 # ---------------------------------------------------------------------------
 
 def test_recorder_records_every_supported_type_continuously(mod: dict):
-    recorder = _one(mod, "aws_config_configuration_recorder")
+    recorder = one(mod, "aws_config_configuration_recorder")
     assert recorder["name"] == "${local.recorder_name}"
     assert mod["locals"]["recorder_name"] == "default"
     assert recorder["role_arn"] == "${var.iam_role_arn}"
@@ -98,7 +84,7 @@ def test_recorder_records_every_supported_type_continuously(mod: dict):
 
 
 def test_delivery_channel_delivers_to_the_log_bucket(mod: dict):
-    channel = _one(mod, "aws_config_delivery_channel")
+    channel = one(mod, "aws_config_delivery_channel")
     assert channel["name"] == "${local.delivery_channel_name}"
     assert mod["locals"]["delivery_channel_name"] == "default"
     assert channel["s3_bucket_name"] == "${var.s3_bucket_name}"
@@ -110,14 +96,14 @@ def test_delivery_channel_delivers_to_the_log_bucket(mod: dict):
 
 
 def test_recorder_is_switched_on_after_the_channel_exists(mod: dict):
-    status = _one(mod, "aws_config_configuration_recorder_status")
+    status = one(mod, "aws_config_configuration_recorder_status")
     assert status["name"] == "${aws_config_configuration_recorder.this.name}"
     assert status["is_enabled"] is True
     assert status["depends_on"] == ["${aws_config_delivery_channel.this}"]
 
 
 def test_one_aws_managed_rule_per_identifier(mod: dict):
-    rule = _one(mod, "aws_config_config_rule")
+    rule = one(mod, "aws_config_config_rule")
     assert rule["for_each"] == "${local.rules}"
     assert rule["name"] == "${each.value}"
     assert rule["source"] == [{"owner": "AWS", "source_identifier": "${each.key}"}]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hcl import load_hcl
 from tests.module_checks import (
+    one,
     assert_every_regional_block_sets_region, assert_every_taggable_resource_is_tagged, assert_no_checkov_skips,
     assert_outputs_described, assert_pins_aws_provider_v6, assert_standard_files, assert_terraform_loads,
     assert_variables_documented,
@@ -30,20 +30,6 @@ AUTOSCALING_ROLE = (
     "arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/"
     "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 )
-
-
-@pytest.fixture(scope="module")
-def module_dir(rendered: Path) -> Path:
-    return rendered / "modules" / FAMILY
-
-
-@pytest.fixture(scope="module")
-def mod(module_dir: Path) -> dict:
-    return load_hcl(module_dir)
-
-
-def _one(mod: dict, rtype: str, name: str = "this") -> dict:
-    return mod["resource"][rtype][name]
 
 
 def _statements(mod: dict) -> dict[str, dict]:
@@ -91,11 +77,11 @@ def test_every_taggable_resource_is_tagged_with_the_module_tags(mod: dict):
 # ---------------------------------------------------------------------------
 
 def test_encryption_by_default_is_enabled(mod: dict):
-    assert _one(mod, "aws_ebs_encryption_by_default") == {"region": "${var.region}", "enabled": True}
+    assert one(mod, "aws_ebs_encryption_by_default") == {"region": "${var.region}", "enabled": True}
 
 
 def test_default_key_is_the_baseline_key(mod: dict):
-    default_key = _one(mod, "aws_ebs_default_kms_key")
+    default_key = one(mod, "aws_ebs_default_kms_key")
     assert default_key["key_arn"] == "${local.kms_key_arn}"
     assert mod["locals"]["kms_key_arn"] == "${local.create_kms_key ? aws_kms_key.this[0].arn : var.kms_key_arn}"
     (lifecycle,) = default_key["lifecycle"]
@@ -105,12 +91,12 @@ def test_default_key_is_the_baseline_key(mod: dict):
 
 def test_key_is_created_only_when_none_is_given(mod: dict):
     assert mod["locals"]["create_kms_key"] == "${can(coalesce(var.kms_key_arn)) ? false : true}"
-    assert _one(mod, "aws_kms_key")["count"] == "${local.create_kms_key ? 1 : 0}"
-    assert _one(mod, "aws_kms_alias")["count"] == "${local.create_kms_key ? 1 : 0}"
+    assert one(mod, "aws_kms_key")["count"] == "${local.create_kms_key ? 1 : 0}"
+    assert one(mod, "aws_kms_alias")["count"] == "${local.create_kms_key ? 1 : 0}"
 
 
 def test_kms_key_rotates_and_is_regional_symmetric(mod: dict):
-    key = _one(mod, "aws_kms_key")
+    key = one(mod, "aws_kms_key")
     assert key["enable_key_rotation"] is True
     assert key["multi_region"] is False
     # EBS only accepts symmetric encryption keys.
@@ -118,7 +104,7 @@ def test_kms_key_rotates_and_is_regional_symmetric(mod: dict):
     assert key["customer_master_key_spec"] == "SYMMETRIC_DEFAULT"
     assert key["deletion_window_in_days"] == "${var.kms_deletion_window_days}"
     assert key["policy"] == "${jsonencode(local.kms_key_policy)}"
-    alias = _one(mod, "aws_kms_alias")
+    alias = one(mod, "aws_kms_alias")
     assert alias["name"] == "alias/${var.name_prefix}-ebs"
     assert alias["target_key_id"] == "${aws_kms_key.this[0].key_id}"
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.hcl import load_hcl
 from tests.module_checks import (
+    one,
+    policy_doc,
     assert_every_regional_block_sets_region, assert_every_taggable_resource_is_tagged, assert_no_checkov_skips,
     assert_outputs_described, assert_pins_aws_provider_v6, assert_standard_files, assert_terraform_loads,
     assert_variables_documented,
@@ -26,24 +27,6 @@ FAMILY = "flow_logs"
 UNTAGGABLE = {"aws_kms_alias", "aws_iam_role_policy"}
 GLOBAL_RESOURCES = {"aws_iam_role", "aws_iam_role_policy"}
 GLOBAL_DATA_SOURCES = {"aws_caller_identity", "aws_partition", "aws_iam_policy_document"}
-
-
-@pytest.fixture(scope="module")
-def module_dir(rendered: Path) -> Path:
-    return rendered / "modules" / FAMILY
-
-
-@pytest.fixture(scope="module")
-def mod(module_dir: Path) -> dict:
-    return load_hcl(module_dir)
-
-
-def _one(mod: dict, rtype: str, name: str = "this") -> dict:
-    return mod["resource"][rtype][name]
-
-
-def _doc(mod: dict, name: str) -> dict:
-    return mod["data"]["aws_iam_policy_document"][name]
 
 
 def _conditions(statement: dict) -> dict[tuple[str, str], list]:
@@ -101,7 +84,7 @@ def test_vpcs_are_discovered_at_every_plan_unless_narrowed(mod: dict):
 # ---------------------------------------------------------------------------
 
 def test_one_flow_log_per_vpc_capturing_the_configured_traffic(mod: dict):
-    flow_log = _one(mod, "aws_flow_log")
+    flow_log = one(mod, "aws_flow_log")
     assert flow_log["for_each"] == "${toset(local.vpc_ids)}"
     assert flow_log["vpc_id"] == "${each.value}"
     assert flow_log["traffic_type"] == "${var.traffic_type}"
@@ -114,7 +97,7 @@ def test_one_flow_log_per_vpc_capturing_the_configured_traffic(mod: dict):
 
 
 def test_flow_log_destination_and_role_follow_the_destination_type(mod: dict):
-    flow_log = _one(mod, "aws_flow_log")
+    flow_log = one(mod, "aws_flow_log")
     assert flow_log["log_destination"] == (
         "${local.to_cloudwatch ? aws_cloudwatch_log_group.this[0].arn : local.s3_destination}"
     )
@@ -133,7 +116,7 @@ def test_s3_destination_is_a_folder_of_the_bucket(mod: dict):
 
 
 def test_s3_destination_options_keep_the_path_the_bucket_policy_grants(mod: dict):
-    (dynamic,) = _one(mod, "aws_flow_log")["dynamic"]
+    (dynamic,) = one(mod, "aws_flow_log")["dynamic"]
     options = dynamic["destination_options"]
     assert options["for_each"] == "${local.to_cloudwatch ? [] : [1]}"
     (content,) = options["content"]
@@ -155,14 +138,14 @@ def test_s3_destination_requires_a_bucket(mod: dict):
 
 def test_cloudwatch_pieces_exist_only_for_the_cloudwatch_destination(mod: dict):
     for rtype in ("aws_cloudwatch_log_group", "aws_iam_role"):
-        assert _one(mod, rtype)["count"] == "${local.to_cloudwatch ? 1 : 0}", rtype
-    assert _one(mod, "aws_iam_role_policy", "delivery")["count"] == "${local.to_cloudwatch ? 1 : 0}"
+        assert one(mod, rtype)["count"] == "${local.to_cloudwatch ? 1 : 0}", rtype
+    assert one(mod, "aws_iam_role_policy", "delivery")["count"] == "${local.to_cloudwatch ? 1 : 0}"
     for doc in ("assume_role", "delivery"):
-        assert _doc(mod, doc)["count"] == "${local.to_cloudwatch ? 1 : 0}", doc
+        assert policy_doc(mod, doc)["count"] == "${local.to_cloudwatch ? 1 : 0}", doc
 
 
 def test_log_group_is_encrypted_and_retained(mod: dict):
-    group = _one(mod, "aws_cloudwatch_log_group")
+    group = one(mod, "aws_cloudwatch_log_group")
     assert mod["locals"]["log_group_name"] == "/aws/vpc-flow-logs/${var.name_prefix}"
     assert group["name"] == "${local.log_group_name}"
     assert group["retention_in_days"] == "${var.log_retention_days}"
@@ -174,10 +157,10 @@ def test_log_group_is_encrypted_and_retained(mod: dict):
 
 
 def test_delivery_role_is_per_region_and_trusts_only_this_accounts_flow_logs(mod: dict):
-    role = _one(mod, "aws_iam_role")
+    role = one(mod, "aws_iam_role")
     assert role["name"] == "${var.name_prefix}-flow-logs-${var.region}"
     assert role["assume_role_policy"] == "${data.aws_iam_policy_document.assume_role[0].json}"
-    (st,) = _doc(mod, "assume_role")["statement"]
+    (st,) = policy_doc(mod, "assume_role")["statement"]
     assert st["effect"] == "Allow"
     assert st["actions"] == ["sts:AssumeRole"]
     assert st["principals"] == [{"type": "Service", "identifiers": ["vpc-flow-logs.amazonaws.com"]}]
@@ -188,10 +171,10 @@ def test_delivery_role_is_per_region_and_trusts_only_this_accounts_flow_logs(mod
 
 
 def test_delivery_role_may_only_write_to_this_log_group(mod: dict):
-    policy = _one(mod, "aws_iam_role_policy", "delivery")
+    policy = one(mod, "aws_iam_role_policy", "delivery")
     assert policy["role"] == "${aws_iam_role.this[0].id}"
     assert policy["policy"] == "${data.aws_iam_policy_document.delivery[0].json}"
-    (st,) = _doc(mod, "delivery")["statement"]
+    (st,) = policy_doc(mod, "delivery")["statement"]
     assert st["effect"] == "Allow"
     assert sorted(st["actions"]) == ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
     assert st["resources"] == [
@@ -208,19 +191,19 @@ def test_delivery_role_may_only_write_to_this_log_group(mod: dict):
 
 def test_kms_key_is_created_only_for_cloudwatch_without_a_key_given(mod: dict):
     assert mod["locals"]["create_kms_key"] == "${can(coalesce(var.kms_key_arn)) ? false : local.to_cloudwatch}"
-    assert _one(mod, "aws_kms_key")["count"] == "${local.create_kms_key ? 1 : 0}"
-    assert _one(mod, "aws_kms_alias")["count"] == "${local.create_kms_key ? 1 : 0}"
+    assert one(mod, "aws_kms_key")["count"] == "${local.create_kms_key ? 1 : 0}"
+    assert one(mod, "aws_kms_alias")["count"] == "${local.create_kms_key ? 1 : 0}"
 
 
 def test_kms_key_rotates_and_is_regional_symmetric(mod: dict):
-    key = _one(mod, "aws_kms_key")
+    key = one(mod, "aws_kms_key")
     assert key["enable_key_rotation"] is True
     assert key["multi_region"] is False
     assert key["key_usage"] == "ENCRYPT_DECRYPT"
     assert key["customer_master_key_spec"] == "SYMMETRIC_DEFAULT"
     assert key["deletion_window_in_days"] == "${var.kms_deletion_window_days}"
     assert key["policy"] == "${jsonencode(local.kms_key_policy)}"
-    alias = _one(mod, "aws_kms_alias")
+    alias = one(mod, "aws_kms_alias")
     assert alias["name"] == "alias/${var.name_prefix}-flow-logs"
     assert alias["target_key_id"] == "${aws_kms_key.this[0].key_id}"
 

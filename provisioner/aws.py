@@ -7,6 +7,7 @@ changes between the sandbox and a real account.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -21,6 +22,8 @@ from provisioner import __version__
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+_log = logging.getLogger("harden.aws")  # `harden ... --verbose` shows each call
 
 DEFAULT_WORKERS = 8
 SESSION_NAME_PREFIX = "harden"
@@ -77,6 +80,7 @@ class CallCounter:
             with self._lock:
                 self._counts[(service, model.name)] += 1
                 self._by_region[region] += 1
+            _log.info("%s %s:%s", region, service, model.name)
 
         return _count
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from provisioner.findings import GLOBAL, Finding, Report
-from provisioner.terraform import PlanResult, PlanSummary, Terraform
+from provisioner.terraform import PlanResult, PlanSummary, Terraform, TerraformError
 
 Log = Callable[[str], None]
 
@@ -110,18 +110,30 @@ def bootstrap(
     return result
 
 
-def drift_report(tf: Terraform, verify: Callable[[], Report] | None, root_name: str) -> Report:
-    """Terraform drift (a non-empty plan) and live-account drift (verify) in one report."""
-    plan = tf.plan(plan_file="harden-drift.tfplan")
-    summary = plan.summary.to_dict()
-    if plan.has_changes:
-        what = ", ".join(f"{c.action} {c.address}" for c in plan.summary.changes[:5])
-        terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "fail",
-                                    f"Terraform would change {len(plan.summary.changes)} resource(s): {what}",
-                                    summary)
+def drift_report(tf: Terraform, verify: Callable[[], Report] | None, root_name: str, *,
+                 init: bool = False) -> Report:
+    """Terraform drift (a non-empty plan) and live-account drift (verify) in one report.
+
+    Terraform that cannot init or plan (state backend unreachable, no credentials, no provider)
+    is an `error` finding, not a crash: the nightly job still writes its report with what the
+    live checks found, and exits 3 (checks could not run) rather than 2 (usage)."""
+    try:
+        if init:
+            tf.init()
+        plan = tf.plan(plan_file="harden-drift.tfplan")
+    except TerraformError as exc:
+        terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "error",
+                                    f"Terraform could not init or plan: {exc}", {})
     else:
-        terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "pass",
-                                    "Terraform state matches the configuration", summary)
+        summary = plan.summary.to_dict()
+        if plan.has_changes:
+            what = ", ".join(f"{c.action} {c.address}" for c in plan.summary.changes[:5])
+            terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "fail",
+                                        f"Terraform would change {len(plan.summary.changes)} resource(s): {what}",
+                                        summary)
+        else:
+            terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "pass",
+                                        "Terraform state matches the configuration", summary)
     report = verify() if verify else Report(account=None, regions=[], findings=[])
     report.findings.append(terraform_finding)
     return report

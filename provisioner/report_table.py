@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from provisioner.findings import Finding, Report
+from provisioner.tables import print_table
 
 _STYLE = {"fail": "bold red", "error": "yellow", "skipped": "dim", "pass": "green"}
 _WORD = {"fail": "FAIL", "error": "ERROR", "skipped": "SKIP", "pass": "PASS"}
@@ -50,7 +51,7 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
         worst = _worst(items)
         row = [control, f"[{_STYLE[worst]}]{_WORD[worst]}[/]", " ".join(cells)]
         table.add_row(*row, *([escape(rules.get(control, {}).get("title", ""))] if wide else []))
-    console.print(table)
+    print_table(console, table)
 
     problems = [f for f in report.sorted_findings() if f.status in ("fail", "error")]
     if problems:
@@ -84,7 +85,7 @@ def render_remediation(run, console: Console, applied: bool) -> None:
     for r in run.results:
         text = r.action.description + (f" -> {r.message}" if applied and r.message else "")
         table.add_row(f"[{_ACTION_STYLE[r.status]}]{r.status}[/]", r.action.control, r.action.region, escape(text))
-    console.print(table)
+    print_table(console, table)
     for f in run.plan_errors:
         console.print(f"[yellow]could not plan[/] {f.control} · {escape(f.region)}: {escape(f.message)}")
     unfixable = sorted({f.control for f in run.report.findings if f.status == "fail"} -

@@ -47,6 +47,7 @@ from provisioner.baseline import Baseline
 from provisioner.controls.eip import AddressEvent, arn_like, principal_of
 from provisioner.eip import region_events
 from provisioner.remediate import Action, ActionResult, execute
+from provisioner.tables import print_table
 
 CONTROL = "eip.allocations"
 QUARANTINE_POLICY = "harden-quarantine"
@@ -537,7 +538,7 @@ def render_response(resp: Response, console: Console) -> None:
         for step, r in zip(resp.steps, resp.results):
             table.add_row(f"[{_STATUS_STYLE[r.status]}]{r.status}[/]", escape(step.action.description),
                           ", ".join(step.action.calls), escape(r.message))
-        console.print(table)
+        print_table(console, table)
         done = [s for s, r in zip(resp.steps, resp.results) if r.status == "applied"]
         if done:
             console.print("[bold]to undo[/] (after the investigation):")
@@ -562,7 +563,7 @@ def _render_assumed_roles(resp: Response, console: Console) -> None:
         table.add_column(name, overflow="fold")
     for r in resp.assumed_roles:
         table.add_row(escape(r.role_arn), r.last_time, str(r.count), ", ".join(r.regions))
-    console.print(table)
+    print_table(console, table)
     for command in revoke_commands(resp.principal, resp.assumed_roles):
         console.print(f"to revoke its sessions: {escape(command)} (a dry run; then add --apply)",
                       highlight=False, soft_wrap=True)
@@ -583,7 +584,7 @@ def _render_allocations(resp: Response, console: Console) -> None:
         e = a.event
         table.add_row(e.time, e.region, e.event_name, e.public_ip or "-", escape(e.allocation_id or "-"),
                       escape(a.state))
-    console.print(table)
+    print_table(console, table)
     for command in release_commands(resp.allocations):
         console.print(f"to release the idle ones: {escape(command)} (a dry run; then add --apply)",
                       highlight=False, soft_wrap=True)

@@ -43,6 +43,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from provisioner.aws import AwsSession, describe_error, paginate
+from provisioner.aws import parse_arn as split_arn
 from provisioner.baseline import Baseline
 from provisioner.controls.eip import AddressEvent, arn_like, principal_of
 from provisioner.eip import region_events
@@ -402,6 +403,13 @@ def release_commands(allocations: list[Allocation]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # The roles it assumed (best effort): their sessions outlive the quarantine
 
+def _account_of(arn: str) -> str:
+    try:
+        return split_arn(arn)["account"] or "?"
+    except ValueError:
+        return "?"
+
+
 # AssumeRole through the global STS endpoint is recorded in this Region of the partition.
 GLOBAL_STS_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 
@@ -451,7 +459,7 @@ def roles_assumed(aws: AwsSession, p: Principal, regions: list[str], *, since: t
             continue
         for role_arn, when in result:
             calls.setdefault(role_arn, []).append((when, region))
-    roles = [AssumedRole(arn, arn.split(":")[4] if arn.count(":") >= 5 else "?", max(t for t, _ in uses),
+    roles = [AssumedRole(arn, _account_of(arn), max(t for t, _ in uses),
                          len(uses), tuple(sorted({r for _, r in uses}))) for arn, uses in calls.items()]
     roles.sort(key=lambda r: (r.last_time, r.role_arn), reverse=True)
     return roles, errors

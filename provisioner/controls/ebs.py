@@ -7,7 +7,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from provisioner.aws import describe_error, error_code, paginate
+from provisioner.aws import describe_error, error_code, paginate, partition_for
 from provisioner.controls import CheckContext, control
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
@@ -20,12 +20,7 @@ AWS_MANAGED_EBS_ALIAS = "alias/aws/ebs"
 _GONE_STATES = frozenset({"deleting", "deleted"})
 
 
-def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+partition = partition_for  # the one partition lookup (provisioner.aws); the controls import it from here
 
 
 def default_encryption_resource(ctx: CheckContext) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.measure import Measurement
+from rich.segment import Segment, Segments
 from rich.table import Table
 
 
@@ -15,8 +16,26 @@ def print_table(console: Console, table: Table) -> None:
     than its column is folded or cut. The table's minimum width is the sum of its columns'
     longest words, so drawing at least that wide means no identifier is ever broken (a terminal
     then wraps the long line as a whole, which copy-paste survives)."""
-    needed = Measurement.get(console, console.options, table).minimum
-    console.print(table, width=max(console.width, needed))
+    # Measured without the console's limit (a measurement is clamped to the width it is given).
+    unlimited = console.options.update_width(10_000)
+    for column in table.columns:
+        sizes = [Measurement.get(console, unlimited, cell) for cell in (column.header, *column.cells)]
+        if all(size.minimum == size.maximum for size in sizes):
+            # Single words only (ids, ARNs, paths): rich narrows the widest columns first,
+            # whatever their words, unless a column is marked as one not to wrap.
+            column.no_wrap = True
+        else:
+            # Text: it may wrap at spaces, down to its longest word.
+            column.min_width = max(column.min_width or 0, max(size.minimum for size in sizes))
+    needed = Measurement.get(console, unlimited, table).minimum
+    if needed <= console.width:
+        console.print(table)
+        return
+    # console.print() clamps any width to the console's: render the lines at the width needed
+    # and print them as they are (soft_wrap: rich adds no line breaks of its own).
+    lines = console.render_lines(table, console.options.update_width(needed), pad=False)
+    console.print(Segments(segment for line in lines for segment in (*line, Segment.line())),
+                  soft_wrap=True, crop=False, end="")
 
 
 class TrimmedStream:

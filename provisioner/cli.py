@@ -50,6 +50,10 @@ class _HardenGroup(TyperGroup):
         try:
             code = super().main(args, prog_name or "harden", complete_var, standalone_mode=False, **extra)
         except _ClickException as exc:
+            if getattr(exc, "possibilities", None) and getattr(exc, "ctx", None):
+                # "Did you mean": not the deprecated spellings kept hidden for one release
+                hidden = {o for p in exc.ctx.command.params if getattr(p, "hidden", False) for o in p.opts}
+                exc.possibilities = [o for o in exc.possibilities if o not in hidden]
             where = f" (see '{exc.ctx.command_path} -h')" if getattr(exc, "ctx", None) else ""
             err.print(f"[bold red]error:[/] {escape(exc.format_message())}{escape(where)}",
                       highlight=False, soft_wrap=True)
@@ -883,11 +887,14 @@ def _with_regions(baseline: Baseline, regions: list[str]) -> Baseline:
         fail(str(exc))
 
 
-def _terraform_credentials(baseline: Baseline, profile: Optional[str], role_arn: Optional[str]) -> None:
+def _terraform_credentials(baseline: Baseline, profile: Optional[str], role_arn: Optional[str],
+                           aws=None) -> None:
     """Terraform runs as a child process and reads credentials from its environment: --profile
-    becomes AWS_PROFILE; --role-arn is assumed here (as for verify) and its temporary keys passed on."""
+    becomes AWS_PROFILE; --role-arn is assumed here (as for verify; `aws`, when the command
+    already has that session) and its temporary keys passed on."""
     if role_arn:
-        creds = _aws_session(baseline, profile, role_arn).session.get_credentials().get_frozen_credentials()
+        aws = aws or _aws_session(baseline, profile, role_arn)
+        creds = aws.session.get_credentials().get_frozen_credentials()
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(AWS_ACCESS_KEY_ID=creds.access_key, AWS_SECRET_ACCESS_KEY=creds.secret_key,
                           AWS_SESSION_TOKEN=creds.token or "")
@@ -1075,7 +1082,7 @@ def bootstrap(
     out_dir = _dir(out_dir, old_dir)
     baseline = _with_regions(resolve_config(config), regions)
     aws = _aws_session(baseline, profile, role_arn)
-    _terraform_credentials(baseline, profile, role_arn)
+    _terraform_credentials(baseline, profile, role_arn, aws)
 
     def do_render() -> Path:
         _render_into(baseline, out_dir)
@@ -1155,7 +1162,7 @@ def drift(
     out_dir = _dir(out_dir, old_dir)
     baseline = resolve_config(config)
     aws = None if no_verify else _aws_session(baseline, profile, role_arn)
-    _terraform_credentials(baseline, profile, role_arn)
+    _terraform_credentials(baseline, profile, role_arn, aws)
     wanted = _split(regions)
     try:
         with err.status("terraform plan") as status:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -137,7 +138,9 @@ def test_version_flag_and_command_agree_with_the_distribution():
 
 
 def test_shell_completion_installs_and_completes():
-    script = subprocess.run([*HARDEN, "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    # --show-completion prints the script for the shell it runs under (as a user types it in bash)
+    script = subprocess.run(["bash", "-c", shlex.join([*HARDEN, "--show-completion"])],
+                            capture_output=True, text=True, timeout=60)
     assert script.returncode == 0 and "complete" in script.stdout and "_HARDEN_COMPLETE" in script.stdout
     # What the installed script asks of harden when the user presses Tab after `harden ver`
     proc = subprocess.run(HARDEN, capture_output=True, text=True, timeout=60,
@@ -158,6 +161,7 @@ def test_old_out_spelling_still_works_with_a_deprecation_line(tmp_path):
         assert (target / "account" / "main.tf").is_file()
         assert "deprecated: --out/-o for the Terraform directory is now --dir/-d" in proc.stderr
     assert "--out" not in _run(["render", "-h"]).stdout
+    assert "--out" not in _run(["render", "--ot", "x"]).stderr  # not suggested either
     proc = _run(["render", "--dir", str(tmp_path / "new")], cwd=tmp_path, env={"AWS_ENDPOINT_URL": ""})
     assert proc.returncode == 0 and "deprecated" not in proc.stderr
 
@@ -245,3 +249,33 @@ def test_scan_writes_checkovs_sarif_and_junit(tmp_path, fmt, rendered):
         assert suites.tag == "testsuites" and int(suites.get("tests", "0")) > 0
         assert any(case.get("name", "").startswith("[NONE][CKV_HARDEN_1]") or "CKV_HARDEN_1" in case.get("name", "")
                    for case in suites.iter("testcase"))
+
+
+def test_plan_regions_replace_the_baselines_and_are_validated_like_the_config(tmp_path):
+    config = tmp_path / "harden.toml"
+    config.write_text('home_region = "us-east-1"\nregions = ["us-east-1", "eu-west-1", "ap-south-1"]\n')
+    tf = tmp_path / "tf"
+    # No AWS provider here: plan stops at init, after rendering what --regions asked for.
+    _run(["plan", "-c", str(config), "--dir", str(tf), "--regions", "us-east-1,eu-west-1"],
+         env={"AWS_ENDPOINT_URL": ""})
+    variables = (tf / "account" / "variables.tf").read_text()
+    assert '["us-east-1", "eu-west-1"]' in variables and "ap-south-1" not in variables
+    proc = _run(["plan", "-c", str(config), "--dir", str(tmp_path / "other"), "-r", "eu-west-1"])
+    assert proc.returncode == 2 and not (tmp_path / "other").exists()
+    [line] = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: --regions: ") and "home_region 'us-east-1' must be one of" in line
+
+
+def test_terraform_commands_hand_the_assumed_role_to_terraform(aws, emulator, tmp_path, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, os.environ.get(name, "testing"))  # restored after the test
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    shutil.copytree(FIXTURES / "terraform_data", tmp_path / "tf" / "account")
+    report = tmp_path / "drift.json"
+    role = "arn:aws:iam::123456789012:role/harden-drift"
+    proc = _run(["drift", "--no-verify", "--role-arn", role, "--dir", str(tmp_path / "tf"), "-f", "json",
+                 "-o", str(report)], env={"AWS_ENDPOINT_URL": emulator})
+    assert proc.returncode == 1, proc.stderr  # the fixture's terraform_data is not applied yet: drift
+    # Terraform (a child process) reads these: the assumed role's keys, not the caller's profile.
+    assert os.environ["AWS_ACCESS_KEY_ID"] != "testing" and os.environ["AWS_SESSION_TOKEN"]
+    assert json.loads(report.read_text())["findings"][0]["status"] == "fail"

@@ -950,6 +950,37 @@ def sandbox_exec(
     raise typer.Exit(code)
 
 
+@app.command("controls")
+def list_controls(
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+) -> None:
+    """List every control: id, title, severity, scope, what it maps to, and how it is fixed.
+
+    `remediate` means `harden remediate` has a boto3 fix; `terraform` names the resource of the
+    rendered modules that declares the fix. Mappings: CIS AWS Foundations Benchmark v3.0.0 and
+    v4.0.1 recommendation numbers, AWS Security Hub (FSBP) control ids.
+    """
+    from rich.table import Table
+
+    from provisioner.controls import catalog
+
+    rows = catalog()
+    if fmt is Format.json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} controls", title_justify="left")
+    for column in ("control", "severity", "scope", "maps to", "fix"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        m = r["mappings"]
+        maps = [f"CIS-v3 {i}" for i in m["cis_aws_v3.0.0"]] + [f"CIS-v4 {i}" for i in m["cis_aws_v4.0.1"]] \
+            + [f"SecurityHub {i}" for i in m["aws_securityhub"]]
+        how = ["remediate"] * r["remediate"] + ([f"terraform {r['terraform']}"] if r["terraform"] else [])
+        table.add_row(f"[bold]{r['id']}[/]\n{escape(r['title'])}", r["severity"] or "?", r["scope"],
+                      escape(", ".join(maps) or "—"), escape(", ".join(how) or r["fix"]))
+    out.print(table)
+
+
 @app.command()
 def version() -> None:
     """Print harden's version."""

@@ -28,8 +28,8 @@ class OrganizationReport:
     organization_id: str | None
     reports: list[Report] = field(default_factory=list)
 
-    def exit_code(self) -> int:
-        codes = {r.exit_code() for r in self.reports}
+    def exit_code(self, fail_on: str | None = None) -> int:
+        codes = {r.exit_code(fail_on) for r in self.reports}
         return 3 if 3 in codes else 1 if 1 in codes else 0
 
     def summary(self) -> dict[str, Any]:

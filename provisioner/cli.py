@@ -82,10 +82,15 @@ CONFIG_OPTION = typer.Option(
 )
 
 
-def resolve_config(config: Optional[Path]) -> Baseline:
+def _config_path(config: Optional[Path]) -> Optional[Path]:
     path = config or (Path(os.environ["HARDEN_CONFIG"]) if os.environ.get("HARDEN_CONFIG") else None)
     if path is None and Path("harden.toml").is_file():
         path = Path("harden.toml")
+    return path
+
+
+def resolve_config(config: Optional[Path]) -> Baseline:
+    path = _config_path(config)
     if path is None:
         err.print("[dim]no harden.toml given or found: using the built-in defaults[/]")
     try:
@@ -269,9 +274,7 @@ def _sources(terraform_dir: Optional[Path], config: Optional[Path]):
     """Where SARIF results point: the rendered Terraform and the harden.toml of this run."""
     from provisioner.sarif import Sources
 
-    path = config or (Path(os.environ["HARDEN_CONFIG"]) if os.environ.get("HARDEN_CONFIG") else None)
-    if path is None and Path("harden.toml").is_file():
-        path = Path("harden.toml")
+    path = _config_path(config)
     return Sources(terraform_dir=terraform_dir if terraform_dir and terraform_dir.is_dir() else None,
                    config_file=path, base=Path.cwd())
 
@@ -1013,19 +1016,19 @@ def list_controls(
     """
     from rich.table import Table
 
-    from provisioner.controls import catalog
+    from provisioner.controls import catalog, mapping_labels
 
     rows = catalog()
     if fmt is Format.json:
         print(json.dumps(rows, indent=2))
         return
     table = Table(title=f"{len(rows)} controls", title_justify="left")
-    for column in ("control", "severity", "scope", "maps to", "fix"):
-        table.add_column(column, overflow="fold")
+    for column in ("control", "severity", "scope"):
+        table.add_column(column, no_wrap=True)  # ids are never split
+    table.add_column("maps to")
+    table.add_column("fix")
     for r in rows:
-        m = r["mappings"]
-        maps = [f"CIS-v3 {i}" for i in m["cis_aws_v3.0.0"]] + [f"CIS-v4 {i}" for i in m["cis_aws_v4.0.1"]] \
-            + [f"SecurityHub {i}" for i in m["aws_securityhub"]]
+        maps = mapping_labels(r["mappings"])
         how = ["remediate"] * r["remediate"] + ([f"terraform {r['terraform']}"] if r["terraform"] else [])
         table.add_row(f"[bold]{r['id']}[/]\n{escape(r['title'])}", r["severity"] or "?", r["scope"],
                       escape(", ".join(maps) or "—"), escape(", ".join(how) or r["fix"]))

@@ -21,10 +21,9 @@ from provisioner.severity import OCSF_SEVERITY_ID, SEVERITIES, rank
 
 
 def _labels(rule: dict[str, Any]) -> list[str]:
-    maps = rule.get("mappings") or {}
-    return ([f"CIS-v3.0.0 {i}" for i in maps.get("cis_aws_v3.0.0", [])]
-            + [f"CIS-v4.0.1 {i}" for i in maps.get("cis_aws_v4.0.1", [])]
-            + [f"SecurityHub {i}" for i in maps.get("aws_securityhub", [])])
+    from provisioner.controls import mapping_labels  # controls import findings, which this module reads
+
+    return mapping_labels(rule.get("mappings") or {})
 
 
 # -- CSV -------------------------------------------------------------------------------------------
@@ -116,14 +115,13 @@ def ocsf_text(report: Report, rules: dict[str, dict[str, Any]]) -> str:
 
 # -- HTML --------------------------------------------------------------------------------------------
 
-_RANK = {"fail": 0, "error": 1, "suppressed": 2, "pass": 3, "skipped": 4}
-
-
 def html_text(report: Report, rules: dict[str, dict[str, Any]]) -> str:
     """One HTML file with its CSS inline and no script: summary, a control x region matrix, and
     every failing resource with its fix. Rendered by Jinja2 with autoescaping (resource names and
     messages come from the account)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from provisioner.report_table import worst_status
 
     env = Environment(loader=PackageLoader("provisioner", "report_templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -138,7 +136,7 @@ def html_text(report: Report, rules: dict[str, dict[str, Any]]) -> str:
         row = []
         for region in regions:
             items = cells[control].get(region, [])
-            worst = min((i.status for i in items), key=_RANK.__getitem__) if items else None
+            worst = worst_status(items) if items else None
             bad = sum(1 for i in items if i.status in ("fail", "error"))
             row.append({"status": worst, "bad": bad})
         matrix.append({"control": control, "title": rules.get(control, {}).get("title", ""),

@@ -18,7 +18,7 @@ _WORD = {"fail": "FAIL", "error": "ERROR", "skipped": "SKIP", "pass": "PASS", "s
 _RANK = {"fail": 0, "error": 1, "suppressed": 2, "pass": 3, "skipped": 4}
 
 
-def _worst(findings: list[Finding]) -> str:
+def worst_status(findings: list[Finding]) -> str:
     return min((f.status for f in findings), key=_RANK.__getitem__) if findings else "skipped"
 
 
@@ -43,11 +43,11 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
             per_region[f.region].append(f)
         cells = []
         for region in sorted(per_region):
-            worst = _worst(per_region[region])
+            worst = worst_status(per_region[region])
             bad = sum(1 for f in per_region[region] if f.status in ("fail", "error"))
             label = f"{region}" + (f" ({bad})" if bad else "")
             cells.append(f"[{_STYLE[worst]}]{escape(label)}[/]")
-        worst = _worst(items)
+        worst = worst_status(items)
         row = [control, f"[{_STYLE[worst]}]{_WORD[worst]}[/]", " ".join(cells)]
         table.add_row(*row, *([escape(rules.get(control, {}).get("title", ""))] if wide else []))
     console.print(table)

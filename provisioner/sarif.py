@@ -45,7 +45,7 @@ def information_uri() -> str | None:
     None: SARIF and GitHub both accept a driver without one, and a made-up URL helps nobody."""
     from importlib import metadata
 
-    for dist in ("harden", "harden-aws"):
+    for dist in metadata.packages_distributions().get("provisioner", []):
         try:
             urls = metadata.metadata(dist).get_all("Project-URL") or []
         except metadata.PackageNotFoundError:
@@ -101,10 +101,10 @@ def fingerprint(account: str | None, f: Finding) -> str:
 
 
 def _help(rule: dict[str, Any]) -> dict[str, str]:
+    from provisioner.controls import mapping_labels
+
     maps = rule.get("mappings") or {}
-    ids = ([f"CIS AWS Foundations v3.0.0 {i}" for i in maps.get("cis_aws_v3.0.0", [])]
-           + [f"CIS AWS Foundations v4.0.1 {i}" for i in maps.get("cis_aws_v4.0.1", [])]
-           + [f"AWS Security Hub {i}" for i in maps.get("aws_securityhub", [])])
+    ids = mapping_labels(maps, long=True)
     text = (f"{rule.get('description') or rule.get('title', '')}\n\nFix: {rule.get('fix', '')}\n\n"
             f"Severity {rule.get('severity')}: {rule.get('rationale', '')}\n\n"
             f"Maps to: {', '.join(ids) or maps.get('none', 'none')}")

@@ -219,7 +219,7 @@ def test_sarif_is_valid_and_github_ready(verified, rendered, tmp_path, monkeypat
 
     rules = {r["id"]: r for r in doc["runs"][0]["tool"]["driver"]["rules"]}
     assert rules["eip.allocations"]["properties"]["security-severity"] == "9.5"
-    assert "CIS AWS Foundations v3.0.0 3.7" in rules["flow_logs.all_vpcs"]["help"]["text"]
+    assert "CIS AWS Foundations Benchmark v3.0.0 3.7" in rules["flow_logs.all_vpcs"]["help"]["text"]
 
     # The same drift is the same alert: fingerprints are unique and survive another run.
     prints = [r["partialFingerprints"][FINGERPRINT_KEY] for r in results]

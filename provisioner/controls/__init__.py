@@ -89,6 +89,17 @@ class CheckContext:
 CheckFn = Callable[[CheckContext], list[Finding]]
 
 
+# The mapping keys of reports, with a short label (tables, CSV) and a long one (SARIF help).
+_MAPPING_LABELS = (("cis_aws_v3.0.0", "CIS-v3.0.0", "CIS AWS Foundations Benchmark v3.0.0"),
+                   ("cis_aws_v4.0.1", "CIS-v4.0.1", "CIS AWS Foundations Benchmark v4.0.1"),
+                   ("aws_securityhub", "SecurityHub", "AWS Security Hub"))
+
+
+def mapping_labels(mappings: dict[str, Any], long: bool = False) -> list[str]:
+    """'CIS-v3.0.0 3.1', 'SecurityHub CloudTrail.1' (or the long names) from a mappings dict."""
+    return [f"{full if long else short} {i}" for key, short, full in _MAPPING_LABELS for i in mappings.get(key, [])]
+
+
 @dataclass(frozen=True)
 class Mappings:
     """Where a control sits in the public baselines, as ids a compliance team can look up.
@@ -114,9 +125,7 @@ class Mappings:
                 "aws_securityhub": list(self.securityhub), **({"none": self.none} if self.none else {})}
 
     def labels(self) -> list[str]:
-        """Short labels for tables and CSV: 'CIS-v3 3.1', 'SecurityHub CloudTrail.1'."""
-        return ([f"CIS-v3 {i}" for i in self.cis_v3] + [f"CIS-v4 {i}" for i in self.cis_v4]
-                + [f"SecurityHub {i}" for i in self.securityhub])
+        return mapping_labels(self.to_dict())
 
     def __bool__(self) -> bool:
         return bool(self.cis_v3 or self.cis_v4 or self.securityhub or self.none)

@@ -1010,8 +1010,8 @@ def list_controls(
 ) -> None:
     """List every control: id, title, severity, scope, what it maps to, and how it is fixed.
 
-    `remediate` means `harden remediate` has a boto3 fix; `terraform` names the resource of the
-    rendered modules that declares the fix. Mappings: CIS AWS Foundations Benchmark v3.0.0 and
+    `remediate`: `harden remediate` has a boto3 fix; `terraform`: a resource of the rendered
+    modules declares it (`--format json` names it, with the fix in words). Mappings: CIS AWS Foundations Benchmark v3.0.0 and
     v4.0.1 recommendation numbers, AWS Security Hub (FSBP) control ids.
     """
     from rich.table import Table
@@ -1022,16 +1022,16 @@ def list_controls(
     if fmt is Format.json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"{len(rows)} controls", title_justify="left")
-    for column in ("control", "severity", "scope"):
-        table.add_column(column, no_wrap=True)  # ids are never split
+    table = Table(title=f"{len(rows)} controls", title_justify="left", show_edge=False)
+    # Wide enough for the longest id, so ids are never split; titles and the rest wrap at words.
+    table.add_column("control", min_width=max(len(r["id"]) for r in rows))
+    table.add_column("severity")
     table.add_column("maps to")
-    table.add_column("fix")
+    table.add_column("fixed by")
     for r in rows:
-        maps = mapping_labels(r["mappings"])
-        how = ["remediate"] * r["remediate"] + ([f"terraform {r['terraform']}"] if r["terraform"] else [])
-        table.add_row(f"[bold]{r['id']}[/]\n{escape(r['title'])}", r["severity"] or "?", r["scope"],
-                      escape(", ".join(maps) or "—"), escape(", ".join(how) or r["fix"]))
+        how = ["remediate"] * r["remediate"] + ["terraform"] * bool(r["terraform"]) or ["command"]
+        table.add_row(f"[bold]{r['id']}[/]\n{escape(r['title'])}", f"{r['severity'] or '?'}\n[dim]{r['scope']}[/]",
+                      escape(", ".join(mapping_labels(r["mappings"])) or "—"), ", ".join(how))
     out.print(table)
 
 

@@ -86,9 +86,24 @@ def _terraform_location(terraform: str, sources: Sources) -> dict[str, Any] | No
     return None
 
 
+def _inside(path: Path, base: Path) -> bool:
+    try:
+        path.resolve().relative_to(base.resolve())
+        return True
+    except ValueError:
+        return False
+
+
 def _config_location(control: str, sources: Sources) -> dict[str, Any]:
-    """harden.toml, at the control family's table (or the first line): where its settings live."""
+    """harden.toml, at the control family's table (or the first line): where its settings live.
+    A harden.toml outside the repository cannot be shown by GitHub: then the rendered root
+    module that applies the baseline (`account/main.tf`), else a repository-relative harden.toml."""
     path = sources.config_file or Path("harden.toml")
+    if sources.config_file is not None and not _inside(sources.config_file, sources.base):
+        root = sources.terraform_dir / "account" / "main.tf" if sources.terraform_dir else None
+        if root is not None and root.is_file() and _inside(root, sources.base):
+            return {"artifactLocation": _artifact(root, sources.base), "region": {"startLine": 1}}
+        return {"artifactLocation": {"uri": "harden.toml", "uriBaseId": "%SRCROOT%"}, "region": {"startLine": 1}}
     family = control.split(".", 1)[0]
     table = {"ebs": "ebs", "eip": "allocate_address"}.get(family, family)
     line = _line_of(path, re.compile(rf"^\s*\[{re.escape(table)}\]")) or 1

@@ -228,10 +228,26 @@ def test_sarif_is_valid_and_github_ready(verified, rendered, tmp_path, monkeypat
     assert sorted(r["partialFingerprints"][FINGERPRINT_KEY] for r in again["runs"][0]["results"]) == sorted(prints)
 
 
+def test_config_outside_the_repository_points_into_it(verified, rendered, tmp_path):
+    """A harden.toml kept outside the repository: results without Terraform point at the rendered
+    root module instead, a file GitHub can show."""
+    import shutil
+
+    report, _ = verified
+    repo = tmp_path / "repo"
+    shutil.copytree(rendered, repo / "terraform")
+    outside = tmp_path / "elsewhere.toml"
+    outside.write_text("[allocate_address]\n")
+    doc = to_sarif(report, RULES, Sources(terraform_dir=repo / "terraform", config_file=outside, base=repo))
+    assert github_problems(doc) == []
+    eip = next(r for r in doc["runs"][0]["results"] if r["ruleId"] == "eip.unassociated")
+    assert eip["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "terraform/account/main.tf"
+
+
 def test_github_checks_catch_what_github_rejects(verified):
     report, _ = verified
-    doc = to_sarif(report, RULES, Sources(base=Path("/nonexistent-base")))
-    # harden.toml outside the base: an absolute file URI, which GitHub cannot place in the repository.
+    doc = to_sarif(report, RULES)
+    doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"] = {"uri": "file:///etc/x"}
     assert any("not a file in the repository" in p for p in github_problems(doc))
     doc = to_sarif(report, RULES)
     del doc["runs"][0]["results"][0]["partialFingerprints"]

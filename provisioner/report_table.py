@@ -11,6 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from provisioner.controls import mapping_labels
 from provisioner.findings import Finding, Report
 
 _STYLE = {"fail": "bold red", "error": "yellow", "skipped": "dim", "pass": "green", "suppressed": "magenta"}
@@ -31,6 +32,7 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
     table = Table(title=f"harden verify · account {report.account or '?'} · {len(report.regions)} regions",
                   title_justify="left", show_lines=False)
     table.add_column("control", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
     table.add_column("result", no_wrap=True)
     table.add_column("regions")
     wide = console.width >= 120
@@ -48,8 +50,11 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
             label = f"{region}" + (f" ({bad})" if bad else "")
             cells.append(f"[{_STYLE[worst]}]{escape(label)}[/]")
         worst = worst_status(items)
-        row = [control, f"[{_STYLE[worst]}]{_WORD[worst]}[/]", " ".join(cells)]
-        table.add_row(*row, *([escape(rules.get(control, {}).get("title", ""))] if wide else []))
+        rule = rules.get(control, {})
+        row = [control, rule.get("severity") or "", f"[{_STYLE[worst]}]{_WORD[worst]}[/]", " ".join(cells)]
+        checks = escape(rule.get("title", "")) + (f" [dim]({escape(', '.join(labels))})[/]"
+                                                  if (labels := mapping_labels(rule.get("mappings") or {})) else "")
+        table.add_row(*row, *([checks] if wide else []))
     console.print(table)
 
     problems = [f for f in report.sorted_findings() if f.status in ("fail", "error")]

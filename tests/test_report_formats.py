@@ -380,3 +380,18 @@ def test_bad_suppression_is_one_line_exit_2(tmp_path, entry, expected):
     assert result.exit_code == 2
     assert expected in result.output and "Traceback" not in result.output
     assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+
+
+def test_table_shows_severity_mappings_and_suppressions(verified):
+    from rich.console import Console
+
+    from provisioner.report_table import render_report
+
+    report, _ = verified
+    buffer = io.StringIO()
+    render_report(report, Console(file=buffer, width=160, color_system=None), RULES)
+    text = buffer.getvalue()
+    flow = next(line for line in text.splitlines() if "flow_logs.all_vpcs" in line and "│" in line)
+    assert "medium" in flow and "FAIL" in flow
+    assert "SecurityHub EC2.6" in text
+    assert "SUPPR eip.unassociated" in text and "spare address for the NAT cut-over (until 2999-12-31)" in text

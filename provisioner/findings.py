@@ -130,6 +130,9 @@ class Report:
             severity = rules.get(control, {}).get("severity")
             if severity:
                 suite.add_property("severity", severity)
+            for key, ids in (rules.get(control, {}).get("mappings") or {}).items():
+                if ids:
+                    suite.add_property(key, ids if isinstance(ids, str) else ", ".join(ids))
             for f in items:
                 case = TestCase(f"{f.region}/{f.resource}", f"{control}.{f.region}")
                 detail = json.dumps(f.evidence, sort_keys=True, default=str)

@@ -330,6 +330,9 @@ def test_junit_parses_back_with_junitparser(verified):
     failures = sum(1 for f in report.findings if f.status == "fail")
     assert xml.failures == failures
     assert xml.skipped == sum(1 for f in report.findings if f.status in ("skipped", "suppressed"))
+    flow = next(suite for suite in xml if suite.name == "flow_logs.all_vpcs")
+    props = {p.name: p.value for p in flow.properties()}
+    assert props["severity"] == "medium" and props["cis_aws_v3.0.0"] == "3.7" and props["aws_securityhub"] == "EC2.6"
 
 
 # -- the command line ------------------------------------------------------------------------------------

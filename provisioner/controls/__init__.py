@@ -111,8 +111,11 @@ class Mappings:
     Elastic IP controls are this tool's own); a control must have ids or that reason.
     Sources: the "Related requirements" of each control in
     https://docs.aws.amazon.com/securityhub/latest/userguide/cloudtrail-controls.html (and the
-    ec2-, config-, s3- pages beside it) for CIS v3.0.0 and the Security Hub ids; CIS v4.0.1, which
-    Security Hub does not carry, from Prowler's prowler/compliance/aws/cis_4.0_aws.json.
+    ec2-, config-, s3-, kms- pages beside it) and the standard's list in
+    https://docs.aws.amazon.com/securityhub/latest/userguide/cis-aws-foundations-benchmark.html for
+    CIS v3.0.0 and the Security Hub ids; CIS v4.0.1, which Security Hub does not carry, from
+    Prowler's prowler/compliance/aws/cis_4.0_aws.json (github.com/prowler-cloud/prowler), whose
+    cis_3.0_aws.json and aws_foundational_security_best_practices_aws.json agree with the ids here.
     """
 
     cis_v3: tuple[str, ...] = ()

@@ -343,7 +343,7 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
     return cfg
 
 
-@pytest.mark.parametrize("fmt", ["sarif", "ocsf", "csv", "html"])  # json, junit: tests/test_verify.py
+@pytest.mark.parametrize("fmt", ["sarif", "ocsf", "csv", "html", "junit"])  # json: tests/test_verify.py
 def test_cli_writes_each_format(aws, tmp_path, fmt):
     _seed()
     out = tmp_path / f"report.{fmt}"

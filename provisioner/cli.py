@@ -317,7 +317,7 @@ def verify(
     accounts: list[str] = typer.Option([], "--accounts", help="With --organization-role: only these account ids."),
     severity: Optional[str] = SEVERITY_OPTION,
     fail_on: Optional[str] = FAIL_ON_OPTION,
-    tf_dir: Path = typer.Option(Path("terraform"), "--dir", "-d", help="The rendered Terraform: SARIF results "
+    tf_dir: Path = typer.Option(Path("terraform"), "--dir", "-d", metavar="DIR", help="The rendered Terraform: SARIF results "
                                 "point at the resource that fixes each failure there (else at harden.toml)."),
 ) -> None:
     """Verify the live account against the baseline: the drift-verification job.

@@ -16,7 +16,7 @@ export HARDEN_CHECKOV ?= $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
 CDKTF_AWS_VERSION ?= 21.22.1
 
-.PHONY: install checkov test test-wheel demo render scan schema validate clean help
+.PHONY: install checkov browser test test-wheel demo render scan schema validate clean help
 
 # `make help` lists every target that has a `## ` comment; a test checks that each one has.
 help: ## list the targets
@@ -38,7 +38,17 @@ $(CHECKOV_VENV)/bin/checkov:
 install: $(BIN)/harden ## create .venv with harden (editable) and its test extras
 checkov: $(CHECKOV_VENV)/bin/checkov ## create .venv-checkov with checkov (it pins an old boto3)
 
-test: install checkov ## install everything and run the test suite (all but the wheel test)
+# Debian's chromium for the HTML report's browser test (about 40 s to install here). Only where
+# apt-get runs as root; elsewhere (or when the install fails) that test is skipped, saying why.
+browser: ## install Debian's chromium for the HTML report's browser test (root only)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium with apt-get (log: $(PIP_LOG))"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >> $(PIP_LOG) 2>&1 \
+	      || echo "could not install chromium: the HTML browser test will be skipped"; \
+	  else echo "no chromium and no root apt-get: the HTML browser test will be skipped"; fi; }
+
+test: install checkov browser ## install everything and run the test suite (all but the wheel test)
 	$(BIN)/python -m pytest -n 2 -m "not wheel" $(PYTEST_ARGS)
 
 # Builds the wheel, installs it into a fresh venv outside the repository and runs render,

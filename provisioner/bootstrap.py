@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from provisioner.controls import PSEUDO_CONTROLS
 from provisioner.findings import GLOBAL, Finding, Report
 from provisioner.terraform import PlanResult, PlanSummary, Terraform, TerraformError
 
@@ -117,23 +118,24 @@ def drift_report(tf: Terraform, verify: Callable[[], Report] | None, root_name: 
     Terraform that cannot init or plan (state backend unreachable, no credentials, no provider)
     is an `error` finding, not a crash: the nightly job still writes its report with what the
     live checks found, and exits 3 (checks could not run) rather than 2 (usage)."""
+    severity = PSEUDO_CONTROLS["terraform.plan"].severity
     try:
         if init:
             tf.init()
         plan = tf.plan(plan_file="harden-drift.tfplan")
     except TerraformError as exc:
         terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "error",
-                                    f"Terraform could not init or plan: {exc}", {})
+                                    f"Terraform could not init or plan: {exc}", {}, severity=severity)
     else:
         summary = plan.summary.to_dict()
         if plan.has_changes:
             what = ", ".join(f"{c.action} {c.address}" for c in plan.summary.changes[:5])
             terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "fail",
                                         f"Terraform would change {len(plan.summary.changes)} resource(s): {what}",
-                                        summary)
+                                        summary, severity=severity)
         else:
             terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "pass",
-                                        "Terraform state matches the configuration", summary)
+                                        "Terraform state matches the configuration", summary, severity=severity)
     report = verify() if verify else Report(account=None, regions=[], findings=[])
     report.findings.append(terraform_finding)
     return report

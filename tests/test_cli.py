@@ -24,7 +24,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 AWS_COMMANDS = {"verify", "remediate", "respond", "plan", "apply", "bootstrap", "drift", "eip release",
                 "events allocate-address", "ebs migrate"}
 REPORTING = {"scan", "verify", "remediate", "respond", "bootstrap", "drift", "eip release",
-             "events allocate-address", "ebs migrate"}
+             "events allocate-address", "ebs migrate", "controls"}
 
 
 def _commands():
@@ -139,7 +139,8 @@ def test_version_flag_and_command_agree_with_the_distribution():
 
 def test_shell_completion_installs_and_completes():
     # --show-completion prints the script for the shell it runs under (as a user types it in bash)
-    script = subprocess.run(["bash", "-c", shlex.join([*HARDEN, "--show-completion"])],
+    # ("; exit": bash would otherwise exec harden in its place, and harden would see the caller's shell)
+    script = subprocess.run(["bash", "-c", shlex.join([*HARDEN, "--show-completion"]) + "; exit $?"],
                             capture_output=True, text=True, timeout=60)
     assert script.returncode == 0 and "complete" in script.stdout and "_HARDEN_COMPLETE" in script.stdout
     # What the installed script asks of harden when the user presses Tab after `harden ver`

@@ -78,6 +78,8 @@ def render(
     config: Optional[Path] = CONFIG_OPTION,
     out_dir: Path = typer.Option(Path("terraform"), "--out", "-o",
                                  help="Directory to write the modules to (created if missing)."),
+    allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Render prevent_destroy = false "
+                                       "on the log bucket, keys and log groups (deliberate teardown)."),
 ) -> None:
     """Render the Terraform modules of the baseline.
 
@@ -94,13 +96,16 @@ def render(
     if endpoint:
         err.print(f"AWS_ENDPOINT_URL is set: the provider blocks point every service at {escape(endpoint)}")
     try:
-        written = do_render(baseline, out_dir, endpoint_url=endpoint)
+        written = do_render(baseline, out_dir, endpoint_url=endpoint, allow_destroy=allow_destroy)
     except (RenderError, TerraformError) as exc:
         fail(f"render: {exc}")
     except OSError as exc:
         fail(f"render: cannot write {out_dir}: {exc.strerror or exc}")
     roots = sorted({p.parent.relative_to(out_dir).as_posix() for p in written})
     out.print(f"[green]rendered[/] {len(written)} files into {escape(str(out_dir))}: {', '.join(roots)}")
+    if allow_destroy:
+        err.print("[yellow]--allow-destroy: the log bucket, keys and log groups are not protected from "
+                  "destruction in this rendering; render again without it to restore the guard[/]")
 
 
 @app.command()
@@ -644,13 +649,14 @@ def _terraform(root_dir: Path, terraform_bin: Optional[str], verbose: bool, stat
     return Terraform(root_dir, engine=engine_from(terraform_bin), on_line=on_line)
 
 
-def _render_into(config: Optional[Path], out_dir: Path) -> Baseline:
+def _render_into(config: Optional[Path], out_dir: Path, allow_destroy: bool = False) -> Baseline:
     from provisioner.render import RenderError, render as do_render
     from provisioner.terraform import TerraformError
 
     baseline = resolve_config(config)
     try:
-        do_render(baseline, out_dir, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+        do_render(baseline, out_dir, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+                  allow_destroy=allow_destroy)
     except (RenderError, TerraformError, OSError) as exc:
         fail(f"render: {exc}")
     return baseline
@@ -679,6 +685,8 @@ def plan(
     out_dir: Path = OUT_OPTION,
     root: Root = ROOT_OPTION,
     no_render: bool = typer.Option(False, "--no-render", help="Plan the modules as they are on disk."),
+    allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Render without prevent_destroy so "
+                                       "the plan may destroy or replace the log bucket, keys, log groups."),
     terraform_bin: Optional[str] = TF_BIN_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
@@ -686,7 +694,7 @@ def plan(
     from provisioner.terraform import TerraformError
 
     if not no_render:
-        _render_into(config, out_dir)
+        _render_into(config, out_dir, allow_destroy)
     try:
         with err.status("terraform init") as status:
             tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
@@ -720,7 +728,7 @@ def apply(
     try:
         with err.status("terraform") as status:
             if not saved.is_file():
-                _render_into(config, out_dir)
+                _render_into(config, out_dir, allow_destroy)
             tf = _terraform(root_dir, terraform_bin, verbose, status)
             if saved.is_file():
                 summary, has_changes = tf.show(saved), True
@@ -788,7 +796,7 @@ def bootstrap(
     baseline = resolve_config(config)
 
     def do_render() -> Path:
-        _render_into(config, out_dir)
+        _render_into(config, out_dir, allow_destroy)
         out.print(f"[green]rendered[/] {escape(str(out_dir))}")
         return out_dir
 

@@ -150,8 +150,11 @@ EMULATED_SERVICES = ("cloudtrail", "cloudwatch", "configservice", "ec2", "events
 
 
 def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
-                 endpoint_url: str | None = None) -> list[RenderedFile]:
-    """Render every template to memory, sorted; nothing touches the disk here."""
+                 endpoint_url: str | None = None, allow_destroy: bool = False) -> list[RenderedFile]:
+    """Render every template to memory, sorted; nothing touches the disk here.
+
+    allow_destroy renders `prevent_destroy = false` on the log bucket, the keys and the log
+    groups (harden's deliberate destroy path); by default they are guarded."""
     if endpoint_url is not None and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[^\s\"\\$%{}]*)?", endpoint_url):
         raise RenderError(f"AWS_ENDPOINT_URL is not an http(s) URL: {endpoint_url!r}")
     if not templates.is_dir():
@@ -167,7 +170,7 @@ def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
     except PolicyError as exc:
         raise RenderError(str(exc)) from None
     context = {"b": baseline, "harden_version": __version__, "endpoint_url": endpoint_url,
-               "emulated_services": EMULATED_SERVICES, **documents}
+               "emulated_services": EMULATED_SERVICES, "allow_destroy": bool(allow_destroy), **documents}
     files: list[RenderedFile] = []
     for source in sorted(templates.rglob("*.tf.j2")):
         rel = source.relative_to(templates)
@@ -188,10 +191,10 @@ def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
 
 
 def render(baseline: Baseline, out: Path, templates: Path = TEMPLATES_DIR, fmt: bool = True,
-           endpoint_url: str | None = None) -> list[Path]:
+           endpoint_url: str | None = None, allow_destroy: bool = False) -> list[Path]:
     """Render into `out`. All or nothing: the tree is built in a temporary directory and only
     then copied over, so a failure leaves the previous rendering untouched."""
-    files = render_files(baseline, templates, endpoint_url)
+    files = render_files(baseline, templates, endpoint_url, allow_destroy)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".harden-render-", dir=out) as staging:

@@ -96,7 +96,8 @@ def test_topic_is_kms_encrypted_with_a_rotating_key(mod: dict):
     assert key["count"] == "${local.create_key ? 1 : 0}"
     assert key["enable_key_rotation"] is True
     assert key["rotation_period_in_days"] == 365
-    assert key["deletion_window_in_days"] == 30
+    # [kms] deletion_window_days reaches this key like every other (issue 11.9).
+    assert key["deletion_window_in_days"] == "${var.kms_deletion_window_days}"
     assert key["policy"] == "${data.aws_iam_policy_document.topic_key[0].json}"
 
 
@@ -302,7 +303,7 @@ def test_event_pattern_matches_cloudtrail_api_calls(evaluated_event_pattern: dic
 VALIDATED = {
     "region", "name_prefix", "topic_name", "subscriptions", "kms_key_arn", "instance_ids", "cpu_threshold",
     "cpu_evaluation_periods", "cpu_period_seconds", "cloudtrail_log_group_name",
-    "allocate_address_alarm_threshold", "metric_namespace",
+    "allocate_address_alarm_threshold", "metric_namespace", "kms_deletion_window_days",
 }
 
 
@@ -318,7 +319,7 @@ def test_variable_defaults(mod: dict):
         "tags": {}, "topic_name": None, "subscriptions": [], "kms_key_arn": None, "cpu_alarms_enabled": True,
         "instance_ids": [], "cpu_threshold": 80, "cpu_evaluation_periods": 3, "cpu_period_seconds": 300,
         "cloudtrail_log_group_name": None, "allocate_address_alarm_threshold": 1,
-        "metric_namespace": "Harden/Security", "event_rule_enabled": True,
+        "metric_namespace": "Harden/Security", "event_rule_enabled": True, "kms_deletion_window_days": 30,
     }
     assert {k: v[k]["default"] for k in expected} == expected
 

@@ -363,17 +363,17 @@ def test_log_group_is_encrypted_and_retained(mod: dict):
     assert group["log_group_class"] == "STANDARD"
 
 
-def test_delivery_role_trusts_only_cloudtrail_for_this_trail(mod: dict):
+def test_delivery_role_trusts_cloudtrail_without_conditions_cloudtrail_does_not_send(mod: dict):
+    # CloudTrail sends no aws:SourceArn / aws:SourceAccount when it assumes the CloudWatch Logs
+    # role: with them CreateTrail fails with InvalidCloudWatchLogsRoleArnException (issue 11.1).
     role = one(mod, "aws_iam_role", "cloudwatch_logs")
     assert role["assume_role_policy"] == "${data.aws_iam_policy_document.cloudwatch_logs_assume.json}"
     assert role["name"] == "${var.name_prefix}-cloudtrail-${var.region}"
     (st,) = policy_doc(mod, "cloudwatch_logs_assume")["statement"]
     assert st["actions"] == ["sts:AssumeRole"]
+    assert st.get("effect", "Allow") == "Allow"
     assert _principals(st) == {"Service": ["cloudtrail.amazonaws.com"]}
-    assert _conditions(st) == {
-        ("StringEquals", "aws:SourceArn"): ["${local.trail_arn}"],
-        ("StringEquals", "aws:SourceAccount"): ["${local.account_id}"],
-    }
+    assert _conditions(st) == {}
 
 
 def test_delivery_role_may_only_write_streams_of_the_trail_log_group(mod: dict):

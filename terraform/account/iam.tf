@@ -29,9 +29,14 @@ resource "aws_iam_role_policy_attachment" "config" {
 }
 
 data "aws_iam_policy_document" "config_delivery" {
+  # What AWS Config's guide lists for the role's S3 policy: read the bucket's ACL, check it
+  # exists and where (ListBucket, GetBucketLocation), write under the prefix. Without the two
+  # checks every delivery leaves AccessDenied events in CloudTrail (AWS Config Developer Guide,
+  # "Permissions for the IAM role assigned to AWS Config", IAM role policy for the S3 bucket:
+  # https://docs.aws.amazon.com/config/latest/developerguide/iamrole-permissions.html#iam-role-policies-S3-bucket).
   statement {
-    sid       = "ReadBucketAcl"
-    actions   = ["s3:GetBucketAcl"]
+    sid       = "ReadBucketAclAndLocation"
+    actions   = ["s3:GetBucketAcl", "s3:GetBucketLocation", "s3:ListBucket"]
     resources = [module.cloudtrail.bucket_arn]
   }
   statement {

@@ -91,6 +91,7 @@ module "alarms" {
   cpu_evaluation_periods           = 3
   cpu_period_seconds               = 300
   allocate_address_alarm_threshold = 1
+  kms_deletion_window_days         = 30
   # The metric filter reads the trail's log group, which lives in the home region only; the
   # EventBridge rule in every region catches allocations where they happen.
   cloudtrail_log_group_name = each.key == var.home_region ? module.cloudtrail.log_group_name : null

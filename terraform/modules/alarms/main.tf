@@ -117,9 +117,16 @@ resource "aws_kms_key" "topic" {
   key_usage               = "ENCRYPT_DECRYPT"
   enable_key_rotation     = true
   rotation_period_in_days = 365
-  deletion_window_in_days = 30
+  deletion_window_in_days = var.kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.topic_key[0].json
   tags                    = var.tags
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "topic" {

@@ -95,6 +95,18 @@ variable "kms_key_arn" {
   }
 }
 
+variable "kms_deletion_window_days" {
+  description = "Waiting period, in days, before the topic key this module creates is deleted after it is scheduled for deletion (7-30)."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30 && floor(var.kms_deletion_window_days) == var.kms_deletion_window_days
+    error_message = "The kms_deletion_window_days must be a whole number from 7 to 30."
+  }
+}
+
 variable "cpu_alarms_enabled" {
   description = "Create one CPUUtilization alarm per instance."
   type        = bool

@@ -264,6 +264,13 @@ resource "aws_kms_key" "this" {
   policy                   = data.aws_iam_policy_document.kms.json
 
   tags = var.tags
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "this" {
@@ -288,6 +295,13 @@ resource "aws_s3_bucket" "this" {
   force_destroy = false
 
   tags = var.tags
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {
@@ -552,25 +566,31 @@ resource "aws_cloudwatch_log_group" "this" {
   log_group_class = "STANDARD"
 
   tags = var.tags
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
+# No aws:SourceArn / aws:SourceAccount conditions here, unlike the bucket and key policies:
+# CloudTrail does not send those keys when it assumes the CloudWatch Logs delivery role, so a
+# condition on them makes CreateTrail/UpdateTrail fail with InvalidCloudWatchLogsRoleArnException
+# (CloudTrail User Guide, "Cross-service confused deputy prevention": the conditions apply to the
+# S3 bucket, KMS key and SNS topic policies, not to this role;
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cross-service-confused-deputy-prevention.html
+# and "Sending events to CloudWatch Logs",
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/send-cloudtrail-events-to-cloudwatch-logs.html).
+# What bounds the role is its permission policy: log streams of this one log group only.
 data "aws_iam_policy_document" "cloudwatch_logs_assume" {
   statement {
-    sid     = "CloudTrailAssumesForThisTrail"
+    sid     = "CloudTrailAssumesToDeliverLogs"
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
       identifiers = ["cloudtrail.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceArn"
-      values   = [local.trail_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }

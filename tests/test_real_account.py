@@ -91,3 +91,67 @@ def test_allow_destroy_renders_the_guard_off_and_a_plain_render_restores_it(tmp_
     again = runner.invoke(app, ["render", "--config", str(config), "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert _guarded(out) == {family: {r: True for r in resources} for family, resources in GUARDED.items()}
+
+
+# -- 11.6 required_version follows the features each rendering uses --------------------------------
+
+def _required_version(directory: Path) -> str:
+    (terraform,) = load_hcl(directory)["terraform"]
+    return terraform["required_version"]
+
+
+def _provider_constraint(directory: Path) -> str:
+    (terraform,) = load_hcl(directory)["terraform"]
+    return terraform["required_providers"][0]["aws"]["version"]
+
+
+def _dirs(out: Path) -> list[Path]:
+    return sorted([out / "account", out / "organization", *(out / "modules").iterdir()])
+
+
+@pytest.mark.parametrize("state, roots", [
+    ({}, ">= 1.5"),                                                        # local state: no backend
+    ({"backend": "s3", "bucket": "acme-tf-state", "dynamodb_table": "locks"}, ">= 1.5"),
+    # The S3 backend's own lock file is generally available from Terraform 1.11 on.
+    ({"backend": "s3", "bucket": "acme-tf-state"}, ">= 1.11"),
+])
+def test_state_locking_sets_the_roots_terraform_version(tmp_path, state, roots):
+    out = _rendered(tmp_path, {"state": state})
+    for directory in _dirs(out):
+        expected = roots if directory.parent == out else ">= 1.5"  # modules have no backend
+        assert _required_version(directory) == expected, directory.name
+        # Per-resource `region` arrived in provider 6.0; every directory says so.
+        assert _provider_constraint(directory) == ">= 6.0, < 7.0", directory.name
+
+
+def _templates_with(tmp_path: Path, extra: dict[str, str]) -> Path:
+    import shutil
+
+    from provisioner.render import TEMPLATES_DIR
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    for rel, text in extra.items():
+        (templates / rel).write_text(text, encoding="utf-8")
+    return templates
+
+
+@pytest.mark.parametrize("extra, module_version, account_version", [
+    # An import block needs 1.5; with for_each 1.7; a removed block 1.7 (Terraform's language docs).
+    ({"modules/ebs_encryption/imports.tf.j2":
+      'import {\n  to = aws_ebs_encryption_by_default.this\n  id = "default"\n}\n'}, ">= 1.5", ">= 1.5"),
+    ({"modules/ebs_encryption/imports.tf.j2":
+      'import {\n  for_each = toset([])\n  to       = aws_kms_alias.this[each.key]\n  id       = each.key\n}\n'},
+     ">= 1.7", ">= 1.7"),
+    ({"account/removed.tf.j2": 'removed {\n  from = module.old\n\n  lifecycle {\n    destroy = false\n  }\n}\n'},
+     ">= 1.5", ">= 1.7"),
+])
+def test_import_and_removed_blocks_raise_the_version_where_they_are_and_in_the_root(
+        tmp_path, extra, module_version, account_version):
+    templates = _templates_with(tmp_path, extra)
+    out = tmp_path / "out"
+    render(parse_baseline({}), out, templates=templates, fmt=False)
+    assert _required_version(out / "modules" / "ebs_encryption") == module_version
+    assert _required_version(out / "account") == account_version        # calls ebs_encryption
+    assert _required_version(out / "organization") == ">= 1.5"         # calls only the scp module
+    assert _required_version(out / "modules" / "alarms") == ">= 1.5"

@@ -662,6 +662,24 @@ def _render_into(config: Optional[Path], out_dir: Path, allow_destroy: bool = Fa
     return baseline
 
 
+def _preflight(baseline: Baseline, root: "Root") -> None:
+    """Before Terraform plans the account root: an organization trail is applied from the
+    management account only (provisioner/preflight.py). Exit 2 elsewhere, 3 when AWS cannot say."""
+    import botocore.exceptions
+
+    from provisioner.aws import AwsSession, describe_error
+    from provisioner.preflight import PreflightError, check_organization_trail
+
+    if root is not Root.account or not baseline.cloudtrail.organization_trail:
+        return
+    try:
+        check_organization_trail(AwsSession(region=baseline.home_region), baseline)
+    except PreflightError as exc:
+        fail(str(exc))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"cloudtrail.organization_trail: cannot check the caller's account: {describe_error(exc)}", EXIT_UNABLE)
+
+
 def _print_plan(summary) -> None:
     from rich.table import Table
 
@@ -694,7 +712,9 @@ def plan(
     from provisioner.terraform import TerraformError
 
     if not no_render:
-        _render_into(config, out_dir, allow_destroy)
+        _preflight(_render_into(config, out_dir, allow_destroy), root)
+    else:
+        _preflight(resolve_config(config), root)
     try:
         with err.status("terraform init") as status:
             tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
@@ -725,6 +745,7 @@ def apply(
 
     root_dir = out_dir / root.value
     saved = root_dir / "harden.tfplan"
+    _preflight(resolve_config(config), root)
     try:
         with err.status("terraform") as status:
             if not saved.is_file():
@@ -794,6 +815,7 @@ def bootstrap(
     from provisioner.verify import run_verify
 
     baseline = resolve_config(config)
+    _preflight(baseline, Root.account)
 
     def do_render() -> Path:
         _render_into(config, out_dir, allow_destroy)

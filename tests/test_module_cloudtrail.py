@@ -123,7 +123,8 @@ def test_trail_is_created_after_bucket_policy_encryption_and_role_policy(mod: di
 
 def test_trail_arn_is_built_without_a_cycle(mod: dict):
     loc = mod["locals"]
-    assert loc["trail_arn"] == "arn:${local.partition}:cloudtrail:${var.region}:${local.account_id}:trail/${var.trail_name}"
+    # The trail's owner: the caller, or the management account for an organization trail (11.7).
+    assert loc["trail_arn"] == "arn:${local.partition}:cloudtrail:${var.region}:${local.trail_account}:trail/${var.trail_name}"
     assert loc["partition"] == "${data.aws_partition.current.partition}"
     assert loc["account_id"] == "${data.aws_caller_identity.current.account_id}"
     assert loc["log_group_name"] == "/aws/cloudtrail/${var.trail_name}"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from provisioner.baseline import parse_baseline
 from provisioner.cli import app
 from provisioner.render import render
-from tests.hcl import load_hcl
+from tests.hcl import load_hcl, parse_file
 
 FAMILIES_WITH_KEYS = ("cloudtrail", "flow_logs", "ebs_encryption", "alarms")
 # What `terraform destroy` must not remove by accident: the evidence and the keys that read it.
@@ -96,12 +96,12 @@ def test_allow_destroy_renders_the_guard_off_and_a_plain_render_restores_it(tmp_
 # -- 11.6 required_version follows the features each rendering uses --------------------------------
 
 def _required_version(directory: Path) -> str:
-    (terraform,) = load_hcl(directory)["terraform"]
+    (terraform,) = parse_file(directory / "versions.tf")["terraform"]
     return terraform["required_version"]
 
 
 def _provider_constraint(directory: Path) -> str:
-    (terraform,) = load_hcl(directory)["terraform"]
+    (terraform,) = parse_file(directory / "versions.tf")["terraform"]
     return terraform["required_providers"][0]["aws"]["version"]
 
 
@@ -155,3 +155,86 @@ def test_import_and_removed_blocks_raise_the_version_where_they_are_and_in_the_r
     assert _required_version(out / "account") == account_version        # calls ebs_encryption
     assert _required_version(out / "organization") == ">= 1.5"         # calls only the scp module
     assert _required_version(out / "modules" / "alarms") == ">= 1.5"
+
+
+# -- 11.7 an organization trail belongs to the management account ----------------------------------
+
+ORG_TRAIL = {"organization_id": "o-a1b2c3d4e5", "cloudtrail": {"organization_trail": True}}
+
+
+def test_organization_trail_arn_names_the_management_account_read_from_the_organization(tmp_path):
+    out = _rendered(tmp_path, ORG_TRAIL)
+    trail_module = load_hcl(out / "modules" / "cloudtrail")
+    org = trail_module["data"]["aws_organizations_organization"]["this"]
+    assert org["count"] == "${var.is_organization_trail ? 1 : 0}"  # always read for an organization trail
+    locals_ = trail_module["locals"]
+    assert locals_["trail_account"] == ("${var.is_organization_trail ? one(data.aws_organizations_organization"
+                                        ".this[*].master_account_id) : local.account_id}")
+    assert locals_["trail_arn"] == ("arn:${local.partition}:cloudtrail:${var.region}:${local.trail_account}"
+                                    ":trail/${var.trail_name}")
+    # Every aws:SourceArn in the bucket and key policies is that ARN, not one built from the caller.
+    source_arns = [c["values"] for doc in trail_module["data"]["aws_iam_policy_document"].values()
+                   for st in doc.get("statement", []) for c in st.get("condition", [])
+                   if c["variable"] == "aws:SourceArn"
+                   and st["principals"][0]["identifiers"] == ["cloudtrail.amazonaws.com"]]
+    assert len(source_arns) >= 5 and all(v == ["${local.trail_arn}"] for v in source_arns)
+    # And the trail refuses to be applied from any other account.
+    trail = trail_module["resource"]["aws_cloudtrail"]["this"]
+    conditions = [p["condition"] for block in trail["lifecycle"] for p in block["precondition"]]
+    assert "${local.applied_where_the_trail_belongs}" in conditions
+    assert locals_["applied_where_the_trail_belongs"] == (
+        "${var.is_organization_trail ? contains([local.trail_account], local.account_id) : true}")
+    account = load_hcl(out / "account")
+    assert account["module"]["cloudtrail"]["is_organization_trail"] is True
+
+
+def _organization(aws) -> dict:
+    return aws.client("organizations").create_organization(FeatureSet="ALL")["Organization"]
+
+
+def test_preflight_passes_in_the_management_account(aws):
+    from provisioner.preflight import check_organization_trail
+
+    org = _organization(aws)
+    baseline = parse_baseline({**ORG_TRAIL, "organization_id": org["Id"]})
+    assert check_organization_trail(aws, baseline) == org["MasterAccountId"] == aws.account_id()
+
+
+def test_preflight_refuses_a_member_or_delegated_administrator_account(aws):
+    # moto keeps one account per server here: the member's view of DescribeOrganization is stubbed
+    # (botocore's Stubber checks the response against the real service model).
+    from provisioner.preflight import PreflightError, check_organization_trail
+    from tests.stubbing import OperationStubber
+
+    management = "210987654321"
+    assert aws.account_id() != management
+    org = {"Id": "o-a1b2c3d4e5", "Arn": f"arn:aws:organizations::{management}:organization/o-a1b2c3d4e5",
+           "FeatureSet": "ALL", "MasterAccountArn": f"arn:aws:organizations::{management}:account/o-a1b2c3d4e5/"
+           f"{management}", "MasterAccountId": management, "MasterAccountEmail": "root@example.com"}
+    client = aws.client("organizations")
+    with OperationStubber(client, "DescribeOrganization") as stub:
+        stub.add_response("describe_organization", {"Organization": org}, {})
+        with pytest.raises(PreflightError, match=rf"belongs to the management account {management}; these "
+                                                 rf"credentials are account {aws.account_id()}"):
+            check_organization_trail(aws, parse_baseline(ORG_TRAIL))
+
+
+def test_preflight_refuses_outside_an_organization_and_a_wrong_organization_id(aws):
+    from provisioner.preflight import PreflightError, check_organization_trail
+
+    with pytest.raises(PreflightError, match="not in an AWS Organization"):
+        check_organization_trail(aws, parse_baseline(ORG_TRAIL))
+    org = _organization(aws)
+    with pytest.raises(PreflightError, match=f"belong to organization {org['Id']}"):
+        check_organization_trail(aws, parse_baseline(ORG_TRAIL))  # o-a1b2c3d4e5 is not moto's id
+    assert check_organization_trail(aws, parse_baseline({})) is None  # no organization trail: no check
+
+
+def test_plan_refuses_an_organization_trail_before_terraform_runs(aws, tmp_path):
+    config = tmp_path / "harden.toml"
+    config.write_text('organization_id = "o-a1b2c3d4e5"\n[cloudtrail]\norganization_trail = true\n',
+                      encoding="utf-8")
+    result = CliRunner().invoke(app, ["plan", "--config", str(config), "--out", str(tmp_path / "tf")])
+    assert result.exit_code == 2
+    assert " ".join(result.output.split()).endswith("but this account is not in an AWS Organization")
+    assert not (tmp_path / "tf" / "account" / ".terraform").exists()  # Terraform never started

@@ -238,3 +238,41 @@ def test_plan_refuses_an_organization_trail_before_terraform_runs(aws, tmp_path)
     assert result.exit_code == 2
     assert " ".join(result.output.split()).endswith("but this account is not in an AWS Organization")
     assert not (tmp_path / "tf" / "account" / ".terraform").exists()  # Terraform never started
+
+
+# -- 11.4 one topic: every other region reaches it through the home region's bus -------------------
+
+def test_event_forwarding_role_may_only_put_events_on_the_home_bus(tmp_path):
+    account = load_hcl(_rendered(tmp_path, {"home_region": "eu-west-1", "regions": ["eu-west-1", "ap-south-1"]})
+                       / "account")
+    docs = account["data"]["aws_iam_policy_document"]
+    (allow,) = docs["event_forwarding"]["statement"]
+    assert allow.get("effect", "Allow") == "Allow"
+    assert allow["actions"] == ["events:PutEvents"]
+    assert allow["resources"] == [
+        "arn:${data.aws_partition.current.partition}:events:${var.home_region}:${local.account_id}:event-bus/default"]
+    (trust,) = docs["event_forwarding_assume"]["statement"]
+    assert trust["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]
+    conditions = {(c["test"], c["variable"]): c["values"] for c in trust["condition"]}
+    assert conditions[("StringEquals", "aws:SourceAccount")] == ["${local.account_id}"]
+    # Only the two forwarding rules (aws:SourceArn of a rule's target role is the rule ARN).
+    assert sorted(conditions[("ArnLike", "aws:SourceArn")]) == [
+        "arn:${data.aws_partition.current.partition}:events:*:${local.account_id}:rule/${var.name_prefix}-alarm-state-changes",
+        "arn:${data.aws_partition.current.partition}:events:*:${local.account_id}:rule/${var.name_prefix}-elastic-ip-api-calls"]
+    role = account["resource"]["aws_iam_role"]["event_forwarding"]
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.event_forwarding_assume.json}"
+    assert account["resource"]["aws_iam_role_policy"]["event_forwarding"]["policy"] == \
+        "${data.aws_iam_policy_document.event_forwarding.json}"
+    alarms = account["module"]["alarms"]
+    assert alarms["home_region"] == "${var.home_region}"
+    assert alarms["event_bus_role_arn"] == "${aws_iam_role.event_forwarding.arn}"
+    assert alarms["subscriptions"] == "${var.alarm_subscriptions}"
+    # One topic to subscribe to, named as such.
+    assert account["output"]["alarm_topic_arn"]["value"] == "${module.alarms[var.home_region].topic_arn}"
+    assert "alarm_topic_arns" not in account["output"]
+
+
+def test_no_forwarding_role_without_alarms(tmp_path):
+    account = load_hcl(_rendered(tmp_path, {"alarms": {"enabled": False}}) / "account")
+    assert "event_forwarding" not in account["resource"].get("aws_iam_role", {})
+    assert "alarms" not in account["module"]

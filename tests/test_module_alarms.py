@@ -399,6 +399,11 @@ def test_alarm_state_rule_catches_the_baselines_alarms_once(alarm_state_patterns
     assert not event_pattern_matches(home, _alarm_event("eu-west-1", "acme-cpu-fleet"))
     # Only this baseline's alarms.
     assert not event_pattern_matches(away, _alarm_event("ap-south-1", "someone-elses-alarm"))
+    # The fix (provisioner/controls/alarms.py) puts the same patterns when it builds the route.
+    from provisioner.controls.alarms import alarm_state_pattern
+
+    assert home == alarm_state_pattern("acme", "eu-west-1", home=True)
+    assert away == alarm_state_pattern("acme", "eu-west-1", home=False)
 
 
 # ---------------------------------------------------------------------------

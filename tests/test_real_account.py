@@ -276,3 +276,31 @@ def test_no_forwarding_role_without_alarms(tmp_path):
     account = load_hcl(_rendered(tmp_path, {"alarms": {"enabled": False}}) / "account")
     assert "event_forwarding" not in account["resource"].get("aws_iam_role", {})
     assert "alarms" not in account["module"]
+
+
+def test_the_fix_creates_the_forwarding_role_the_account_root_declares(tmp_path):
+    from provisioner.controls import CheckContext
+    from provisioner.controls.alarms import event_forwarding_policies
+
+    baseline = parse_baseline({"home_region": "eu-west-1", "name_prefix": "acme"})
+    account = load_hcl(_rendered(tmp_path, {"home_region": "eu-west-1", "name_prefix": "acme"}) / "account")
+    docs = account["data"]["aws_iam_policy_document"]
+    ctx = CheckContext(aws=None, baseline=baseline, region="ap-south-1", account_id="123456789012")
+    trust, allow = event_forwarding_policies(ctx)
+
+    def concrete(text: str) -> str:
+        return (text.replace("${data.aws_partition.current.partition}", "aws")
+                .replace("${local.account_id}", "123456789012").replace("${var.name_prefix}", "acme")
+                .replace("${var.home_region}", "eu-west-1"))
+
+    (hcl_trust,) = docs["event_forwarding_assume"]["statement"]
+    conditions = {c["variable"]: [concrete(v) for v in c["values"]] for c in hcl_trust["condition"]}
+    (statement,) = trust["Statement"]
+    assert conditions == {"aws:SourceAccount": ["123456789012"],
+                          "aws:SourceArn": statement["Condition"]["ArnLike"]["aws:SourceArn"]}
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    (hcl_allow,) = docs["event_forwarding"]["statement"]
+    (allowed,) = allow["Statement"]
+    assert [concrete(r) for r in hcl_allow["resources"]] == [allowed["Resource"]]
+    assert hcl_allow["actions"] == [allowed["Action"]] and hcl_allow["sid"] == allowed["Sid"]
+    assert account["resource"]["aws_iam_role"]["event_forwarding"]["name"] == "${var.name_prefix}-events-to-home-region"

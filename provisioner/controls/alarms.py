@@ -145,12 +145,14 @@ def _forwarded(ctx: CheckContext, bus_region: str, matches) -> list[dict]:
     return found
 
 
+def _reached(entry: dict) -> list[dict]:
+    """Topic summaries an entry reaches, directly or through another region's bus."""
+    return list(entry.get("topics", [])) + [t for hop in entry.get("forwarded", []) for t in hop["topics"]]
+
+
 def _delivering(entry: dict) -> list[dict]:
     """Topics with a confirmed subscription that an entry reaches, directly or through a bus."""
-    topics = list(entry.get("topics", []))
-    for hop in entry.get("forwarded", []):
-        topics += hop["topics"]
-    return [t for t in topics if _topic_problem(t) is None]
+    return [t for t in _reached(entry) if _topic_problem(t) is None]
 
 
 def _follow(ctx: CheckContext, entry: dict, targets: list[str], matches) -> None:
@@ -301,7 +303,7 @@ def _cpu_alarm_gaps(ctx: CheckContext, alarm: dict) -> list[str]:
     if direct and not _routed(ctx, alarm):
         gaps += direct
         if not alarm.get("AlarmActions"):
-            gaps.append("no EventBridge rule carries its state changes to a topic with a confirmed subscription")
+            gaps.append("no EventBridge rule carries its state changes to an existing topic")
     return gaps
 
 
@@ -318,10 +320,11 @@ def _direct_action_gaps(ctx: CheckContext, alarm: dict) -> list[str]:
 
 
 def _routed(ctx: CheckContext, alarm: dict) -> list[dict]:
-    """The topics with a confirmed subscription the alarm's state changes reach through
-    EventBridge (the baseline's route outside the home region)."""
+    """The existing topics the alarm's state changes reach through EventBridge (the baseline's
+    route outside the home region). Existence, as for a direct alarm action: whether anyone
+    confirmed the topic is alarms.allocate_address's question."""
     route = ctx.cached(f"alarms:route:{alarm['AlarmName']}", lambda: alarm_state_route(ctx, alarm["AlarmName"]))
-    return [t for entry in route for t in _delivering(entry)]
+    return [t for entry in route for t in _reached(entry) if t["exists"]]
 
 
 def _cpu_alarm_summary(ctx: CheckContext, alarm: dict) -> dict[str, Any]:
@@ -412,6 +415,37 @@ def alarm_topic_arn(ctx: CheckContext) -> str:
 
 def alarm_rule_name(ctx: CheckContext) -> str:
     return f"{ctx.baseline.name_prefix}-alarm-state-changes"
+
+
+def alarm_state_pattern(prefix: str, home_region: str, *, home: bool) -> dict[str, Any]:
+    """The module's alarm_state_changes event pattern (tests/test_module_alarms.py compares them):
+    this baseline's alarms; in the home region only those forwarded from the others (its own
+    alarms notify the topic directly)."""
+    pattern: dict[str, Any] = {
+        "detail": {"alarmName": [{"prefix": f"{prefix}-"}]},
+        "detail-type": ["CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change"],
+        "source": ["aws.cloudwatch"]}
+    if home:
+        pattern["region"] = [{"anything-but": home_region}]
+    return pattern
+
+
+def event_forwarding_role_name(ctx: CheckContext) -> str:
+    return f"{ctx.baseline.name_prefix}-events-to-home-region"
+
+
+def event_forwarding_policies(ctx: CheckContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The account root's event forwarding role (templates/account/iam.tf.j2): trust, permissions."""
+    p, account, prefix, home = partition(ctx.region), ctx.account_id, ctx.baseline.name_prefix, ctx.baseline.home_region
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account}, "ArnLike": {"aws:SourceArn": [
+            f"arn:{p}:events:*:{account}:rule/{prefix}-elastic-ip-api-calls",
+            f"arn:{p}:events:*:{account}:rule/{prefix}-alarm-state-changes"]}}}]}
+    allow = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "PutEventsOnTheHomeBusOnly", "Effect": "Allow", "Action": "events:PutEvents",
+        "Resource": f"arn:{p}:events:{home}:{account}:event-bus/default"}]}
+    return trust, allow
 
 
 def topic_key_alias(ctx: CheckContext) -> str:
@@ -533,7 +567,7 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
 def _topic_exists_now(ctx: CheckContext, topic_arn: str) -> bool:
     """Asked at run time, not from the cache: the action before may just have created it."""
     try:
-        ctx.client("sns").get_topic_attributes(TopicArn=topic_arn)
+        ctx.client("sns", topic_arn.split(":")[3]).get_topic_attributes(TopicArn=topic_arn)
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "NotFound":
             raise
@@ -554,10 +588,8 @@ def _check_topic_created(ctx: CheckContext, topic_arn: str | None, topic_planned
 def _notify_text(ctx: CheckContext, topic_arn: str | None) -> str:
     if topic_arn:
         return f"alarm and OK actions to {topic_arn}"
-    routed = any(_delivering(e) for e in alarm_state_route(ctx, cpu_fleet_alarm_name(ctx)))
-    text = (f"no SNS action (a CloudWatch alarm notifies only a topic of its own region): its state changes "
+    return (f"no SNS action (a CloudWatch alarm notifies only a topic of its own region): its state changes "
             f"reach {alarm_topic_arn(ctx)} through the EventBridge rule {alarm_rule_name(ctx)}")
-    return text + ("" if routed else "; that route does not deliver yet: `harden apply` creates it")
 
 
 def _fleet_alarm_action(ctx: CheckContext, topic_arn: str | None, topic_planned: bool, replaces: bool) -> Action:
@@ -615,6 +647,62 @@ def _cpu_alarm_action(ctx: CheckContext, finding: Finding, topic_arn: str | None
                   f"{_notify_text(ctx, topic_arn)}", ["cloudwatch:PutMetricAlarm"], run)
 
 
+def _ensure_forwarding_role(ctx: CheckContext) -> str:
+    iam, name = ctx.client("iam"), event_forwarding_role_name(ctx)
+    trust, allow = event_forwarding_policies(ctx)
+    try:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                              Description=f"EventBridge sends harden's Elastic IP events and alarm state changes "
+                                          f"to the default event bus of {ctx.baseline.home_region}",
+                              Tags=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="put-events-on-home-bus", PolicyDocument=json.dumps(allow))
+    return arn
+
+
+def _route_action(ctx: CheckContext) -> Action:
+    """What the module declares for alarm state changes: this region's rule to the home bus (with
+    the forwarding role), the home region's rule to the topic."""
+    home, rule, prefix = ctx.baseline.home_region, alarm_rule_name(ctx), ctx.baseline.name_prefix
+    topic = alarm_topic_arn(ctx)
+    home_bus = f"arn:{partition(home)}:events:{home}:{ctx.account_id}:event-bus/default"
+
+    def run() -> dict:
+        if not _topic_exists_now(ctx, topic):
+            raise RuntimeError(f"the home topic {topic} does not exist: route not created")
+        role_arn = _ensure_forwarding_role(ctx)
+        home_events = ctx.client("events", home)
+        home_events.put_rule(Name=rule, State="ENABLED", EventPattern=json.dumps(alarm_state_pattern(prefix, home, home=True)),
+                             Description=f"State changes of the {prefix}-* alarms of the other regions, to the topic "
+                                         "(harden alarms.*).")
+        home_events.put_targets(Rule=rule, Targets=[{
+            "Id": "security-alarms-topic", "Arn": topic,
+            "InputTransformer": {"InputPathsMap": {"alarm": "$.detail.alarmName", "region": "$.region",
+                                                   "state": "$.detail.state.value", "reason": "$.detail.state.reason",
+                                                   "time": "$.time"},
+                                 "InputTemplate": '"harden: alarm <alarm> in <region> is <state> at <time>: <reason>"'}}])
+        events = ctx.client("events")
+        events.put_rule(Name=rule, State="ENABLED", EventPattern=json.dumps(alarm_state_pattern(prefix, home, home=False)),
+                        Description=f"State changes of the {prefix}-* alarms in {ctx.region}, to the home region's "
+                                    "event bus (harden alarms.*).")
+        events.put_targets(Rule=rule, Targets=[{"Id": "home-region-event-bus", "Arn": home_bus, "RoleArn": role_arn}])
+        return {"message": f"{rule} in {ctx.region} -> {home_bus} -> {rule} -> {topic}"}
+
+    return Action(ctx.control_id, ctx.region, rule,
+                  f"route the state changes of the {prefix}-* alarms of {ctx.region} to {topic}: rule {rule} here "
+                  f"to the default event bus of {home} (role {event_forwarding_role_name(ctx)}: events:PutEvents on "
+                  f"that bus only), rule {rule} there to the topic, as the alarms module declares",
+                  ["iam:CreateRole", "iam:PutRolePolicy", "events:PutRule", "events:PutTargets"], run)
+
+
+def _home_context(ctx: CheckContext) -> CheckContext:
+    return CheckContext(aws=ctx.aws, baseline=ctx.baseline, region=ctx.baseline.home_region,
+                        account_id=ctx.account_id, control_id=ctx.control_id, regions=ctx.regions)
+
+
 @fix("alarms.cpu")
 def create_cpu_alarms(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
     """The region's fleet alarm (the topic first, in the home region, when it is missing); own
@@ -624,16 +712,20 @@ def create_cpu_alarms(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
     targets = [f for f in failed if f.resource in running]
     if not targets:
         return []
-    topic_arn, topic_planned, actions = None, False, []
-    if ctx.region == ctx.baseline.home_region:
-        topic_arn = alarm_topic_arn(ctx)
-        topic_planned = topic_subscriptions(ctx, topic_arn) is None
-        actions = [_topic_action(ctx, topic_arn)] if topic_planned else []
+    home = ctx.region == ctx.baseline.home_region
+    topic = alarm_topic_arn(ctx)
+    topic_planned = topic_subscriptions(ctx, topic) is None
+    # The one topic, in the home region, first; the route to it from here next (outside the home
+    # region, where no alarm action can reach it), unless it already carries the alarm.
+    actions = [_topic_action(ctx if home else _home_context(ctx), topic)] if topic_planned else []
     fleet = cpu_fleet_alarm_name(ctx)
+    if not home and (topic_planned or not any(t["exists"] for e in alarm_state_route(ctx, fleet) for t in _reached(e))):
+        actions.append(_route_action(ctx))
+    topic_arn = topic if home else None
     replaces = any(a.get("alarm_name") == fleet for f in targets for a in f.evidence.get("alarms", []))
-    actions.append(_fleet_alarm_action(ctx, topic_arn, topic_planned, replaces))
+    actions.append(_fleet_alarm_action(ctx, topic_arn, topic_planned and home, replaces))
     if len(running) > METRICS_INSIGHTS_MAX_SERIES:
-        actions += [_cpu_alarm_action(ctx, f, topic_arn, topic_planned) for f in targets]
+        actions += [_cpu_alarm_action(ctx, f, topic_arn, topic_planned and home) for f in targets]
     return actions
 
 

@@ -150,28 +150,34 @@ def test_a_failed_topic_creation_stops_the_alarms(aws):
     assert run.exit_code() == 3 and _alarms(aws) == {}
 
 
-def test_outside_the_home_region_the_fleet_alarm_has_no_topic_of_its_own(aws):
+def test_outside_the_home_region_the_fix_routes_the_fleet_alarm_to_the_home_topic(aws):
     """A CloudWatch alarm can only notify a topic of its own region: outside the home region the
-    fix creates no regional topic (that would need its own confirmation again) and the alarm's
-    state changes travel the EventBridge route the module declares."""
+    fix creates no regional topic (that would need its own confirmation again); it creates what the
+    module declares: the one topic in the home region, the EventBridge route to it, the alarm."""
     away = "ap-south-1"
     baseline = parse_baseline({"regions": [REGION, away], "home_region": REGION})
     aws.client("ec2", away).run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro")
 
     dry = run_remediation(aws, baseline, controls=CONTROL, regions=[away])
-    (action,) = dry.actions
-    assert action.region == away and action.resource == FLEET
+    assert [(a.region, a.resource) for a in dry.actions] == [(REGION, TOPIC), (away, "harden-alarm-state-changes"),
+                                                            (away, FLEET)]
+    assert "events:PutEvents on that bus only" in dry.actions[1].description
     assert f"its state changes reach {TOPIC} through the EventBridge rule harden-alarm-state-changes" in \
-        action.description
-    assert "does not deliver yet: `harden apply` creates it" in action.description
+        dry.actions[2].description
 
     applied = run_remediation(aws, baseline, controls=CONTROL, regions=[away], apply=True)
-    assert [r.status for r in applied.results] == ["applied"]
+    assert [r.status for r in applied.results] == ["applied"] * 3, [r.message for r in applied.results]
     alarm = {a["AlarmName"]: a for a in aws.client("cloudwatch", away).describe_alarms()["MetricAlarms"]}[FLEET]
     assert alarm["AlarmActions"] == [] and alarm["ActionsEnabled"] is True
-    assert aws.client("sns", away).list_topics()["Topics"] == []
-    # Without the route the alarm still tells nobody: verify says so until Terraform adds it.
-    assert applied.after.exit_code() == 1
+    assert aws.client("sns", away).list_topics()["Topics"] == []  # no second topic to confirm
+    role = aws.client("iam").get_role(RoleName="harden-events-to-home-region")["Role"]
+    policy = aws.client("iam").get_role_policy(RoleName=role["RoleName"], PolicyName="put-events-on-home-bus")
+    assert policy["PolicyDocument"]["Statement"][0]["Resource"] == \
+        f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+    (target,) = aws.client("events", away).list_targets_by_rule(Rule="harden-alarm-state-changes")["Targets"]
+    assert target["Arn"] == f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default" and target["RoleArn"] == role["Arn"]
+    assert applied.after.exit_code() == 0  # verify follows the route
+    assert run_remediation(aws, baseline, controls=CONTROL, regions=[away]).actions == []
 
 
 def test_above_the_query_limit_each_instance_also_gets_its_own_alarm(aws, monkeypatch):

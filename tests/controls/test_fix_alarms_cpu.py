@@ -190,3 +190,15 @@ def test_above_the_query_limit_each_instance_also_gets_its_own_alarm(aws, monkey
     assert "more running instances than the fleet alarm's query evaluates" in run.actions[2].description
     assert sorted(_alarms(aws)) == sorted([FLEET, *(f"harden-cpu-{i}" for i in ids)])
     assert run.after.exit_code() == 0
+
+
+def test_the_home_topic_is_planned_once_for_every_region_that_needs_it(aws):
+    regions = [REGION, "ap-south-1", "sa-east-1"]
+    baseline = parse_baseline({"regions": regions, "home_region": REGION})
+    for region in regions[1:]:
+        aws.client("ec2", region).run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                                InstanceType="t3.micro")
+    run = run_remediation(aws, baseline, controls=CONTROL, apply=True)
+    assert [a.resource for a in run.actions].count(TOPIC) == 1
+    assert [r.status for r in run.results] == ["applied"] * len(run.actions), [r.message for r in run.results]
+    assert run.after.exit_code() == 0

@@ -353,13 +353,15 @@ HOME_BUS = "arn:${local.partition}:events:${var.home_region}:${local.account_id}
 def test_other_regions_forward_elastic_ip_events_and_alarm_states_to_the_home_bus(mod: dict):
     assert mod["locals"]["home_bus_arn"] == HOME_BUS
     targets = mod["resource"]["aws_cloudwatch_event_target"]
+    away = targets["to_home_bus"]
     for rule in ("address_api_calls", "alarm_state_changes"):
-        home, away = targets[rule], targets[f"{rule}_to_home"]
+        home = targets[rule]
         assert home["count"] == "${local.is_home ? 1 : 0}" and home["arn"] == TOPIC_ARN, rule
-        assert away["count"] == "${local.is_home ? 0 : 1}", rule
-        assert away["rule"] == f"${{aws_cloudwatch_event_rule.{rule}.name}}"
-        assert away["arn"] == "${local.home_bus_arn}" and away["role_arn"] == "${var.event_bus_role_arn}"
-        assert "input_transformer" not in away  # forwarded as is: the home rules match the original event
+        assert f"{rule} = aws_cloudwatch_event_rule.{rule}.name" in " ".join(away["for_each"].split())
+    assert away["for_each"].startswith("${local.is_home ? {} : {")
+    assert away["rule"] == "${each.value}"
+    assert away["arn"] == "${local.home_bus_arn}" and away["role_arn"] == "${var.event_bus_role_arn}"
+    assert "input_transformer" not in away  # forwarded as is: the home rules match the original event
     (state_target_paths,) = targets["alarm_state_changes"]["input_transformer"]
     assert state_target_paths["input_paths"]["alarm"] == "$.detail.alarmName"
 

@@ -481,13 +481,17 @@ resource "aws_cloudwatch_event_target" "address_api_calls" {
   depends_on = [aws_sns_topic_policy.alarms]
 }
 
-# Other regions: the event as it is, to the home region's default bus (an event bus in another
-# region is the one cross-region target EventBridge has; it needs a role that may PutEvents there).
-resource "aws_cloudwatch_event_target" "address_api_calls_to_home" {
-  count = local.is_home ? 0 : 1
+# Other regions: both rules' events as they are, to the home region's default bus (an event bus in
+# another region is the one cross-region target EventBridge has; it needs a role that may
+# PutEvents there). The home region's rules match the original events.
+resource "aws_cloudwatch_event_target" "to_home_bus" {
+  for_each = local.is_home ? {} : {
+    address_api_calls   = aws_cloudwatch_event_rule.address_api_calls.name
+    alarm_state_changes = aws_cloudwatch_event_rule.alarm_state_changes.name
+  }
 
   region    = var.region
-  rule      = aws_cloudwatch_event_rule.address_api_calls.name
+  rule      = each.value
   target_id = "home-region-event-bus"
   arn       = local.home_bus_arn
   role_arn  = var.event_bus_role_arn
@@ -545,14 +549,4 @@ resource "aws_cloudwatch_event_target" "alarm_state_changes" {
   }
 
   depends_on = [aws_sns_topic_policy.alarms]
-}
-
-resource "aws_cloudwatch_event_target" "alarm_state_changes_to_home" {
-  count = local.is_home ? 0 : 1
-
-  region    = var.region
-  rule      = aws_cloudwatch_event_rule.alarm_state_changes.name
-  target_id = "home-region-event-bus"
-  arn       = local.home_bus_arn
-  role_arn  = var.event_bus_role_arn
 }

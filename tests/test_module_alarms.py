@@ -1,5 +1,6 @@
-"""Module `alarms`: CPU alarm per instance, Elastic IP API-call detection (CloudTrail metric filter
-+ alarm, EventBridge rule), all to one KMS-encrypted SNS topic.
+"""Module `alarms`: a fleet CPU alarm per region (own alarms for listed instances), Elastic IP
+API-call detection (CloudTrail metric filter + alarm, EventBridge rule), all to one KMS-encrypted
+SNS topic in the home region, which the other regions reach through its event bus.
 
 The HCL is read with python-hcl2; the pieces that are pure expressions (the EventBridge pattern,
 the variable validations) are evaluated by the real bundled Terraform, which needs no provider

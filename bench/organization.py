@@ -133,7 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1x2,10x2,50x2,200x2,20x17",
                         help="comma-separated NxR: N member accounts, R regions")
-    parser.add_argument("--modes", default="parallel", help="parallel, sequential, shards4 (comma-separated)")
+    parser.add_argument("--modes", default="parallel", help="parallel (the defaults), threads (one process, 8 accounts at once), sequential, shards4 "
+                        "(comma-separated)")
     parser.add_argument("--profile", action="store_true", help="cProfile the (first) run and print the top")
     parser.add_argument("--compare-tree", type=Path, help="another checkout (with its own .venv), e.g. the "
                         "previous release: each size also runs its verify, as mode 'previous'")
@@ -162,7 +163,8 @@ def main() -> None:
                     elif mode == "previous":
                         res = run_verify(emulator, regions, [], work, tree=args.compare_tree.resolve())
                     else:
-                        extra = ["--sequential"] if mode == "sequential" else []
+                        extra = {"sequential": ["--sequential"],
+                                 "threads": ["--processes", "1", "--account-workers", "8"]}.get(mode, [])
                         res = run_verify(emulator, regions, extra, work, profile=args.profile)
                     if args.profile:
                         print("\n".join(res["profile"].splitlines()[:45]))

@@ -263,3 +263,28 @@ def test_single_account_jsonl_is_a_stream_of_one(aws, emulator, tmp_path):
     assert [x["type"] for x in lines] == ["header", "account", "summary"]
     assert lines[0]["format"] == STREAM_FORMAT and lines[1]["account"] == aws.account_id()
     assert lines[2]["exit_code"] == 1
+
+
+def test_the_organization_workflow_example_shards_and_merges_consistently():
+    """examples/ci/github-actions-organization.yml: the matrix lists exactly shards 1..N, the
+    verify step names the same N, and every harden command it runs exists."""
+    import re
+
+    import yaml
+
+    from provisioner.cli import app
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "ci" / "github-actions-organization.yml"
+    workflow = yaml.safe_load(path.read_text())
+    shards = workflow["jobs"]["verify"]["strategy"]["matrix"]["shard"]
+    runs = "\n".join(s.get("run", "") for job in workflow["jobs"].values() for s in job["steps"])
+    (total,) = set(re.findall(r"--shard \$\{\{ matrix\.shard \}\}/(\d+)", runs))
+    assert shards == list(range(1, int(total) + 1))
+    groups = {g.name: {c.name or c.callback.__name__ for c in g.typer_instance.registered_commands}
+              for g in app.registered_groups}
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    used = [line.split()[1:3] for line in runs.splitlines() if line.strip().startswith("harden ")]
+    assert ["verify", "--config"] in used
+    for first, second in used:
+        assert first in commands or second in groups.get(first, set()), (first, second)
+    assert "needs" in workflow["jobs"]["report"] and workflow["jobs"]["report"]["if"] == "always()"

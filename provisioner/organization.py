@@ -30,14 +30,14 @@ import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from provisioner.aws import AwsSession, describe_error, paginate, partition_for
 from provisioner.baseline import Baseline
 from provisioner.controls import select
-from provisioner.findings import GLOBAL, STATUSES, Finding, Report
+from provisioner.findings import GLOBAL, STATUSES, Finding, Report, all_rules, report_header
 from provisioner.verify import run_verify
 
 ROLE_NAME_RE = r"^[\w+=,.@-]{1,64}$"
@@ -152,9 +152,9 @@ class Totals:
     accounts_unable: int = 0
     api_calls: int = 0
 
-    def add(self, report: Report) -> None:
+    def add(self, report: Report, fail_on: str | None = None) -> None:
         self.add_counts({s: sum(1 for f in report.findings if f.status == s) for s in STATUSES},
-                        sum(report.api_calls.values()), report.exit_code())
+                        sum(report.api_calls.values()), report.exit_code(fail_on))
 
     def add_counts(self, statuses: dict[str, int], api_calls: int, exit_code: int) -> None:
         for status in STATUSES:
@@ -309,10 +309,14 @@ def _lost(account_id: str, why: str) -> Report:
 
 # -- reports across processes and files ----------------------------------------------------------
 
-def report_payload(report: Report) -> dict[str, Any]:
-    """A report as plain data: the verify JSON contract (`report`) plus the call counts."""
-    return {"account": report.account, "report": report.to_dict(), "api_calls": dict(report.api_calls),
-            "duration_seconds": round(report.duration_seconds, 3)}
+def report_payload(report: Report, exit_code: int | None = None) -> dict[str, Any]:
+    """A report as plain data: the verify JSON contract (`report`) plus the call counts and, in a
+    stream, the account's exit code as the run judged it (--fail-on)."""
+    payload = {"account": report.account, "report": report.to_dict(), "api_calls": dict(report.api_calls),
+               "duration_seconds": round(report.duration_seconds, 3)}
+    if exit_code is not None:
+        payload["exit_code"] = exit_code
+    return payload
 
 
 def report_from_payload(payload: dict[str, Any]) -> Report:
@@ -321,9 +325,10 @@ def report_from_payload(payload: dict[str, Any]) -> Report:
     doc = payload["report"]
     names = {f.name for f in dataclasses.fields(Finding)}
     findings = [Finding(**{k: v for k, v in f.items() if k in names}) for f in doc.get("findings", [])]
+    generated = datetime.fromisoformat(doc["generated_at"]) if doc.get("generated_at") else datetime.now(timezone.utc)
     return Report(account=doc.get("account"), regions=list(doc.get("regions", [])), findings=findings,
                   api_calls=dict(payload.get("api_calls") or {}),
-                  duration_seconds=float(payload.get("duration_seconds") or 0.0))
+                  duration_seconds=float(payload.get("duration_seconds") or 0.0), generated_at=generated)
 
 
 # -- the in-memory form (small organizations, programmatic use) -----------------------------------
@@ -333,19 +338,21 @@ class OrganizationReport:
     organization_id: str | None
     reports: list[Report] = field(default_factory=list)
 
-    def exit_code(self) -> int:
-        codes = {r.exit_code() for r in self.reports}
+    def exit_code(self, fail_on: str | None = None) -> int:
+        codes = {r.exit_code(fail_on) for r in self.reports}
         return 3 if 3 in codes else 1 if 1 in codes else 0
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, fail_on: str | None = None) -> dict[str, Any]:
         totals = Totals()
         for report in self.reports:
-            totals.add(report)
+            totals.add(report, fail_on)
         return totals.summary()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"organization": self.organization_id, "accounts": [r.to_dict() for r in self.reports],
-                "summary": self.summary()}
+        rules = all_rules()
+        generated = min((r.generated_at for r in self.reports), default=None) or datetime.now(timezone.utc)
+        return {**report_header(generated), "organization": self.organization_id,
+                "accounts": [r.to_dict(rules) for r in self.reports], "summary": self.summary()}
 
     def merged(self) -> Report:
         """One report for JUnit/SARIF: each resource is prefixed with its account."""
@@ -357,8 +364,8 @@ def merge_reports(organization_id: str | None, reports: Iterable[Report]) -> Rep
     regions: set[str] = set()
     for r in reports:
         regions.update(r.regions)
-        findings.extend(Finding(f.control, f.region, f"{r.account}:{f.resource}", f.status, f.message,
-                                {**f.evidence, "account": r.account}) for f in r.findings)
+        findings.extend(replace(f, resource=f"{r.account}:{f.resource}", evidence={**f.evidence, "account": r.account})
+                        for f in r.findings)
     return Report(account=organization_id, regions=sorted(regions), findings=findings)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
 from provisioner import __version__
-from provisioner.findings import Report
+from provisioner.findings import Report, report_header
 from provisioner.organization import Totals, merge_reports, report_from_payload, report_payload
 
 STREAM_FORMAT = "harden-organization-stream/1"
@@ -92,7 +92,7 @@ def scan(path: Path) -> StreamState:
                 summary = obj["report"].get("summary", {})
                 state.done.add(obj["account"])
                 state.totals.add_counts(summary, sum((obj.get("api_calls") or {}).values()),
-                                        _exit_code(summary))
+                                        obj.get("exit_code", _exit_code(summary)))
             elif kind == "summary":
                 state.summary = obj
             state.valid_bytes = offset
@@ -129,10 +129,14 @@ class Sink:
 
     def __init__(self, fmt: str, output: Path | None, head: dict[str, Any], *,
                  emit: Callable[[Report], None], table: Callable[[Report], None] | None = None,
-                 stdout: TextIO | None = None, resume: StreamState | None = None) -> None:
+                 stdout: TextIO | None = None, resume: StreamState | None = None,
+                 min_severity: str | None = None, fail_on: str | None = None) -> None:
+        """min_severity leaves less severe findings out of what is written; fail_on decides
+        which failures make an account (and the run) exit 1. The totals count every finding."""
         import sys
 
         self.fmt, self.output, self.head = fmt, output, head
+        self.min_severity, self.fail_on = min_severity, fail_on
         self._emit, self._table = emit, table
         self.totals = resume.totals if resume else Totals()
         self._first_json = True
@@ -146,7 +150,9 @@ class Sink:
                 self._write_line(head)
         elif fmt == "json":
             self._handle = output.open("w", encoding="utf-8") if output else stdout
-            self._handle.write('{\n  "organization": ' + json.dumps(head.get("organization")) + ',\n  "accounts": [')
+            top = {**report_header(datetime.now(timezone.utc)), "organization": head.get("organization")}
+            self._handle.write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in top.items())
+                               + '  "accounts": [')
         elif fmt == "table":
             self._handle = None
         else:
@@ -168,9 +174,11 @@ class Sink:
                 pass
 
     def add(self, report: Report) -> None:
-        self.totals.add(report)
+        code = report.exit_code(self.fail_on)
+        self.totals.add(report, self.fail_on)
+        report = report.filtered(self.min_severity)
         if self.fmt in ("jsonl",) or self._spool is not None:
-            self._write_line({"type": "account", **report_payload(report)})
+            self._write_line({"type": "account", **report_payload(report, code)})
         elif self.fmt == "json":
             body = json.dumps(report.to_dict(), indent=2, default=str).replace("\n", "\n    ")
             self._handle.write(("\n    " if self._first_json else ",\n    ") + body)

@@ -384,10 +384,10 @@ def verify(
                                           "--format jsonl: continue an interrupted run, appending to FILE and "
                                           "skipping the accounts it already holds."),
     processes: Optional[int] = typer.Option(None, "--processes", min=1, max=64, help="With --organization-role: "
-                                            "worker processes (default: one per CPU, fewer for small organizations)."),
+                                            "worker processes (default: one per 100 accounts, at most one per CPU)."),
     account_workers: Optional[int] = typer.Option(None, "--account-workers", min=1, max=64, help="With "
                                                   "--organization-role: accounts verified at once per process "
-                                                  "(default 4). In flight at most: processes x this x --workers."),
+                                                  "(default 8). In flight at most: processes x this x --workers."),
     sequential: bool = typer.Option(False, "--sequential", help="With --organization-role: one account after "
                                     "the other in this process (the pre-0.2 behaviour, for comparison)."),
     severity: Optional[str] = SEVERITY_OPTION,

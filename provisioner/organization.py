@@ -41,10 +41,13 @@ from provisioner.findings import GLOBAL, STATUSES, Finding, Report, all_rules, r
 from provisioner.verify import run_verify
 
 ROLE_NAME_RE = r"^[\w+=,.@-]{1,64}$"
-DEFAULT_ACCOUNT_WORKERS = 4
-# Below this many accounts per process, starting processes (each imports boto3 and the controls,
-# ~1 s of CPU) costs more than it saves: small organizations run in threads of this process.
-MIN_ACCOUNTS_PER_PROCESS = 8
+DEFAULT_ACCOUNT_WORKERS = 8
+# A worker process costs ~1 s of CPU to start (boto3, the controls) and only pays off once one
+# process's CPU is the limit: about 3.5 ms of CPU per API call (bench/organization.py) is ~285
+# calls/s per core, which threads reach only with hundreds of accounts in flight. Below this many
+# accounts per process, everything runs in threads of this process (measured on 2 cores: 50
+# accounts in threads 14 s, in 2 processes 30 s, the emulator competing for the same cores).
+MIN_ACCOUNTS_PER_PROCESS = 100
 
 
 # -- which accounts ------------------------------------------------------------------------------

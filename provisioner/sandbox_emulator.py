@@ -293,6 +293,15 @@ def _moto_implements(cls: type, name: str) -> bool:
     return not (code and code.co_names == ("NotImplementedError",))
 
 
+def load_aws_managed_policies() -> None:
+    """AWS accounts have the AWS managed policies (service-role/AWS_ConfigRole, which the Config
+    recorder role attaches); moto only loads them when asked. Process-wide, read when an
+    account's IAM backend is created (after each reset): about 50 ms."""
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
+
+
 def install() -> None:
     """Add the missing APIs to moto (idempotent; pair each call with uninstall())."""
     global _installs

@@ -116,6 +116,12 @@ class Channel:
     frequency: str
 
 
+# The cloudtrail module's aws_cloudtrail settings and its event_selector (every management event,
+# read and write), in the API's words.
+TRAIL_SETTINGS = {"IsMultiRegionTrail": True, "IncludeGlobalServiceEvents": True, "EnableLogFileValidation": True}
+MANAGEMENT_SELECTOR = {"ReadWriteType": "All", "IncludeManagementEvents": True}
+
+
 @dataclass(frozen=True)
 class Trail:
     name: str
@@ -124,9 +130,8 @@ class Trail:
     log_group: LogGroup
     role: Role
     organization: bool
-    settings: dict[str, bool] = field(default_factory=lambda: {
-        "IsMultiRegionTrail": True, "IncludeGlobalServiceEvents": True, "EnableLogFileValidation": True})
-    event_selectors: tuple[dict[str, Any], ...] = ({"ReadWriteType": "All", "IncludeManagementEvents": True},)
+    settings: dict[str, bool] = field(default_factory=lambda: dict(TRAIL_SETTINGS))
+    event_selectors: tuple[dict[str, Any], ...] = (MANAGEMENT_SELECTOR,)
 
 
 def tags(baseline: Baseline, name: str | None = None) -> dict[str, str]:

@@ -210,7 +210,8 @@ class ResourceChange:
     address: str
     type: str
     module: str
-    action: str  # create | update | replace | delete
+    action: str  # create | update | replace | delete | import (adopted as it is)
+    importing: bool = False  # an import block adopts it (an update may follow the import)
 
 
 @dataclass
@@ -230,6 +231,7 @@ class PlanSummary:
     def to_dict(self) -> dict:
         return {"add": self.count("create"), "change": self.count("update"),
                 "replace": self.count("replace"), "destroy": self.count("delete"),
+                "import": sum(1 for c in self.changes if c.importing),
                 "changes": [c.__dict__ for c in self.changes]}
 
 
@@ -244,9 +246,12 @@ def _action(actions: list[str]) -> str | None:
 def summarize_plan(plan_json: dict) -> PlanSummary:
     changes = []
     for rc in plan_json.get("resource_changes", []) or []:
-        action = _action(rc.get("change", {}).get("actions", []))
+        change = rc.get("change", {})
+        importing = bool(change.get("importing"))  # an import block adopts it (Terraform >= 1.5)
+        action = _action(change.get("actions", [])) or ("import" if importing else None)
         if action:
-            changes.append(ResourceChange(rc["address"], rc.get("type", ""), rc.get("module_address", ""), action))
+            changes.append(ResourceChange(rc["address"], rc.get("type", ""), rc.get("module_address", ""), action,
+                                          importing))
     return PlanSummary(sorted(changes, key=lambda c: c.address))
 
 

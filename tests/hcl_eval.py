@@ -117,9 +117,48 @@ class _Parser:
     def __init__(self, text: str, resolve: Resolver):
         self.toks, self.pos, self._resolve = _tokens(text), 0, resolve
         self.skipping = 0  # inside the branch a conditional did not choose: parsed, not evaluated
+        self.bound: dict[str, Any] = {}  # names a for expression binds
 
     def resolve(self, path: tuple) -> Any:
-        return None if self.skipping else self._resolve(path)
+        if self.skipping:
+            return None
+        if path[0] in self.bound:
+            return _walk_path(self.bound[path[0]], path[1:])
+        return self._resolve(path)
+
+    def for_object(self) -> dict:
+        """{ for k, v in coll : key => value [if cond] } (the "{" already taken)."""
+        self.take("for")
+        names = [self.take()[1]]
+        if self.peek(","):
+            self.take()
+            names.append(self.take()[1])
+        self.take("in")
+        collection = self.cond()
+        self.take(":")
+        start = self.pos
+        items = collection.items() if isinstance(collection, dict) else enumerate(collection or [])
+        out: dict = {}
+        saved = dict(self.bound)
+        for k, v in list(items) or [(None, None)]:
+            self.pos = start
+            empty = k is None and not collection
+            self.skipping += 1 if empty else 0
+            self.bound.update(dict(zip(names, [k, v] if len(names) == 2 else [v])))
+            key = self.cond()
+            self.take("=")
+            self.take(">")
+            value = self.cond()
+            keep = True
+            if self.peek("if"):
+                self.take()
+                keep = self.cond()
+            self.skipping -= 1 if empty else 0
+            if not empty and keep:
+                out[key] = value
+        self.bound = saved
+        self.take("}")
+        return out
 
     def branch(self, chosen: bool) -> Any:
         self.skipping += 0 if chosen else 1
@@ -276,6 +315,8 @@ class _Parser:
                     self.take()
             self.take("]")
             return items
+        if value == "{" and self.peek("for"):
+            return self.for_object()
         if value == "{":
             obj = {}
             while not self.peek("}"):
@@ -288,6 +329,12 @@ class _Parser:
             self.take("}")
             return obj
         raise EvalError(f"unexpected {value!r}")
+
+
+def _walk_path(value: Any, rest: tuple) -> Any:
+    for key in rest:
+        value = value[key]
+    return value
 
 
 def _interpolations(text: str) -> list[tuple[int, int]]:

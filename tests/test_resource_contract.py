@@ -93,7 +93,8 @@ class Tally:
     compared: int = 0
     mismatches: list[str] = field(default_factory=list)
     gaps: set[str] = field(default_factory=set)
-    seen: set[tuple[str, str]] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
+    addresses: set[tuple[str, str]] = field(default_factory=set)  # (root, instance address)
 
     def check(self, where: str, attribute: str, declared: Any, live: Any) -> None:
         self.compared += 1
@@ -503,6 +504,14 @@ def _instances(scope: Scope, body: dict) -> list[str | None]:
     return [None]
 
 
+def _address(module: str, region: str, rtype: str, name: str, body: dict, instance: str | None) -> tuple[str, str]:
+    """The instance address in its root: what an import block's `to` must say."""
+    prefix = {"account": "", "cloudtrail": "module.cloudtrail.", "scp": "module.scp."}.get(
+        module, f'module.{module}["{region}"].')
+    index = f'["{instance}"]' if instance is not None else "[0]" if "count" in body else ""
+    return ("organization" if module == "scp" else "account"), f"{prefix}{rtype}.{name}{index}"
+
+
 def compare(tree: Path, aws, account: str, regions: list[str], baseline) -> Tally:
     tally = Tally()
     root = Scope(load_hcl(tree / "account"), aws, account, baseline.home_region, {}, tree=tree)
@@ -524,6 +533,7 @@ def compare(tree: Path, aws, account: str, regions: list[str], baseline) -> Tall
                 for instance in _instances(scope, body):
                     where = f"{module}[{scope.region}].{rtype}.{name}" + (f"[{instance}]" if instance else "")
                     tally.seen.add(where)
+                    tally.addresses.add(_address(module, scope.region, rtype, name, body, instance))
                     _compare_resource(tally, scope, where, rtype, name, instance)
     return tally
 
@@ -582,5 +592,72 @@ def test_remediate_from_nothing_converges_to_what_the_modules_declare(aws, emula
     met = {w.split(".")[1] for w in tally.seen}
     assert met == {rtype for pairs in COUNTERPARTS.values() for _, rtype in pairs}, met
     assert tally.compared > 150, tally.compared
+    _apply_adopts_what_remediate_made(aws, baseline, account, tmp_path, tally)
     print(f"\ncompared {tally.compared} attributes of {len(tally.seen)} resources, 0 disagree; "
           f"not visible in the emulator: {sorted(tally.gaps)}")
+
+
+# -- apply adopts what remediate made ---------------------------------------------------------------
+
+def _shape(scope: Scope) -> Callable[[str, str, dict], Any]:
+    def shape(rtype: str, name: str, body: dict) -> Any:
+        if "for_each" in body:
+            return list(evaluate(body["for_each"], scope))
+        return int(evaluate(body["count"], scope))
+    return shape
+
+
+def _apply_adopts_what_remediate_made(aws, baseline, account: str, tree: Path, tally: Tally) -> None:
+    """Every resource the fixes created gets an import block at its root's address; the blocks
+    pass the schema validator against the real modules; on provider-free stand-ins of the same
+    shape the bundled Terraform plans them as imports, with nothing destroyed or replaced."""
+    from provisioner.adopt import IMPORTS_FILE, discover, write_imports
+    from provisioner.terraform import Terraform
+    from provisioner.validate import validate_tree
+    from tests.standins import standin_address, write_standins
+
+    adoptions = discover(aws, baseline, account, [HOME, OTHER])
+    found = {(a.root, a.address) for a in adoptions}
+    assert tally.addresses <= found, sorted(tally.addresses - found)
+    assert len(found) == len(adoptions)  # one block per instance
+
+    for root in ("account", "organization"):
+        written = write_imports(tree / root, adoptions, in_state=set())
+        assert written and (tree / root / IMPORTS_FILE).is_file()
+    problems = [str(p) for p in validate_tree(tree) if IMPORTS_FILE in p.file]
+    assert problems == [], problems
+    # A block whose address the roots do not declare is caught by that validator.
+    bad = tree / "account" / IMPORTS_FILE
+    good_text = bad.read_text()
+    bad.write_text(good_text + 'import {\n  to = module.flow_logs["eu-west-1"].aws_flow_log.that["vpc-1"]\n  id = "x"\n}\n')
+    assert any("declares no resource aws_flow_log.that" in str(p) for p in validate_tree(tree))
+    bad.write_text(good_text)
+
+    root_scope = Scope(load_hcl(tree / "account"), aws, account, HOME, {}, tree=tree)
+    org_scope = Scope(load_hcl(tree / "organization"), aws, account, HOME, {}, tree=tree)
+    org_scope.parsed["module"]["scp"]["source"] = "../modules/scp"
+    roots = {
+        "account": (root_scope, {"cloudtrail": [(None, *_module(root_scope, "cloudtrail", None))],
+                                 **{m: [(r, *_module(root_scope, m, r)) for r in (HOME, OTHER)]
+                                    for m in ("flow_logs", "config", "ebs_encryption", "alarms")}}),
+        "organization": (org_scope, {"scp": [(None, *_module(org_scope, "scp", None))]}),
+    }
+    for root, (scope, modules) in roots.items():
+        standin = tree / f"standin-{root}"
+        write_standins(standin, scope.parsed, modules, _shape(scope))
+        mine = [a for a in adoptions if a.root == root]
+        (standin / IMPORTS_FILE).write_text("".join(
+            f'import {{\n  to = {standin_address(a.address)}\n  id = "{a.id}"\n}}\n' for a in mine))
+        tf = Terraform(standin)
+        tf.init()
+        summary = tf.plan().summary
+        imported = {c.address for c in summary.changes if c.importing}
+        assert imported == {standin_address(a.address) for a in mine}
+        assert all(c.action in ("import", "create") for c in summary.changes), \
+            [(c.action, c.address) for c in summary.changes if c.action not in ("import", "create")]
+        assert summary.to_dict()["import"] == len(mine) and summary.to_dict()["destroy"] == 0
+
+
+def _module(scope: Scope, name: str, key: str | None) -> tuple[dict, Callable]:
+    child = scope.child(name, key)
+    return child.parsed, _shape(child)

@@ -261,6 +261,14 @@ def render_imports(adoptions: list[Adoption]) -> str:
     return header + "".join("\n" + a.block() for a in adoptions)
 
 
+def adopt(tf: Any, aws: AwsSession, baseline: Baseline, root_dir: Path) -> list[Adoption]:
+    """Before a plan of `root_dir` (initialised): write the import blocks for what the account has
+    and this root's state does not."""
+    account = baseline.account_id or aws.account_id()
+    regions = aws.resolve_regions(baseline.explicit_regions)
+    return write_imports(root_dir, discover(aws, baseline, account, regions), tf.state_addresses())
+
+
 def write_imports(root_dir: Path, adoptions: list[Adoption], in_state: set[str]) -> list[Adoption]:
     """Write the root's import file with the adoptions not yet in state (or remove it when there
     are none); returns what it wrote."""

@@ -29,6 +29,7 @@ class BootstrapStopped(Exception):
 class BootstrapResult:
     steps: list[str] = field(default_factory=list)
     plan: PlanSummary | None = None
+    adopted: list = field(default_factory=list)  # import blocks written before the plan
     applied: bool = False
     report: Report | None = None
     verify_attempts: int = 0
@@ -75,8 +76,10 @@ def bootstrap(
     verify_interval: float = 15.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    adopt: Callable[[Terraform, Path], list] | None = None,
 ) -> BootstrapResult:
-    """render -> scan (stop on failed checks) -> init -> plan -> confirm -> apply -> verify."""
+    """render -> scan (stop on failed checks) -> init -> [adopt: import blocks for what exists]
+    -> plan -> confirm -> apply -> verify."""
     result = BootstrapResult()
 
     out_dir = render()
@@ -89,6 +92,9 @@ def bootstrap(
     tf = terraform(out_dir / root_name)
     tf.init()
     result.steps.append("init")
+    if adopt is not None:
+        result.adopted = adopt(tf, out_dir / root_name)
+        result.steps.append("adopt")
     plan: PlanResult = tf.plan()
     result.steps.append("plan")
     result.plan = plan.summary

@@ -313,6 +313,15 @@ class Terraform:
             raise TerraformError(f"no saved plan at {plan_path}: run `harden plan` first")
         self._run("apply", "-input=false", "-no-color", "-auto-approve", plan_path.name)
 
+    def state_addresses(self) -> set[str]:
+        """The resource instance addresses in this root's state (none before the first apply)."""
+        done = self._run("state", "list", ok=(0, 1), stream=False)
+        if done.retcode == 1:
+            if "No state file was found" in (done.stderr or ""):
+                return set()
+            self._run("state", "list", stream=False)  # raises with Terraform's own message
+        return {line.strip() for line in (done.stdout or "").splitlines() if line.strip()}
+
     def outputs(self) -> dict[str, Any]:
         """Outputs as typed values; sensitive ones are masked, never printed or returned."""
         done = self._run("output", "-json", "-no-color", stream=False)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from provisioner.findings import GLOBAL, Finding, Report
+from provisioner.findings import Report
 from provisioner.terraform import PlanResult, PlanSummary, Terraform
 
 Log = Callable[[str], None]
@@ -117,17 +117,14 @@ def bootstrap(
 
 
 def drift_report(tf: Terraform, verify: Callable[[], Report] | None, root_name: str) -> Report:
-    """Terraform drift (a non-empty plan) and live-account drift (verify) in one report."""
+    """Terraform drift (one finding per resource the plan would change or import) and live-account
+    drift (verify), in one report; every failing finding says which command converges it and
+    whether harden fixes it with boto3 (provisioner/drift.py)."""
+    from provisioner.drift import terraform_findings, with_advice
+    from provisioner.remediate import fixable_controls
+
     plan = tf.plan(plan_file="harden-drift.tfplan")
-    summary = plan.summary.to_dict()
-    if plan.has_changes:
-        what = ", ".join(f"{c.action} {c.address}" for c in plan.summary.changes[:5])
-        terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "fail",
-                                    f"Terraform would change {len(plan.summary.changes)} resource(s): {what}",
-                                    summary)
-    else:
-        terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "pass",
-                                    "Terraform state matches the configuration", summary)
     report = verify() if verify else Report(account=None, regions=[], findings=[])
-    report.findings.append(terraform_finding)
+    report.findings = with_advice(report.findings, set(fixable_controls())) + \
+        terraform_findings(plan.summary, root_name)
     return report

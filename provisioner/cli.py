@@ -656,7 +656,7 @@ def _render_into(config: Optional[Path], out_dir: Path) -> Baseline:
     return baseline
 
 
-def _adopt(baseline: Baseline, tf, root_dir: Path) -> list:
+def _adopt(baseline: Baseline, tf, root_dir: Path, aws=None) -> list:
     """Import blocks for the harden resources the account has and this root's state lacks (made
     by `harden remediate` or by hand), so the plan imports them instead of failing."""
     import botocore.exceptions
@@ -665,7 +665,7 @@ def _adopt(baseline: Baseline, tf, root_dir: Path) -> list:
     from provisioner.aws import AwsSession, describe_error
 
     try:
-        return adopt(tf, AwsSession(region=baseline.home_region), baseline, root_dir)
+        return adopt(tf, aws or AwsSession(region=baseline.home_region), baseline, root_dir)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         (root_dir / IMPORTS_FILE).unlink(missing_ok=True)
         err.print(f"[yellow]could not look for existing harden resources to import[/] "
@@ -892,6 +892,8 @@ def drift(
         with err.status("terraform plan") as status:
             tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
             tf.init()
+            if aws is not None:  # what remediate made shows as "to import", not as "to create"
+                _adopt(baseline, tf, out_dir / root.value, aws)
             report = drift_report(tf, (lambda: run_verify(aws, baseline)) if aws else None, root.value)
     except TerraformError as exc:
         fail(str(exc))

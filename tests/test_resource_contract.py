@@ -114,6 +114,7 @@ class Scope:
         self.parsed, self.aws, self.account, self.region = parsed, aws, account, region
         self.args, self.each, self.parent, self.tree, self.calls = args, each or {}, parent, tree, calls or {}
         self._locals: dict[str, Any] = {}
+        self._children: dict[tuple[str, str | None], Scope] = {}
 
     def __call__(self, path: tuple) -> Any:
         head = path[0]
@@ -165,13 +166,18 @@ class Scope:
         return _walk(value, rest[1:])
 
     def child(self, name: str, key: str | None) -> "Scope":
+        if (name, key) not in self._children:
+            self._children[(name, key)] = self._child(name, key)
+        return self._children[(name, key)]
+
+    def _child(self, name: str, key: str | None) -> "Scope":
         call = self.parsed["module"][name]
         each = {"key": key, "value": key} if key else {}
         inner = Scope(self.parsed, self.aws, self.account, self.region, self.args, each, self.parent, self.tree)
         inner._locals = self._locals
         args = {k: evaluate(v, inner) for k, v in call.items() if k not in ("source", "for_each", "depends_on")}
         region = args.get("region", self.region)
-        parsed = load_hcl(self.tree / "modules" / name)
+        parsed = _load(self.tree / "modules" / name)
         return Scope(parsed, self.aws, self.account, region, args, parent=self, tree=self.tree)
 
     def body(self, rtype: str, name: str) -> dict:
@@ -209,6 +215,16 @@ class Scope:
         if attr in body:  # an argument read back: what the configuration says
             return evaluate(body[attr], self)
         raise EvalError(f"{rtype}.{name}.{attr} is not known to the contract test")
+
+
+_PARSED: dict[Path, dict] = {}
+
+
+def _load(directory: Path) -> dict:
+    """A rendered module parsed once per test (python-hcl2 is slow: ~0.3 s a file)."""
+    if directory not in _PARSED:
+        _PARSED[directory] = load_hcl(directory)
+    return _PARSED[directory]
 
 
 def _walk(value: Any, rest: tuple) -> Any:
@@ -514,8 +530,8 @@ def _address(module: str, region: str, rtype: str, name: str, body: dict, instan
 
 def compare(tree: Path, aws, account: str, regions: list[str], baseline) -> Tally:
     tally = Tally()
-    root = Scope(load_hcl(tree / "account"), aws, account, baseline.home_region, {}, tree=tree)
-    org_root = Scope(load_hcl(tree / "organization"), aws, account, baseline.home_region, {}, tree=tree)
+    root = Scope(_load(tree / "account"), aws, account, baseline.home_region, {}, tree=tree)
+    org_root = Scope(_load(tree / "organization"), aws, account, baseline.home_region, {}, tree=tree)
     org_root.parsed["module"]["scp"]["source"] = "../modules/scp"
     scopes: list[tuple[str, Scope]] = [("account", root), ("cloudtrail", root.child("cloudtrail", None)),
                                        ("scp", org_root.child("scp", None))]
@@ -633,8 +649,8 @@ def _apply_adopts_what_remediate_made(aws, baseline, account: str, tree: Path, t
     assert any("declares no resource aws_flow_log.that" in str(p) for p in validate_tree(tree))
     bad.write_text(good_text)
 
-    root_scope = Scope(load_hcl(tree / "account"), aws, account, HOME, {}, tree=tree)
-    org_scope = Scope(load_hcl(tree / "organization"), aws, account, HOME, {}, tree=tree)
+    root_scope = Scope(_load(tree / "account"), aws, account, HOME, {}, tree=tree)
+    org_scope = Scope(_load(tree / "organization"), aws, account, HOME, {}, tree=tree)
     org_scope.parsed["module"]["scp"]["source"] = "../modules/scp"
     roots = {
         "account": (root_scope, {"cloudtrail": [(None, *_module(root_scope, "cloudtrail", None))],

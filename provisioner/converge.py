@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
-from provisioner.aws import error_code
+from provisioner.aws import describe_error, error_code
 from provisioner.resources import Bucket, Key, LogGroup, Role, Site
 
 
@@ -51,7 +51,7 @@ def ensure_key(kms, key: Key) -> str:
         kms.create_alias(AliasName=key.alias, TargetKeyId=created["KeyId"])
     except botocore.exceptions.ClientError as exc:
         # Say which key exists now, so a person can finish it or schedule its deletion.
-        raise RuntimeError(f"created key {created['Arn']}, then {exc}") from None
+        raise RuntimeError(f"created key {created['Arn']}, then {describe_error(exc)}") from None
     return created["Arn"]
 
 

@@ -80,3 +80,22 @@ def test_bootstrap_writes_import_blocks_after_init_and_before_plan(tmp_path):
                       confirm=lambda s: True, log=lambda m: None, adopt=adopt)
     assert again.adopted == [] and not again.applied
     assert seen == ["adopt:account:[]", "adopt:account:['terraform_data.item']"]
+
+
+def test_without_aws_access_the_plan_goes_on_without_import_blocks(tmp_path, monkeypatch, capsys):
+    from provisioner import cli
+    from provisioner.baseline import parse_baseline
+
+    root = _root(tmp_path)
+    (root / IMPORTS_FILE).write_text("# stale\n")
+    tf = Terraform(root)  # not initialised: discovery fails first
+    # Nothing listens on port 9 of loopback: every AWS call fails at once.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    from provisioner.aws import AwsSession
+
+    once = AwsSession(region="us-east-1", max_attempts=1)  # the CLI's session retries 8 times
+    assert cli._adopt(parse_baseline({"regions": ["us-east-1"]}), tf, root, once) == []
+    assert not (root / IMPORTS_FILE).exists()  # a stale file is not left to import by mistake
+    assert "planning without import blocks" in " ".join(capsys.readouterr().err.split())

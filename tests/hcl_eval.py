@@ -123,7 +123,7 @@ class _Parser:
         if self.skipping:
             return None
         if path[0] in self.bound:
-            return _walk_path(self.bound[path[0]], path[1:])
+            return walk(self.bound[path[0]], path[1:])
         return self._resolve(path)
 
     def for_object(self) -> dict:
@@ -331,7 +331,8 @@ class _Parser:
         raise EvalError(f"unexpected {value!r}")
 
 
-def _walk_path(value: Any, rest: tuple) -> Any:
+def walk(value: Any, rest: tuple) -> Any:
+    """value[k1][k2]... for the keys of a reference path after its root."""
     for key in rest:
         value = value[key]
     return value

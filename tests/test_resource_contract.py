@@ -25,7 +25,7 @@ from provisioner.baseline import parse_baseline
 from provisioner.remediate import FIXES, fixable_controls, run_remediation
 from provisioner.render import render
 from tests.hcl import load_hcl
-from tests.hcl_eval import EvalError, evaluate, normal_policy, policy_document
+from tests.hcl_eval import EvalError, evaluate, normal_policy, policy_document, walk
 
 HOME, OTHER = "eu-west-1", "us-east-1"
 IMAGE = "ami-12c6146b"
@@ -120,13 +120,13 @@ class Scope:
         head = path[0]
         if head == "var":
             if path[1] in self.args:
-                return _walk(self.args[path[1]], path[2:])
-            return _walk(evaluate(self.parsed["variable"][path[1]].get("default"), self), path[2:])
+                return walk(self.args[path[1]], path[2:])
+            return walk(evaluate(self.parsed["variable"][path[1]].get("default"), self), path[2:])
         if head == "local":
             name = path[1]
             if name not in self._locals:
                 self._locals[name] = evaluate(self.parsed["locals"][name], self)
-            return _walk(self._locals[name], path[2:])
+            return walk(self._locals[name], path[2:])
         if head == "each":
             return self.each[path[1]]
         if head == "data":
@@ -163,7 +163,7 @@ class Scope:
     def module_output(self, name: str, rest: tuple) -> Any:
         child = self.child(name, self.region if name != "cloudtrail" else None)
         value = evaluate(child.parsed["output"][rest[0]]["value"], child)
-        return _walk(value, rest[1:])
+        return walk(value, rest[1:])
 
     def child(self, name: str, key: str | None) -> "Scope":
         if (name, key) not in self._children:
@@ -225,12 +225,6 @@ def _load(directory: Path) -> dict:
     if directory not in _PARSED:
         _PARSED[directory] = load_hcl(directory)
     return _PARSED[directory]
-
-
-def _walk(value: Any, rest: tuple) -> Any:
-    for key in rest:
-        value = value[key]
-    return value
 
 
 # -- live readers: what exists, in the module's argument names --------------------------------------

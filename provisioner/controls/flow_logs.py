@@ -81,10 +81,6 @@ def all_vpcs(ctx: CheckContext) -> list[Finding]:
 # them (the import blocks harden renders).
 
 
-def log_group_name(ctx: CheckContext) -> str:
-    return resources.flow_log_group_name(ctx.baseline)
-
-
 def _ensure_cloudwatch_destination(ctx: CheckContext, desired: resources.FlowLog) -> tuple[str, str]:
     """The region's flow-log group (after its key) and the role that writes to it."""
     group = converge.ensure_log_group(ctx.client("logs"), ctx.client("kms"), desired.log_group)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 from typing import Any
 
+from provisioner.controls import PSEUDO_CONTROLS
 from provisioner.findings import GLOBAL, Finding
 from provisioner.terraform import PlanSummary
 
@@ -29,9 +31,10 @@ def _region_of(address: str) -> str:
 
 def terraform_findings(summary: PlanSummary, root: str) -> list[Finding]:
     """One finding per planned change (fail), or one pass when Terraform has nothing to do."""
+    severity = PSEUDO_CONTROLS["terraform.plan"].severity
     if summary.empty:
         return [Finding("terraform.plan", GLOBAL, root, "pass", "Terraform state matches the configuration",
-                        summary.to_dict())]
+                        summary.to_dict(), severity=severity)]
     findings = []
     for change in summary.changes:
         if change.action == "import":
@@ -44,7 +47,7 @@ def terraform_findings(summary: PlanSummary, root: str) -> list[Finding]:
         findings.append(Finding("terraform.plan", _region_of(change.address), change.address, "fail",
                                 f"{what} [converge: {converge['command']}]",
                                 {"action": change.action, "importing": change.importing, "type": change.type,
-                                 "converge": converge}))
+                                 "converge": converge}, severity=severity))
     return findings
 
 
@@ -68,7 +71,7 @@ def with_advice(findings: list[Finding], fixable: set[str]) -> list[Finding]:
     for f in findings:
         if f.status == "fail" and "converge" not in f.evidence:
             advice = converge_advice(f, fixable)
-            f = Finding(f.control, f.region, f.resource, f.status, f"{f.message} [converge: {advice['command']}]",
-                        {**f.evidence, "converge": advice})
+            f = replace(f, message=f"{f.message} [converge: {advice['command']}]",
+                        evidence={**f.evidence, "converge": advice})
         out.append(f)
     return out

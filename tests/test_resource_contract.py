@@ -666,6 +666,8 @@ def _apply_adopts_what_remediate_made(aws, baseline, account: str, tree: Path, t
         assert all(c.action in ("import", "create") for c in summary.changes), \
             [(c.action, c.address) for c in summary.changes if c.action not in ("import", "create")]
         assert summary.to_dict()["import"] == len(mine) and summary.to_dict()["destroy"] == 0
+        shape = {k: v for k, v in summary.to_dict().items() if k != "changes"}
+        print(f"\nprovider-free plan of the {root} root after remediate: {shape}")
 
 
 def _module(scope: Scope, name: str, key: str | None) -> tuple[dict, Callable]:

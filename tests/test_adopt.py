@@ -100,29 +100,3 @@ def test_without_aws_access_the_plan_goes_on_without_import_blocks(tmp_path, mon
     assert not (root / IMPORTS_FILE).exists()  # a stale file is not left to import by mistake
     assert "planning without import blocks" in " ".join(capsys.readouterr().err.split())
 
-
-def test_a_role_iam_has_not_propagated_yet_is_retried_with_a_deterministic_clock():
-    # CloudTrail refuses a role created a moment ago (IAM is eventually consistent); the emulator
-    # never does, so the retry is driven here by the real botocore error shape.
-    import botocore.exceptions
-    import pytest
-
-    from provisioner.converge import with_propagation_retry
-
-    def refusal(code: str):
-        return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": "not yet"}}, "CreateTrail")
-
-    answers = [refusal("InvalidCloudWatchLogsRoleArnException"), refusal("InvalidCloudWatchLogsRoleArnException"),
-               {"TrailARN": "arn"}]
-    slept: list[float] = []
-
-    def call():
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    assert with_propagation_retry(call, sleep=slept.append) == {"TrailARN": "arn"} and slept == [5.0, 5.0]
-    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
-        with_propagation_retry(lambda: (_ for _ in ()).throw(refusal("AccessDenied")), sleep=slept.append)
-    assert slept == [5.0, 5.0]  # other errors are not retried

@@ -174,29 +174,42 @@ class _Finder:
         if not self.b.alarms.enabled:
             return
         m, topic = _regional("alarms", region), self.b.topic_name
-        self.key(m, region, resources.Key(f"alias/{topic}", "", {}, {}, 0), name="topic")
-        arn = f"arn:{partition_for(region)}:sns:{region}:{self.account}:{topic}"
-        try:
-            attrs = self.aws.client("sns", region).get_topic_attributes(TopicArn=arn)["Attributes"]
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "NotFound":
-                raise
-            attrs = None
-        if attrs is not None:
-            self.add(f"{m}.aws_sns_topic.alarms", f"{arn}@{region}", f"topic {topic}")
-            if attrs.get("Policy"):
-                self.add(f"{m}.aws_sns_topic_policy.alarms", f"{arn}@{region}", f"policy of topic {topic}")
+        if region == self.b.home_region:  # the one topic and its key live in the home region
+            self.key(m, region, resources.Key(f"alias/{topic}", "", {}, {}, 0), name="topic")
+            arn = f"arn:{partition_for(region)}:sns:{region}:{self.account}:{topic}"
+            try:
+                attrs = self.aws.client("sns", region).get_topic_attributes(TopicArn=arn)["Attributes"]
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) != "NotFound":
+                    raise
+                attrs = None
+            if attrs is not None:
+                self.add(f"{m}.aws_sns_topic.alarms[0]", f"{arn}@{region}", f"topic {topic}")
+                if attrs.get("Policy"):
+                    self.add(f"{m}.aws_sns_topic_policy.alarms[0]", f"{arn}@{region}", f"policy of topic {topic}")
+        cw = self.aws.client("cloudwatch", region)
         prefix = f"{self.b.name_prefix}-cpu-"
-        running = {i["InstanceId"] for r in paginate(self.aws.client("ec2", region), "describe_instances",
-                                                      "Reservations", Filters=[{"Name": "instance-state-name",
-                                                                                "Values": ["running"]}])
-                   for i in r["Instances"]}
-        for alarm in paginate(self.aws.client("cloudwatch", region), "describe_alarms", "MetricAlarms",
-                              AlarmNamePrefix=prefix):
-            instance = alarm["AlarmName"][len(prefix):]
-            if instance in running:  # the module's for_each: running instances only
-                self.add(f"{m}.aws_cloudwatch_metric_alarm.cpu{_key(instance)}", f"{alarm['AlarmName']}@{region}",
-                         f"CPU alarm of {instance}")
+        listed = set(self.b.alarms.cpu_instance_ids.get(region, []))
+        for alarm in paginate(cw, "describe_alarms", "MetricAlarms", AlarmNamePrefix=prefix):
+            suffix = alarm["AlarmName"][len(prefix):]
+            if suffix == "fleet":
+                self.add(f"{m}.aws_cloudwatch_metric_alarm.cpu_fleet[0]", f"{alarm['AlarmName']}@{region}",
+                         "the CPU fleet alarm")
+            elif suffix in listed:  # the module's own alarms: alarms.cpu_instance_ids of the region
+                self.add(f"{m}.aws_cloudwatch_metric_alarm.cpu{_key(suffix)}", f"{alarm['AlarmName']}@{region}",
+                         f"CPU alarm of {suffix}")
+
+    def event_forwarding_role(self) -> None:
+        if not self.b.alarms.enabled:
+            return
+        iam = self.aws.client("iam")
+        name = f"{self.b.name_prefix}-events-to-home-region"  # templates/account/iam.tf.j2
+        if converge.role_arn(iam, name) is None:
+            return
+        self.add("aws_iam_role.event_forwarding", name, f"IAM role {name}")
+        if "put-events-on-home-bus" in set(paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)):
+            self.add("aws_iam_role_policy.event_forwarding", f"{name}:put-events-on-home-bus",
+                     f"inline policy put-events-on-home-bus of {name}")
 
     def scp(self) -> None:
         if not self.b.scp.enabled:
@@ -245,6 +258,7 @@ def discover(aws: AwsSession, baseline: Baseline, account: str, regions: Iterabl
     finder = _Finder(aws, baseline, account)
     finder.cloudtrail()
     finder.config_role()
+    finder.event_forwarding_role()
     for region in regions:
         finder.flow_logs(region)
         finder.config(region)

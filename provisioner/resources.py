@@ -275,10 +275,10 @@ def trail_log_group(baseline: Baseline, account: str) -> LogGroup:
 def trail_role(baseline: Baseline, account: str) -> Role:
     site = _home(baseline, account)
     group_arn = site.arn("logs", f"log-group:{trail_log_group_name(baseline)}")
-    trust = _policy({"Sid": "CloudTrailAssumesForThisTrail", "Effect": "Allow",
-                     "Principal": _service("cloudtrail.amazonaws.com"), "Action": "sts:AssumeRole",
-                     "Condition": {"StringEquals": {"aws:SourceArn": trail_arn(baseline, account),
-                                                    "aws:SourceAccount": account}}})
+    # No aws:SourceArn/SourceAccount: CloudTrail does not send them when it assumes the delivery
+    # role, and CreateTrail fails with them (the cloudtrail module's comment cites the guide).
+    trust = _policy({"Sid": "CloudTrailAssumesToDeliverLogs", "Effect": "Allow",
+                     "Principal": _service("cloudtrail.amazonaws.com"), "Action": "sts:AssumeRole"})
     return Role(f"{baseline.name_prefix}-cloudtrail-{site.region}",
                 f"CloudTrail delivers the trail {baseline.trail_name} to the log group {trail_log_group_name(baseline)}",
                 trust, tags(baseline),
@@ -335,7 +335,10 @@ def flow_log_role(baseline: Baseline, site: Site) -> Role:
                                    "ArnLike": {"aws:SourceArn": site.arn("ec2", "vpc-flow-log/*")}}})
     delivery = _policy(_identity("WriteThisLogGroupOnly",
                                  ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                                 [group_arn, f"{group_arn}:*"]))
+                                 [group_arn, f"{group_arn}:*"]),
+                       # The service lists log groups before it delivers (the module cites the guide).
+                       _identity("ListLogGroupsOfThisRegion", "logs:DescribeLogGroups",
+                                 site.arn("logs", "log-group:*")))
     return Role(name, f"Lets VPC Flow Logs in {site.region} write to {flow_log_group_name(baseline)}", trust,
                 tags(baseline, name), inline={"flow-logs-delivery": delivery})
 
@@ -367,7 +370,8 @@ def config_role(baseline: Baseline, account: str, key_arn: str) -> Role:
     trust = _policy({"Effect": "Allow", "Principal": _service("config.amazonaws.com"), "Action": "sts:AssumeRole",
                      "Condition": {"StringEquals": {"aws:SourceAccount": account}}})
     delivery = _policy(
-        _identity("ReadBucketAcl", "s3:GetBucketAcl", bucket_arn),
+        _identity("ReadBucketAclAndLocation", ["s3:GetBucketAcl", "s3:GetBucketLocation", "s3:ListBucket"],
+                  bucket_arn),
         _identity("DeliverSnapshotsAndHistory", "s3:PutObject",
                   f"{bucket_arn}/{baseline.config.s3_key_prefix}/AWSLogs/{account}/Config/*",
                   {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}),

@@ -86,6 +86,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "element": lambda lst, i: lst[i % len(lst)],
     "length": len,
     "lower": str.lower,
+    "max": max, "min": min,
+    "contains": lambda lst, v: v in lst,
     "replace": lambda s, old, new: s.replace(old, new),
 }
 

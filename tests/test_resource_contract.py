@@ -422,14 +422,21 @@ def _topic_policy(scope, body, name):
 def _alarm(scope, body, name, instance):
     cw = scope.aws.client("cloudwatch", scope.region)
     [alarm] = cw.describe_alarms(AlarmNames=[evaluate(body["alarm_name"], scope)])["MetricAlarms"]
-    return {"alarm_name": alarm["AlarmName"], "alarm_description": alarm.get("AlarmDescription"),
-            "namespace": alarm["Namespace"], "metric_name": alarm["MetricName"],
-            "dimensions": {d["Name"]: d["Value"] for d in alarm["Dimensions"]}, "statistic": alarm["Statistic"],
-            "period": alarm["Period"], "evaluation_periods": alarm["EvaluationPeriods"],
+    live = {"alarm_name": alarm["AlarmName"], "alarm_description": alarm.get("AlarmDescription"),
+            "evaluation_periods": alarm["EvaluationPeriods"],
             "comparison_operator": alarm["ComparisonOperator"], "threshold": alarm["Threshold"],
             "treat_missing_data": alarm.get("TreatMissingData"), "actions_enabled": alarm["ActionsEnabled"],
             "alarm_actions": alarm["AlarmActions"], "ok_actions": alarm["OKActions"],
             "tags": _tags(cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"])}
+    if alarm.get("Metrics"):  # an alarm on a (Metrics Insights) query
+        live["metric_query"] = [{"id": m["Id"], "label": m.get("Label"), "expression": m.get("Expression"),
+                                 "period": m.get("Period"), "return_data": m.get("ReturnData")}
+                                for m in alarm["Metrics"]]
+    else:
+        live.update({"namespace": alarm["Namespace"], "metric_name": alarm["MetricName"],
+                     "dimensions": {d["Name"]: d["Value"] for d in alarm["Dimensions"]},
+                     "statistic": alarm["Statistic"], "period": alarm["Period"]})
+    return live
 
 
 def _scp(scope, body, name):

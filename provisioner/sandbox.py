@@ -85,6 +85,7 @@ class Sandbox:
             self._werkzeug_level = werkzeug.level
             werkzeug.setLevel(logging.CRITICAL)
             sandbox_emulator.install()
+            sandbox_emulator.load_aws_managed_policies()
             try:
                 self._server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
                 self._server.start()

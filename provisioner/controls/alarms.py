@@ -30,7 +30,8 @@ from typing import Any
 
 import botocore.exceptions
 
-from provisioner.aws import describe_error, error_code, paginate
+from provisioner import converge, resources
+from provisioner.aws import error_code, paginate
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.ebs import partition
 from provisioner.findings import Finding
@@ -515,26 +516,15 @@ def _topic_key_exists(ctx: CheckContext) -> bool:
     return True
 
 
+def topic_key(ctx: CheckContext) -> resources.Key:
+    """The alarms module's topic key of this region, as a description converge can create."""
+    return resources.Key(topic_key_alias(ctx), f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security "
+                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline), 30)
+
+
 def _ensure_topic_key(ctx: CheckContext) -> str:
-    """The topic key's ARN: the existing alias/<topic_name>, or a new key behind that alias."""
-    kms, alias = ctx.client("kms"), topic_key_alias(ctx)
-    if _topic_key_exists(ctx):
-        meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
-        if meta.get("KeyState") != "Enabled":
-            raise RuntimeError(f"the topic key {alias} ({meta['Arn']}) is {meta.get('KeyState')}: "
-                               "enable it, or the topic cannot deliver")
-        return meta["Arn"]
-    key = kms.create_key(
-        Description=f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security alarms) in {ctx.region}",
-        KeyUsage="ENCRYPT_DECRYPT", Policy=json.dumps(topic_key_policy(ctx)),
-        Tags=[{"TagKey": k, "TagValue": v} for k, v in ctx.baseline.tags.items()])["KeyMetadata"]
-    try:
-        kms.enable_key_rotation(KeyId=key["KeyId"])
-        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
-    except botocore.exceptions.ClientError as exc:
-        # Say which key exists now, so a person can finish it or schedule its deletion.
-        raise RuntimeError(f"created key {key['Arn']}, then {describe_error(exc)}") from None
-    return key["Arn"]
+    """The topic key's ARN: the existing alias/<topic_name> (enabled), or a new key behind it."""
+    return converge.ensure_key(ctx.client("kms"), topic_key(ctx))
 
 
 def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import botocore.exceptions
 
+from provisioner import converge, resources
 from provisioner.aws import AwsSession, error_code, partition_for
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.findings import Finding
@@ -631,13 +632,13 @@ def bucket(ctx: CheckContext) -> list[Finding]:
 #
 # Both converge on what the cloudtrail module declares for `aws_cloudtrail.this`: the baseline's
 # trail name in the home region, multi-region, global service events, log file validation, every
-# management event (read and write), logging. The key, the bucket and the CloudWatch Logs copy
-# stay Terraform's (DESIGN: cloudtrail.kms, .cloudwatch_logs and .bucket have no boto3 fix), so a
-# missing trail is only created into a bucket that module already made, and reuses the module's
-# key, log group and delivery role when they exist: Terraform then adopts the trail without a diff.
+# management event (read and write), logging. With no trail of the account's own, the baseline's
+# trail is created with what the module creates around it (provisioner/resources.py), each only
+# when missing and in dependency order: the key, the log bucket, the CloudWatch Logs group and
+# the delivery role, then the trail. A later `harden apply` imports them.
 
-TRAIL_SETTINGS = {"IsMultiRegionTrail": True, "IncludeGlobalServiceEvents": True, "EnableLogFileValidation": True}
-MANAGEMENT_SELECTOR = {"ReadWriteType": "All", "IncludeManagementEvents": True}  # the module's event_selector
+TRAIL_SETTINGS = resources.TRAIL_SETTINGS
+MANAGEMENT_SELECTOR = resources.MANAGEMENT_SELECTOR  # the module's event_selector
 ADVANCED_MANAGEMENT_SELECTOR = {"Name": "Management events (harden)",
                                 "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}
 MAX_EVENT_SELECTORS = 5  # CloudTrail's limit on basic event selectors per trail
@@ -809,46 +810,54 @@ def _bucket_refuses_cloudtrail(ctx: CheckContext, bucket: str) -> str | None:
     return None
 
 
-def _module_companions(ctx: CheckContext) -> dict:
-    """create_trail arguments for the key, log group and role the cloudtrail module names, each
-    only when it exists (creating them is Terraform's job)."""
-    home, name = ctx.baseline.home_region, ctx.baseline.trail_name
-    extra: dict[str, str] = {}
-    key = baseline_kms_key_arn(ctx.aws, ctx.baseline)
-    if key:
-        extra["KmsKeyId"] = key
-    group = f"/aws/cloudtrail/{name}"
-    listed = ctx.client("logs", home).describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
-    iam = ctx.aws.client("iam")
-    if any(g["logGroupName"] == group for g in listed):
-        try:
-            role_arn = iam.get_role(RoleName=f"{ctx.baseline.name_prefix}-cloudtrail-{home}")["Role"]["Arn"]
-        except iam.exceptions.NoSuchEntityException:
-            role_arn = None
-        if role_arn:
-            partition = partition_for(home)
-            extra["CloudWatchLogsLogGroupArn"] = f"arn:{partition}:logs:{home}:{ctx.account_id}:log-group:{group}:*"
-            extra["CloudWatchLogsRoleArn"] = role_arn
-    return extra
+def _trail_prerequisites(ctx: CheckContext) -> list[str]:
+    """What creating the baseline trail creates first, in order, because it is missing (asked by
+    the planner, for the action's description)."""
+    home = ctx.baseline.home_region
+    desired = resources.trail(ctx.baseline, ctx.account_id)
+    todo = []
+    if converge.key_by_alias(ctx.client("kms", home), desired.bucket.key.alias) is None:
+        todo.append(f"the KMS key {desired.bucket.key.alias}")
+    if not converge.bucket_exists(ctx.client("s3", home), desired.bucket.name):
+        todo.append(f"the log bucket {desired.bucket.name} (public access blocked, owner enforced, versioned, "
+                    f"SSE-KMS, expiring after {desired.bucket.expiration_days} days, its bucket policy)")
+    if converge.find_log_group(ctx.client("logs", home), desired.log_group.name) is None:
+        todo.append(f"the log group {desired.log_group.name} ({desired.log_group.retention_days} days, that key)")
+    if converge.role_arn(ctx.aws.client("iam"), desired.role.name) is None:
+        todo.append(f"the delivery role {desired.role.name}")
+    return todo
 
 
-def _create_baseline_trail(ctx: CheckContext, companions: dict) -> dict:
+def _create_baseline_trail(ctx: CheckContext) -> dict:
+    """The cloudtrail module's trail, its prerequisites first: key, bucket (a bucket that exists
+    is used as it is, and must let CloudTrail write), log group, role; then the trail."""
     home, name = ctx.baseline.home_region, ctx.baseline.trail_name
     client = ctx.client("cloudtrail", home)
     if _trail_exists(client, name):  # the other control's action created it earlier in this run
         return _converge_trail(ctx, name, home)
-    bucket = ctx.baseline.log_bucket_name(ctx.account_id)
-    problem = _bucket_refuses_cloudtrail(ctx, bucket)
-    if problem:
-        raise MissingPrerequisite(f"cannot create trail {name}: {problem}; apply the cloudtrail Terraform "
-                                  "module first (it creates the log bucket, its policy and the KMS key)")
-    kwargs: dict[str, Any] = dict(Name=name, S3BucketName=bucket, S3KeyPrefix=ctx.baseline.cloudtrail.s3_key_prefix,
-                                  **TRAIL_SETTINGS, **companions,
-                                  TagsList=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])
-    if ctx.baseline.cloudtrail.organization_trail:
+    desired = resources.trail(ctx.baseline, ctx.account_id)
+    kms, iam, s3 = ctx.client("kms", home), ctx.aws.client("iam"), ctx.client("s3", home)
+    if converge.bucket_exists(s3, desired.bucket.name):
+        # Someone's bucket (or the module's, half applied): used as it is, never reconfigured,
+        # and checked before anything is created.
+        problem = _bucket_refuses_cloudtrail(ctx, desired.bucket.name)
+        if problem:
+            raise MissingPrerequisite(f"cannot create trail {name}: {problem}; apply the cloudtrail Terraform "
+                                      "module first (it declares the bucket's policy) or fix that policy")
+    key_arn = converge.ensure_key(kms, desired.bucket.key)
+    converge.ensure_bucket(s3, kms, desired.bucket, home)
+    group = converge.ensure_log_group(ctx.client("logs", home), kms, desired.log_group)
+    role_arn = converge.ensure_role(iam, desired.role)
+    partition = partition_for(home)
+    kwargs: dict[str, Any] = dict(
+        Name=name, S3BucketName=desired.bucket.name, S3KeyPrefix=desired.prefix, **desired.settings,
+        KmsKeyId=key_arn, CloudWatchLogsRoleArn=role_arn,
+        CloudWatchLogsLogGroupArn=f"arn:{partition}:logs:{home}:{ctx.account_id}:log-group:{group}:*",
+        TagsList=[{"Key": k, "Value": v} for k, v in desired.bucket.tags.items()])
+    if desired.organization:
         kwargs["IsOrganizationTrail"] = True
-    arn = client.create_trail(**kwargs)["TrailARN"]
-    client.put_event_selectors(TrailName=name, EventSelectors=[dict(MANAGEMENT_SELECTOR)])
+    arn = converge.with_propagation_retry(lambda: client.create_trail(**kwargs))["TrailARN"]
+    client.put_event_selectors(TrailName=name, EventSelectors=[dict(s) for s in desired.event_selectors])
     client.start_logging(Name=name)
     return {"message": f"created and started trail {arn}", "trail_arn": arn}
 
@@ -856,18 +865,18 @@ def _create_baseline_trail(ctx: CheckContext, companions: dict) -> dict:
 def _create_action(ctx: CheckContext) -> Action:
     home, name = ctx.baseline.home_region, ctx.baseline.trail_name
     bucket = ctx.baseline.log_bucket_name(ctx.account_id)
-    companions = _module_companions(ctx)
-    reused = [f"KMS key {companions['KmsKeyId']}"] if "KmsKeyId" in companions else []
-    if "CloudWatchLogsRoleArn" in companions:
-        reused.append(f"CloudWatch Logs group /aws/cloudtrail/{name}")
-    with_reused = f", with the module's {' and '.join(reused)}" if reused else ""
+    todo = _trail_prerequisites(ctx)
+    first = f"First creates {', then '.join(todo)}, as the cloudtrail module declares them. " if todo else ""
     description = (f"create the baseline trail {name} in {home}: multi-region, global service events, log file "
                    f"validation, read and write management events, to s3://{bucket}/"
-                   f"{ctx.baseline.cloudtrail.s3_key_prefix}/{with_reused}; then start logging. Only if that "
-                   "bucket exists and its policy lets CloudTrail write (the cloudtrail Terraform module creates both)")
-    calls = ["s3:GetBucketPolicy", "cloudtrail:CreateTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"]
+                   f"{ctx.baseline.cloudtrail.s3_key_prefix}/, encrypted with alias/{ctx.baseline.name_prefix}-"
+                   f"cloudtrail, copied to CloudWatch Logs; then start logging. {first}An existing bucket is used "
+                   "only if its policy lets CloudTrail write")
+    calls = (["kms:CreateKey (if missing)", "s3:CreateBucket (if missing)", "logs:CreateLogGroup (if missing)",
+              "iam:CreateRole (if missing)", "s3:GetBucketPolicy", "cloudtrail:CreateTrail",
+              "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"])
     return Action(ctx.control_id, ctx.region, baseline_trail_arn(ctx), description, calls,
-                  lambda: _create_baseline_trail(ctx, companions))
+                  lambda: _create_baseline_trail(ctx))
 
 
 # -- the planners ---------------------------------------------------------------------------------

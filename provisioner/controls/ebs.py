@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import botocore.exceptions
 
-from provisioner.aws import describe_error, error_code, paginate
+from provisioner import converge, resources
+from provisioner.aws import error_code, paginate
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
@@ -208,23 +208,20 @@ def chosen_key_arn(ctx: CheckContext) -> str | None:
     return None if meta is None else _usable(meta, alias, f"the key behind {alias}", ctx.region)
 
 
+def ebs_key(ctx: CheckContext) -> resources.Key:
+    """The ebs_encryption module's key of this region, as a description converge can create."""
+    prefix, region = ctx.baseline.name_prefix, ctx.region
+    return resources.Key(ebs_key_alias(ctx), f"Default EBS encryption key of {region} ({prefix})",
+                         ebs_key_policy(ctx), resources.tags(ctx.baseline, f"{prefix}-ebs-{region}"),
+                         ctx.baseline.kms.deletion_window_days)
+
+
 def _create_key_action(ctx: CheckContext) -> Action:
-    alias, region, prefix = ebs_key_alias(ctx), ctx.region, ctx.baseline.name_prefix
+    alias, region = ebs_key_alias(ctx), ctx.region
 
     def run() -> dict:
-        kms = ctx.client("kms")
-        tags = {**ctx.baseline.tags, "Name": f"{prefix}-ebs-{region}"}
-        key = kms.create_key(Description=f"Default EBS encryption key of {region} ({prefix})",
-                             KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT", MultiRegion=False,
-                             Policy=json.dumps(ebs_key_policy(ctx)),
-                             Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])["KeyMetadata"]
-        try:
-            kms.enable_key_rotation(KeyId=key["KeyId"])
-            kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
-        except botocore.exceptions.ClientError as exc:
-            # Say which key exists now, so a person can finish it or schedule its deletion.
-            raise RuntimeError(f"created key {key['Arn']}, then {describe_error(exc)}") from None
-        return {"message": f"created {key['Arn']} as {alias}", "key_arn": key["Arn"]}
+        arn = converge.ensure_key(ctx.client("kms"), ebs_key(ctx))
+        return {"message": f"created {arn} as {alias}", "key_arn": arn}
 
     return Action(ctx.control_id, region, f"arn:{partition(region)}:kms:{region}:{ctx.account_id}:{alias}",
                   f"create a customer-managed KMS key {alias} for EBS in {region}: rotation on, administered by "

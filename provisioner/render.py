@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from provisioner import __version__
 from provisioner.baseline import Baseline
-from provisioner.policies import PolicyError, allocate_address_scp, baseline_protection_scp
+from provisioner.policies import GUARD_TAG_KEY, PolicyError, harden_scps
 
 TEMPLATES_DIR = Path(os.environ.get("HARDEN_TEMPLATES") or Path(__file__).resolve().parent.parent / "templates")
 FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms")
@@ -122,6 +122,25 @@ def _comment(value: Any) -> Raw:
     return Raw(re.sub(r"[\x00-\x1f\x7f]+", " ", str(value)))
 
 
+def policy_document(doc: dict[str, Any], indent: str = "") -> Raw:
+    """`jsonencode({...})` of a policy document, one statement element per line so a reviewer can
+    read it. Every value is an hcl_literal(); only the layout is written here."""
+    if not isinstance(indent, str) or indent.strip(" "):
+        raise RenderError(f"policy_document indent must be spaces, got {indent!r}")
+    lines = ["jsonencode({"]
+    for key, value in doc.items():
+        if key != "Statement":
+            lines.append(f"{indent}  {hcl_string(str(key))} = {hcl_literal(value)}")
+    lines.append(f'{indent}  "Statement" = [')
+    for statement in doc.get("Statement", []):
+        lines.append(f"{indent}    {{")
+        lines.extend(f"{indent}      {hcl_string(str(k))} = {hcl_literal(v)}" for k, v in statement.items())
+        lines.append(f"{indent}    }},")
+    lines.append(f"{indent}  ]")
+    lines.append(f"{indent}}})")
+    return Raw("\n".join(lines))
+
+
 def environment(templates: Path = TEMPLATES_DIR) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
@@ -134,6 +153,7 @@ def environment(templates: Path = TEMPLATES_DIR) -> jinja2.Environment:
     )
     env.filters["ident"] = _ident
     env.filters["comment"] = _comment
+    env.filters["policy_document"] = policy_document
     env.filters["json"] = lambda v: json.dumps(v, sort_keys=True)
     return env
 
@@ -160,14 +180,21 @@ def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
     try:
         # The SCP documents are computed here, once (the same functions serve verify and
         # remediate); with SCPs off the organization root is not rendered and needs none.
+        # The first policy of each guardrail has a module input of its own; what did not fit
+        # AWS's size limit continues in overflow policies.
+        scps = harden_scps(baseline) if baseline.scp.enabled else []
+        first = {p.control: p for p in reversed(scps)}
         documents = {
-            "allocate_address_doc": allocate_address_scp(baseline) if baseline.scp.enabled else None,
-            "baseline_protection_doc": baseline_protection_scp(baseline) if baseline.scp.enabled else None,
+            "allocate_address_doc": first["scp.allocate_address"].document if "scp.allocate_address" in first else None,
+            "baseline_protection_doc":
+                first["scp.baseline_protection"].document if "scp.baseline_protection" in first else None,
+            "overflow_policies": [p for p in scps if p is not first[p.control]],
         }
     except PolicyError as exc:
         raise RenderError(str(exc)) from None
     context = {"b": baseline, "harden_version": __version__, "endpoint_url": endpoint_url,
-               "emulated_services": EMULATED_SERVICES, **documents}
+               "emulated_services": EMULATED_SERVICES,
+               "guard_tag_key": GUARD_TAG_KEY, **documents}
     files: list[RenderedFile] = []
     for source in sorted(templates.rglob("*.tf.j2")):
         rel = source.relative_to(templates)

@@ -494,7 +494,10 @@ def suggested_config(summary: dict[str, Any]) -> dict[str, Any]:
         "home_region": summary["home_region"],
         "regions": summary["regions"],
         "allocate_address": {"allowed_principals": [summary["iam"]["approved_role_arn"]]},
-        "scp": {"targets": [summary["organization"]["root"]]},
+        # The role that applies harden is exempt from the baseline protection (without one, no
+        # one in the targeted accounts could apply it: the configuration is refused).
+        "scp": {"targets": [summary["organization"]["root"]],
+                "admin_principals": [f"arn:aws:iam::{summary['account_id']}:role/harden-pipeline"]},
         # The account's existing log archive: remediation delivers AWS Config there (the
         # bucket the cloudtrail module would create does not exist until Terraform runs).
         "cloudtrail": {"bucket_name": summary["buckets"]["config"]},

@@ -32,6 +32,9 @@ def org(aws):
 
 def _baseline(**scp):
     allocate = scp.pop("allocate_address", {})
+    # Targets with baseline protection need someone exempt (a config without is refused).
+    if scp.get("targets") and scp.get("protect_baseline", True):
+        scp.setdefault("admin_principals", ["arn:aws:iam::*:role/harden-pipeline"])
     return parse_baseline({"regions": ["us-east-1"], "scp": scp, "allocate_address": allocate})
 
 

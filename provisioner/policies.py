@@ -451,3 +451,61 @@ def harden_scps(baseline: Baseline) -> list[HardenPolicy]:
 
 def policies_for(baseline: Baseline, control: str) -> list[HardenPolicy]:
     return [p for p in harden_scps(baseline) if p.control == control]
+
+
+# -- the alarm topic's policy ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Place:
+    """Where a resource policy is for. render passes references (Terraform fills them in at plan
+    time), verify and remediate the account's values: one function serves all three."""
+
+    partition: str
+    account_id: str
+    region: str
+
+
+ALARM_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+
+
+def alarm_topic_arn(baseline: Baseline, place: Place) -> str:
+    return f"arn:{place.partition}:sns:{place.region}:{place.account_id}:{baseline.topic_name}"
+
+
+def address_rule_name(baseline: Baseline) -> str:
+    return f"{baseline.name_prefix}-elastic-ip-api-calls"
+
+
+def alarm_topic_policy(baseline: Baseline, place: Place) -> dict[str, Any]:
+    """The alarm topic's policy: the owner manages it; only harden's alarms (CloudWatch) and the
+    Elastic IP rule (EventBridge) of this account may publish, never without TLS; and an explicit
+    Deny makes a Publish by anything but an AWS service fail, so an identity policy granting
+    sns:Publish in the account cannot inject fake alerts (without it, IAM's same-account rule lets
+    an identity-policy Allow through: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+
+    Service publishes: CloudWatch and EventBridge call as their service principals and send
+    aws:SourceArn / aws:SourceAccount (https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html);
+    the Deny keys on aws:PrincipalIsAWSService, which IAM sets on every request and is true only
+    for a service principal (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalisawsservice);
+    other services are not allowed by any statement, so they stay implicitly denied."""
+    p, account, region = place.partition, place.account_id, place.region
+    topic = alarm_topic_arn(baseline, place)
+    this_account = {"aws:SourceAccount": account}
+    return {"Version": POLICY_VERSION, "Statement": [
+        {"Sid": "AllowOwnerManagement", "Effect": "Allow", "Principal": {"AWS": f"arn:{p}:iam::{account}:root"},
+         "Action": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
+                    "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic"],
+         "Resource": topic},
+        {"Sid": "AllowCloudWatchAlarmsOfThisModule", "Effect": "Allow",
+         "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish", "Resource": topic,
+         "Condition": {"StringEquals": this_account, "ArnLike": {
+             "aws:SourceArn": f"arn:{p}:cloudwatch:{region}:{account}:alarm:{baseline.name_prefix}-*"}}},
+        {"Sid": "AllowElasticIpEventRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+         "Action": "sns:Publish", "Resource": topic,
+         "Condition": {"StringEquals": this_account, "ArnEquals": {
+             "aws:SourceArn": f"arn:{p}:events:{region}:{account}:rule/{address_rule_name(baseline)}"}}},
+        {"Sid": "DenyPublishByAnyoneButServices", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+         "Resource": topic, "Condition": {"BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}},
+        {"Sid": "DenyPublishWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+         "Resource": topic, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ]}

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from provisioner import __version__
 from provisioner.baseline import Baseline
-from provisioner.policies import GUARD_TAG_KEY, PolicyError, harden_scps
+from provisioner.policies import GUARD_TAG_KEY, Place, PolicyError, alarm_topic_policy, harden_scps
 
 TEMPLATES_DIR = Path(os.environ.get("HARDEN_TEMPLATES") or Path(__file__).resolve().parent.parent / "templates")
 FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms")
@@ -122,19 +122,66 @@ def _comment(value: Any) -> Raw:
     return Raw(re.sub(r"[\x00-\x1f\x7f]+", " ", str(value)))
 
 
+# A resource policy's account, Region and partition are known to Terraform only: the policy
+# functions (provisioner/policies.py) get these markers instead, and policy_document() turns each
+# into the one reference it stands for. Private-use characters: no validated harden.toml value
+# can hold them, and only these three references are ever written.
+_REFERENCES = ("local.partition", "local.account_id", "var.region")
+_MARK = re.compile("\ue000([a-z_.]+)\ue001")
+
+
+def reference(expression: str) -> str:
+    if expression not in _REFERENCES:
+        raise RenderError(f"not a reference a policy may use: {expression!r}")
+    return f"\ue000{expression}\ue001"
+
+
+def terraform_place() -> Place:
+    """The Place of a module's resource policy, as Terraform references."""
+    return Place(partition=reference("local.partition"), account_id=reference("local.account_id"),
+                 region=reference("var.region"))
+
+
+def _policy_literal(value: Any) -> str:
+    """hcl_literal(), but a marked reference inside a string becomes ${reference}."""
+    if isinstance(value, str) and "\ue000" in value:
+        out, last = [], 0
+        for match in _MARK.finditer(value):
+            if match.group(1) not in _REFERENCES:
+                raise RenderError(f"unknown reference in a policy: {match.group(1)!r}")
+            out.append(hcl_string(value[last:match.start()])[1:-1] + "${" + match.group(1) + "}")
+            last = match.end()
+        tail = value[last:]
+        if "\ue000" in tail or "\ue001" in "".join(out):
+            raise RenderError("a policy string holds a malformed reference marker")
+        return '"' + "".join(out) + hcl_string(tail)[1:-1] + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_policy_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{hcl_string(str(k))} = {_policy_literal(v)}" for k, v in value.items()) + " }"
+    return hcl_literal(value)
+
+
 def policy_document(doc: dict[str, Any], indent: str = "") -> Raw:
     """`jsonencode({...})` of a policy document, one statement element per line so a reviewer can
-    read it. Every value is an hcl_literal(); only the layout is written here."""
+    read it. Every value is an hcl_literal() (with terraform_place()'s references resolved); only
+    the layout is written here."""
     if not isinstance(indent, str) or indent.strip(" "):
         raise RenderError(f"policy_document indent must be spaces, got {indent!r}")
+    # Aligned as `terraform fmt` aligns consecutive one-line attributes (the multi-line Statement
+    # ends a run), so templates stay fmt-clean.
     lines = ["jsonencode({"]
     for key, value in doc.items():
         if key != "Statement":
-            lines.append(f"{indent}  {hcl_string(str(key))} = {hcl_literal(value)}")
+            lines.append(f"{indent}  {hcl_string(str(key))} = {_policy_literal(value)}")
     lines.append(f'{indent}  "Statement" = [')
     for statement in doc.get("Statement", []):
+        keys = [hcl_string(str(k)) for k in statement]
+        inner = max((len(k) for k in keys), default=0)
         lines.append(f"{indent}    {{")
-        lines.extend(f"{indent}      {hcl_string(str(k))} = {hcl_literal(v)}" for k, v in statement.items())
+        lines.extend(f"{indent}      {k.ljust(inner)} = {_policy_literal(v)}" for k, v in zip(keys, statement.values()))
         lines.append(f"{indent}    }},")
     lines.append(f"{indent}  ]")
     lines.append(f"{indent}}})")
@@ -194,7 +241,8 @@ def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
         raise RenderError(str(exc)) from None
     context = {"b": baseline, "harden_version": __version__, "endpoint_url": endpoint_url,
                "emulated_services": EMULATED_SERVICES,
-               "guard_tag_key": GUARD_TAG_KEY, **documents}
+               "guard_tag_key": GUARD_TAG_KEY,
+               "alarm_topic_policy_doc": alarm_topic_policy(baseline, terraform_place()), **documents}
     files: list[RenderedFile] = []
     for source in sorted(templates.rglob("*.tf.j2")):
         rel = source.relative_to(templates)

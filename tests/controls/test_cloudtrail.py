@@ -478,6 +478,25 @@ def _other_trail(statements):
     statements[2]["Condition"]["StringEquals"]["aws:SourceArn"] = [f"arn:aws:cloudtrail:{HOME}:{ACCOUNT}:trail/other"]
 
 
+def _negated_source_arn(statements):
+    # Confused deputy: "every trail but this one" may write.
+    trail = statements[2]["Condition"]["StringEquals"].pop("aws:SourceArn")
+    statements[2]["Condition"]["StringNotEquals"] = {"aws:SourceArn": trail}
+
+
+def _if_exists_source_arn(statements):
+    trail = statements[2]["Condition"]["StringEquals"].pop("aws:SourceArn")
+    statements[2]["Condition"]["StringEqualsIfExists"] = {"aws:SourceArn": trail}
+
+
+def _other_accounts_trail(statements):
+    # Both this trail and another account's: the other account's trail may write here.
+    trail = statements[2]["Condition"]["StringEquals"]["aws:SourceArn"]
+    other = (trail[0] if isinstance(trail, list) else trail).replace(ACCOUNT, "444455556666")
+    statements[2]["Condition"]["StringEquals"]["aws:SourceArn"] = [*(trail if isinstance(trail, list) else [trail]),
+                                                                   other]
+
+
 def _tls_objects_only(statements):
     statements[0]["Resource"] = f"arn:aws:s3:::{BUCKET}/*"
 
@@ -491,6 +510,9 @@ def _tls_get_only(statements):
     (_unconditioned_write, "cloudtrail_write_scoped_by_source_arn"),
     (_wildcard_account, "cloudtrail_write_scoped_by_source_arn"),
     (_other_trail, "cloudtrail_write_scoped_by_source_arn"),
+    (_negated_source_arn, "cloudtrail_write_scoped_by_source_arn"),
+    (_if_exists_source_arn, "cloudtrail_write_scoped_by_source_arn"),
+    (_other_accounts_trail, "cloudtrail_write_scoped_by_source_arn"),
     (_tls_objects_only, "tls_only_policy"),
     (_tls_get_only, "tls_only_policy"),
 ])
@@ -501,6 +523,10 @@ def test_bucket_policy_gaps(aws, change, check):
     finding = _one(_run(aws, ct.bucket, "cloudtrail.bucket"))
     assert finding.status == "fail"
     assert [name for name, ok in finding.evidence["checks"].items() if not ok] == [check]
+    if change in (_negated_source_arn, _if_exists_source_arn):
+        assert "does not confine it to the trail" in finding.message
+    if change is _other_accounts_trail:
+        assert "lets trails of another account" in finding.message
 
 
 def test_bucket_condition_keys_compare_case_insensitively(aws):

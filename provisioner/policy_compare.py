@@ -103,7 +103,7 @@ def _positive(op: str) -> str | None:
     return None
 
 
-def _clause_holds(operator: str, key: str, wanted: list, context: dict[str, Any]) -> bool:
+def clause_holds(operator: str, key: str, wanted: list, context: dict[str, Any]) -> bool:
     op = operator.lower()
     qualifier = ""
     if ":" in op:
@@ -154,7 +154,7 @@ def statement_denies(statement: dict, probe: Probe) -> bool:
         if not isinstance(clauses, dict):
             return False
         for key, wanted in clauses.items():
-            if not _clause_holds(str(operator), str(key), _values(wanted), context):
+            if not clause_holds(str(operator), str(key), _values(wanted), context):
                 return False
     return True
 

@@ -23,6 +23,7 @@ import botocore.exceptions
 
 from provisioner.aws import AwsSession, error_code, partition_for
 from provisioner.controls import CheckContext, control
+from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
 
@@ -283,6 +284,8 @@ def _key_facts(ctx: CheckContext, key_id: str, region: str) -> dict:
             rotation = kms.get_key_rotation_status(KeyId=meta["Arn"])
             facts["rotation_enabled"] = bool(rotation.get("KeyRotationEnabled"))
             facts["rotation_period_days"] = rotation.get("RotationPeriodInDays")
+            # "default" is the only key policy name KMS has.
+            facts["policy"] = json.loads(kms.get_key_policy(KeyId=meta["Arn"], PolicyName="default")["Policy"])
         return facts
 
     return ctx.cached(f"kms:key:{key_id}", fetch)
@@ -305,10 +308,34 @@ def _key_gaps(facts: dict) -> list[str]:
     return gaps
 
 
+def _key_policy_gaps(policy: dict | None, trail: dict) -> tuple[list[str], dict]:
+    """What the key policy of a trail's key must still allow, and whom it must not let in:
+    CloudTrail encrypting this trail's logs (the call it makes, with the keys it sends:
+    https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html),
+    and no principal of another account (the key decrypts the logs)."""
+    if policy is None:
+        return [], {}
+    trail_arn = trail["TrailARN"]
+    account = trail_arn.split(":")[4]
+    cloudtrail = Caller("cloudtrail.amazonaws.com", service=True, context={
+        "aws:SourceArn": trail_arn, "aws:SourceAccount": account,
+        "kms:EncryptionContext:aws:cloudtrail:arn": trail_arn})
+    can_encrypt = allows(policy, cloudtrail, "kms:GenerateDataKey")
+    outsiders = outside_principals(policy, account)
+    gaps = []
+    if not can_encrypt:
+        gaps.append(f"the key policy no longer lets CloudTrail encrypt the logs of {trail_arn} "
+                    "(kms:GenerateDataKey* for cloudtrail.amazonaws.com): log delivery stops")
+    if outsiders:
+        gaps.append(f"the key policy lets principals outside account {account} in: {', '.join(outsiders)}")
+    return gaps, {"cloudtrail_can_encrypt": can_encrypt, "key_policy_outside_principals": outsiders}
+
+
 @control("cloudtrail.kms", title="Trails encrypt with a customer managed KMS key that rotates",
          scope="account", maps_to="CIS 3.5, CIS 3.6, SecurityHub CloudTrail.2")
 def kms(ctx: CheckContext) -> list[Finding]:
-    """Each relevant trail has SSE-KMS with a customer managed, enabled key with rotation on."""
+    """Each relevant trail has SSE-KMS with a customer managed, enabled key with rotation on, whose
+    policy still lets CloudTrail encrypt this trail's logs and lets no other account in."""
     chosen = relevant_trails(ctx)
     if not chosen:
         return _no_trail(ctx)
@@ -321,8 +348,10 @@ def kms(ctx: CheckContext) -> list[Finding]:
                                        "set a customer managed key with rotation on (update-trail --kms-key-id)",
                                        kms_key_id=None))
             continue
-        facts = _key_facts(ctx, key_id, _key_region(key_id, trail))
-        gaps = _key_gaps(facts)
+        facts = dict(_key_facts(ctx, key_id, _key_region(key_id, trail)))
+        policy_gaps, policy_facts = _key_policy_gaps(facts.pop("policy", None), trail)
+        facts.update(policy_facts)
+        gaps = _key_gaps(facts) + policy_gaps
         if gaps:
             findings.append(ctx.failed(trail["TrailARN"], f"trail {trail['Name']}: {'; '.join(gaps)}",
                                        kms_key_id=key_id, **facts))

@@ -38,9 +38,23 @@ def _bucket(aws, name=BUCKET, region=HOME):
     return name
 
 
-def _key(aws, region=HOME, rotate=True):
+def trail_key_policy(account=ACCOUNT, extra=()):
+    """The cloudtrail module's key policy, as far as verify reads it: the account administers,
+    CloudTrail encrypts this account's trails."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": ["kms:Describe*", "kms:Put*", "kms:Get*"], "Resource": "*"},
+        {"Sid": "CloudTrailEncryptsThisTrailsLogs", "Effect": "Allow",
+         "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:GenerateDataKey*", "Resource": "*",
+         "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn":
+                                      f"arn:aws:cloudtrail:*:{account}:trail/*"}}},
+        *extra]}
+
+
+def _key(aws, region=HOME, rotate=True, policy=None):
     kms = aws.client("kms", region)
-    arn = kms.create_key(Description="trail key")["KeyMetadata"]["Arn"]
+    arn = kms.create_key(Description="trail key",
+                         Policy=json.dumps(policy or trail_key_policy()))["KeyMetadata"]["Arn"]
     if rotate:
         kms.enable_key_rotation(KeyId=arn)
     return arn
@@ -308,6 +322,29 @@ def test_kms_customer_key_with_rotation_passes(aws):
     assert finding.evidence["key_state"] == "Enabled"
     assert finding.evidence["rotation_enabled"] is True
     assert finding.evidence["kms_key_id"] == key
+
+
+def test_kms_key_policy_that_cut_cloudtrail_off_or_lets_another_account_in_fails(aws):
+    _bucket(aws)
+    stripped = trail_key_policy()
+    stripped["Statement"] = stripped["Statement"][:1]  # the CloudTrail statement removed
+    _trail(aws, kms_key=_key(aws, policy=stripped))
+    finding = _one(_run(aws, ct.kms, "cloudtrail.kms"))
+    assert finding.status == "fail" and "no longer lets CloudTrail encrypt" in finding.message
+    assert finding.evidence["cloudtrail_can_encrypt"] is False
+
+
+@pytest.mark.parametrize("intruder, named", [
+    ({"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+      "Action": "kms:Decrypt", "Resource": "*"}, "arn:aws:iam::444455556666:root"),
+    ({"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}, "* (Anyone)"),
+])
+def test_kms_key_policy_with_a_principal_outside_the_account_fails(aws, intruder, named):
+    _bucket(aws)
+    _trail(aws, kms_key=_key(aws, policy=trail_key_policy(extra=[intruder])))
+    finding = _one(_run(aws, ct.kms, "cloudtrail.kms"))
+    assert finding.status == "fail" and "outside account" in finding.message
+    assert finding.evidence["key_policy_outside_principals"] == [named]
 
 
 def test_kms_no_key_fails(aws):

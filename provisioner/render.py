@@ -126,7 +126,7 @@ def _comment(value: Any) -> Raw:
 # functions (provisioner/policies.py) get these markers instead, and policy_document() turns each
 # into the one reference it stands for. Private-use characters: no validated harden.toml value
 # can hold them, and only these three references are ever written.
-_REFERENCES = ("local.partition", "local.account_id", "var.region")
+_REFERENCES = ("data.aws_partition.current.partition", "local.account_id", "each.key")
 _MARK = re.compile("\ue000([a-z_.]+)\ue001")
 
 
@@ -137,9 +137,10 @@ def reference(expression: str) -> str:
 
 
 def terraform_place() -> Place:
-    """The Place of a module's resource policy, as Terraform references."""
-    return Place(partition=reference("local.partition"), account_id=reference("local.account_id"),
-                 region=reference("var.region"))
+    """The Place of a resource policy the account root passes to a per-region module, as
+    Terraform references (the root's partition and account; for_each's key is the Region)."""
+    return Place(partition=reference("data.aws_partition.current.partition"), account_id=reference("local.account_id"),
+                 region=reference("each.key"))
 
 
 def _policy_literal(value: Any) -> str:

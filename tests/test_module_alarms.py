@@ -137,10 +137,10 @@ def test_eventbridge_key_grant_carries_no_condition_eventbridge_does_not_send(mo
 
 def test_topic_policy_is_harden_computed_document(mod: dict):
     assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["arn"] == TOPIC_ARN
-    assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["policy"] == "${local.topic_policy}"
-    # Built from provisioner/policies.py alarm_topic_policy (what remediate attaches); what it
-    # decides is tested on Terraform's evaluation of it: tests/test_topic_policy.py.
-    assert "jsonencode" in mod["locals"]["topic_policy"]
+    assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["policy"] == "${var.topic_policy_json}"
+    # Built by provisioner/policies.py alarm_topic_policy (what remediate attaches) and passed in by
+    # the root; what it decides is tested on Terraform's evaluation of it: tests/test_topic_policy.py.
+    assert "jsondecode(var.topic_policy_json)" in mod["variable"]["topic_policy_json"]["validation"][0]["condition"]
 
 
 def test_subscriptions(mod: dict):
@@ -278,7 +278,7 @@ def test_event_pattern_matches_cloudtrail_api_calls(evaluated_event_pattern: dic
 VALIDATED = {
     "region", "name_prefix", "topic_name", "subscriptions", "kms_key_arn", "instance_ids", "cpu_threshold",
     "cpu_evaluation_periods", "cpu_period_seconds", "cloudtrail_log_group_name",
-    "allocate_address_alarm_threshold", "metric_namespace",
+    "allocate_address_alarm_threshold", "metric_namespace", "topic_policy_json",
 }
 
 
@@ -290,6 +290,7 @@ def test_variables_have_type_description_and_validations(mod: dict):
 def test_variable_defaults(mod: dict):
     v = mod["variable"]
     assert "default" not in v["region"] and "default" not in v["name_prefix"]
+    assert "default" not in v["topic_policy_json"]  # no topic without harden's policy
     expected = {
         "tags": {}, "topic_name": None, "subscriptions": [], "kms_key_arn": None, "cpu_alarms_enabled": True,
         "instance_ids": [], "cpu_threshold": 80, "cpu_evaluation_periods": 3, "cpu_period_seconds": 300,
@@ -317,6 +318,7 @@ def test_outputs(mod: dict):
 GOOD = {
     "region": "eu-west-1",
     "name_prefix": "harden",
+    "topic_policy_json": '{"Version":"2012-10-17","Statement":[]}',
     "topic_name": "harden-security-alarms",
     "subscriptions": [
         {"protocol": "email", "endpoint": "secops@example.com"},
@@ -369,7 +371,8 @@ def test_validations_accept_good_values(validation_root: Path):
 
 
 def test_validations_accept_the_minimal_call(validation_root: Path):
-    assert_accepted(validation_root, {"region": "us-gov-west-1", "name_prefix": "h"})
+    assert_accepted(validation_root, {"region": "us-gov-west-1", "name_prefix": "h",
+                                      "topic_policy_json": '{"Statement":[]}'})
 
 
 @pytest.mark.parametrize("name,value,message", BAD, ids=[f"{n}={v}" for n, v, _ in BAD])

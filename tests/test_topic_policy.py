@@ -68,11 +68,15 @@ def test_computed_topic_policy_decides_every_case():
 
 
 def test_rendered_topic_policy_is_the_computed_one_and_decides_every_case(tmp_path: Path):
-    """The locals block harden render writes into the alarms module, evaluated by Terraform with
-    the module's references set to one account and Region."""
+    """The document harden render writes into the account root for the alarms module, evaluated
+    by Terraform with the root's references (partition, account, for_each's Region) set to one
+    account and Region."""
     baseline = parse_baseline({})
-    text = next(f.content for f in render_files(baseline) if f.path.as_posix() == "modules/alarms/main.tf")
-    block = re.search(r"^  topic_policy = jsonencode\(\{.*?^  \}\)$", text, re.S | re.M).group(0)
+    text = next(f.content for f in render_files(baseline) if f.path.as_posix() == "account/main.tf")
+    block = re.search(r"^  topic_policy_json = jsonencode\(\{.*?^  \}\)$", text, re.S | re.M).group(0)
+    block = block.replace("topic_policy_json", "topic_policy").replace("data.aws_partition.current.partition",
+                                                                        "local.partition")
+    block = block.replace("each.key", "var.region")
     (tmp_path / "main.tf").write_text(
         f'variable "region" {{\n  default = "{REGION}"\n}}\n'
         f'locals {{\n  partition  = "aws"\n  account_id = "{ACCOUNT}"\n{block}\n}}\n'

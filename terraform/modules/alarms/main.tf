@@ -142,61 +142,13 @@ resource "aws_sns_topic" "alarms" {
   tags              = var.tags
 }
 
-# Computed by harden (provisioner/policies.py alarm_topic_policy: the same document remediate
-# attaches and verify compares with): only harden's alarms and the Elastic IP rule publish, and
-# an explicit Deny stops any other caller whatever its identity policy says. The ARNs are built
-# from their parts: the topic is named <topic_name>, the rule <name_prefix>-elastic-ip-api-calls.
-locals {
-  topic_policy = jsonencode({
-    "Version" = "2012-10-17"
-    "Statement" = [
-      {
-        "Sid"       = "AllowOwnerManagement"
-        "Effect"    = "Allow"
-        "Principal" = { "AWS" = "arn:${local.partition}:iam::${local.account_id}:root" }
-        "Action"    = ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission", "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic"]
-        "Resource"  = "arn:${local.partition}:sns:${var.region}:${local.account_id}:harden-security-alarms"
-      },
-      {
-        "Sid"       = "AllowCloudWatchAlarmsOfThisModule"
-        "Effect"    = "Allow"
-        "Principal" = { "Service" = "cloudwatch.amazonaws.com" }
-        "Action"    = "sns:Publish"
-        "Resource"  = "arn:${local.partition}:sns:${var.region}:${local.account_id}:harden-security-alarms"
-        "Condition" = { "StringEquals" = { "aws:SourceAccount" = "${local.account_id}" }, "ArnLike" = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:harden-*" } }
-      },
-      {
-        "Sid"       = "AllowElasticIpEventRule"
-        "Effect"    = "Allow"
-        "Principal" = { "Service" = "events.amazonaws.com" }
-        "Action"    = "sns:Publish"
-        "Resource"  = "arn:${local.partition}:sns:${var.region}:${local.account_id}:harden-security-alarms"
-        "Condition" = { "StringEquals" = { "aws:SourceAccount" = "${local.account_id}" }, "ArnEquals" = { "aws:SourceArn" = "arn:${local.partition}:events:${var.region}:${local.account_id}:rule/harden-elastic-ip-api-calls" } }
-      },
-      {
-        "Sid"       = "DenyPublishByAnyoneButServices"
-        "Effect"    = "Deny"
-        "Principal" = "*"
-        "Action"    = "sns:Publish"
-        "Resource"  = "arn:${local.partition}:sns:${var.region}:${local.account_id}:harden-security-alarms"
-        "Condition" = { "BoolIfExists" = { "aws:PrincipalIsAWSService" = "false" } }
-      },
-      {
-        "Sid"       = "DenyPublishWithoutTls"
-        "Effect"    = "Deny"
-        "Principal" = "*"
-        "Action"    = "sns:Publish"
-        "Resource"  = "arn:${local.partition}:sns:${var.region}:${local.account_id}:harden-security-alarms"
-        "Condition" = { "Bool" = { "aws:SecureTransport" = "false" } }
-      },
-    ]
-  })
-}
-
 resource "aws_sns_topic_policy" "alarms" {
   region = var.region
   arn    = aws_sns_topic.alarms.arn
-  policy = local.topic_policy
+  # Computed by harden (provisioner/policies.py alarm_topic_policy, the document remediate
+  # attaches) and passed in by the root: only harden's alarms and the Elastic IP rule publish, and
+  # an explicit Deny stops any other caller whatever its identity policy says.
+  policy = var.topic_policy_json
 }
 
 resource "aws_sns_topic_subscription" "alarms" {

@@ -45,6 +45,7 @@ from provisioner.policies import (
     allocate_address_scp,
     baseline_protection_policy_name,
     baseline_protection_scp,
+    HardenPolicy,
     eip_actions,
     minified,
     policies_for,
@@ -788,13 +789,10 @@ def baseline_protection(ctx: CheckContext) -> list[Finding]:
 # no drift to Terraform. Other policies are never detached, changed or deleted: a fix only adds.
 
 @dataclass(frozen=True)
-class HardenScp:
-    """One of harden's SCPs, as the baseline declares it."""
+class HardenScp(HardenPolicy):
+    """One of harden's SCPs (provisioner/policies.py) and what it does, for the action descriptions."""
 
-    name: str
-    description: str
-    document: dict[str, Any]
-    summary: str  # what it denies, to whom it stays open: for the action descriptions
+    summary: str = ""  # what it denies, to whom it stays open
 
 
 def allocate_address_scp_specs(baseline: Baseline) -> list[HardenScp]:
@@ -802,14 +800,14 @@ def allocate_address_scp_specs(baseline: Baseline) -> list[HardenScp]:
     open_to = ", ".join(settings.allowed_principals) or "nobody"
     where = f"; denied to everyone outside {', '.join(settings.allowed_regions)}" if settings.allowed_regions else ""
     what = "allocation, release, " + ("association, " if settings.deny_association else "") + "address transfer"
-    return [HardenScp(p.name, p.description, p.document,
+    return [HardenScp(p.name, p.control, p.description, p.document,
                       f"denies Elastic IP {what} and other public IPv4 sources except to {open_to}{where}")
             for p in policies_for(baseline, "scp.allocate_address")]
 
 
 def baseline_protection_scp_specs(baseline: Baseline) -> list[HardenScp]:
     admins = ", ".join(baseline.scp.admin_principals) or "nobody"
-    return [HardenScp(p.name, p.description, p.document,
+    return [HardenScp(p.name, p.control, p.description, p.document,
                       f"denies turning off CloudTrail, Config, flow logs, EBS default encryption and the harden "
                       f"detections, changing harden's keys and taking over exempt principals, except to {admins}")
             for p in policies_for(baseline, "scp.baseline_protection")]

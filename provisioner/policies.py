@@ -476,6 +476,11 @@ def address_rule_name(baseline: Baseline) -> str:
     return f"{baseline.name_prefix}-elastic-ip-api-calls"
 
 
+def alarm_state_rule_name(baseline: Baseline) -> str:
+    """The home region's rule that carries the other regions' alarm state changes to the topic."""
+    return f"{baseline.name_prefix}-alarm-state-changes"
+
+
 def alarm_topic_policy(baseline: Baseline, place: Place) -> dict[str, Any]:
     """The alarm topic's policy: the owner manages it; only harden's alarms (CloudWatch) and the
     Elastic IP rule (EventBridge) of this account may publish, never without TLS; and an explicit
@@ -500,10 +505,13 @@ def alarm_topic_policy(baseline: Baseline, place: Place) -> dict[str, Any]:
          "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish", "Resource": topic,
          "Condition": {"StringEquals": this_account, "ArnLike": {
              "aws:SourceArn": f"arn:{p}:cloudwatch:{region}:{account}:alarm:{baseline.name_prefix}-*"}}},
+        # The home region's two rules: Elastic IP calls (from every region, forwarded to the home
+        # bus) and the alarm state changes forwarded from the other regions.
         {"Sid": "AllowElasticIpEventRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
          "Action": "sns:Publish", "Resource": topic,
-         "Condition": {"StringEquals": this_account, "ArnEquals": {
-             "aws:SourceArn": f"arn:{p}:events:{region}:{account}:rule/{address_rule_name(baseline)}"}}},
+         "Condition": {"StringEquals": this_account, "ArnEquals": {"aws:SourceArn": [
+             f"arn:{p}:events:{region}:{account}:rule/{address_rule_name(baseline)}",
+             f"arn:{p}:events:{region}:{account}:rule/{alarm_state_rule_name(baseline)}"]}}},
         {"Sid": "DenyPublishByAnyoneButServices", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
          "Resource": topic, "Condition": {"BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}},
         {"Sid": "DenyPublishWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",

@@ -24,6 +24,7 @@ import botocore.exceptions
 from provisioner import converge, resources
 from provisioner.aws import AwsSession, error_code, partition_for
 from provisioner.controls import CheckContext, Mappings, control
+from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
 
@@ -295,6 +296,8 @@ def _key_facts(ctx: CheckContext, key_id: str, region: str) -> dict:
             rotation = kms.get_key_rotation_status(KeyId=meta["Arn"])
             facts["rotation_enabled"] = bool(rotation.get("KeyRotationEnabled"))
             facts["rotation_period_days"] = rotation.get("RotationPeriodInDays")
+            # "default" is the only key policy name KMS has.
+            facts["policy"] = json.loads(kms.get_key_policy(KeyId=meta["Arn"], PolicyName="default")["Policy"])
         return facts
 
     return ctx.cached(f"kms:key:{key_id}", fetch)
@@ -317,6 +320,29 @@ def _key_gaps(facts: dict) -> list[str]:
     return gaps
 
 
+def _key_policy_gaps(policy: dict | None, trail: dict) -> tuple[list[str], dict]:
+    """What the key policy of a trail's key must still allow, and whom it must not let in:
+    CloudTrail encrypting this trail's logs (the call it makes, with the keys it sends:
+    https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html),
+    and no principal of another account (the key decrypts the logs)."""
+    if policy is None:
+        return [], {}
+    trail_arn = trail["TrailARN"]
+    account = trail_arn.split(":")[4]
+    cloudtrail = Caller("cloudtrail.amazonaws.com", service=True, context={
+        "aws:SourceArn": trail_arn, "aws:SourceAccount": account,
+        "kms:EncryptionContext:aws:cloudtrail:arn": trail_arn})
+    can_encrypt = allows(policy, cloudtrail, "kms:GenerateDataKey")
+    outsiders = outside_principals(policy, account)
+    gaps = []
+    if not can_encrypt:
+        gaps.append(f"the key policy no longer lets CloudTrail encrypt the logs of {trail_arn} "
+                    "(kms:GenerateDataKey* for cloudtrail.amazonaws.com): log delivery stops")
+    if outsiders:
+        gaps.append(f"the key policy lets principals outside account {account} in: {', '.join(outsiders)}")
+    return gaps, {"cloudtrail_can_encrypt": can_encrypt, "key_policy_outside_principals": outsiders}
+
+
 @control("cloudtrail.kms", title="Trails encrypt with a customer managed KMS key that rotates",
          scope="account", severity="medium",
          rationale="SSE-S3 logs are readable by anyone who can read the bucket; a customer key adds a "
@@ -326,7 +352,8 @@ def _key_gaps(facts: dict) -> list[str]:
          "aws_kms_key; apply with `harden apply`)",
          terraform="cloudtrail/aws_kms_key.this")
 def kms(ctx: CheckContext) -> list[Finding]:
-    """Each relevant trail has SSE-KMS with a customer managed, enabled key with rotation on."""
+    """Each relevant trail has SSE-KMS with a customer managed, enabled key with rotation on, whose
+    policy still lets CloudTrail encrypt this trail's logs and lets no other account in."""
     chosen = relevant_trails(ctx)
     if not chosen:
         return _no_trail(ctx)
@@ -339,8 +366,10 @@ def kms(ctx: CheckContext) -> list[Finding]:
                                        "set a customer managed key with rotation on (update-trail --kms-key-id)",
                                        kms_key_id=None))
             continue
-        facts = _key_facts(ctx, key_id, _key_region(key_id, trail))
-        gaps = _key_gaps(facts)
+        facts = dict(_key_facts(ctx, key_id, _key_region(key_id, trail)))
+        policy_gaps, policy_facts = _key_policy_gaps(facts.pop("policy", None), trail)
+        facts.update(policy_facts)
+        gaps = _key_gaps(facts) + policy_gaps
         if gaps:
             findings.append(ctx.failed(trail["TrailARN"], f"trail {trail['Name']}: {'; '.join(gaps)}",
                                        kms_key_id=key_id, **facts))
@@ -531,24 +560,46 @@ def _cloudtrail_write_grants(policy: dict | None) -> list[dict]:
     return grants
 
 
-def _scoped_source_arns(values: list) -> bool:
-    """Every value names one account (no wildcard in the account field of the ARN)."""
-    def one_account(value: Any) -> bool:
+# Operators that confine a grant to the listed values. A negated one (StringNotEquals
+# aws:SourceArn) grants every trail but those, an ...IfExists one every request without the key:
+# neither scopes anything. https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+_CONFINING = ("stringequals", "stringlike", "arnequals", "arnlike")
+
+
+def _scoped_source_arns(values: list, accounts: set[str]) -> bool:
+    """Every value names a trail of one of `accounts` (no wildcard, no other account)."""
+    def own(value: Any) -> bool:
         parts = str(value).split(":")
-        return len(parts) >= 6 and parts[4].isdigit()
-    return bool(values) and all(one_account(v) for v in values)
+        return len(parts) >= 6 and parts[4] in accounts
+    return bool(values) and all(own(v) for v in values)
 
 
-def _source_arn_scoped(policy: dict | None, trail_arns: list[str]) -> tuple[bool, list]:
-    """CloudTrail's PutObject grants all carry aws:SourceArn, scoped to one account, and
-    together they name every trail that writes here (no confused deputy: another account's
-    trail cannot write into this bucket)."""
+def _grant_problem(statement: dict, accounts: set[str]) -> str | None:
+    """Why a CloudTrail write grant is usable by more than this account's trails; None when not."""
+    operators = {str(op).lower() for op, block in (statement.get("Condition") or {}).items()
+                 if any(str(k).lower() == "aws:sourcearn" for k in (block or {}))}
+    label = statement.get("Sid") or "a CloudTrail PutObject grant"
+    if not operators:
+        return f"{label} has no aws:SourceArn condition"
+    loose = sorted(op for op in operators if op not in _CONFINING)
+    if loose:
+        return f"{label} conditions aws:SourceArn with {', '.join(loose)}, which does not confine it to the trail"
+    values = _condition_values(statement, "aws:SourceArn", _CONFINING)
+    if not _scoped_source_arns(values, accounts):
+        return f"{label} lets trails of another account (or any account) write: aws:SourceArn {values}"
+    return None
+
+
+def _source_arn_scoped(policy: dict | None, trail_arns: list[str]) -> tuple[bool, list, list[str]]:
+    """CloudTrail's PutObject grants are all confined (a positive operator on aws:SourceArn) to
+    trails of this account, and together they name every trail that writes here: no confused
+    deputy, another account's trail cannot write into this bucket."""
     grants = _cloudtrail_write_grants(policy)
-    values = [_condition_values(st, "aws:SourceArn") for st in grants]
-    all_values = [v for vs in values for v in vs]
-    ok = (bool(grants) and all(_scoped_source_arns(vs) for vs in values)
-          and all(_matches_any(all_values, arn) for arn in trail_arns))
-    return ok, all_values
+    accounts = {arn.split(":")[4] for arn in trail_arns}
+    problems = [p for p in (_grant_problem(st, accounts) for st in grants) if p]
+    all_values = [v for st in grants for v in _condition_values(st, "aws:SourceArn", _CONFINING)]
+    ok = bool(grants) and not problems and all(_matches_any(all_values, arn) for arn in trail_arns)
+    return ok, all_values, problems
 
 
 def _public_access_blocked(ctx: CheckContext, bucket_block: dict | None) -> tuple[bool, dict | None, bool]:
@@ -572,7 +623,7 @@ def _bucket_finding(ctx: CheckContext, bucket: str, users: list[dict]) -> Findin
                                       "deliver; create it (the baseline's cloudtrail module does)",
                           bucket_exists=False, trails=trail_arns)
     blocked, account_block, account_read = _public_access_blocked(ctx, config["public_access_block"])
-    scoped, source_arns = _source_arn_scoped(config["policy"], trail_arns)
+    scoped, source_arns, grant_problems = _source_arn_scoped(config["policy"], trail_arns)
     checks = {
         "public_access_blocked": blocked,
         "tls_only_policy": _denies_insecure_transport(config["policy"], bucket_arn),
@@ -587,6 +638,7 @@ def _bucket_finding(ctx: CheckContext, bucket: str, users: list[dict]) -> Findin
         "public_access_block_account": account_block if account_read else "not read (bucket level blocks all)",
         "has_policy": config["policy"] is not None,
         "cloudtrail_source_arns": source_arns,
+        "cloudtrail_grant_problems": grant_problems,
         "versioning": config["versioning"],
         "object_ownership": config["object_ownership"],
     }
@@ -594,7 +646,9 @@ def _bucket_finding(ctx: CheckContext, bucket: str, users: list[dict]) -> Findin
         "public_access_blocked": "turn on all four S3 Block Public Access settings",
         "tls_only_policy": "add a Deny on s3:* for aws:SecureTransport = false over the bucket and its objects",
         "cloudtrail_write_scoped_by_source_arn": "condition every s3:PutObject grant to cloudtrail.amazonaws.com "
-                                                 f"on aws:SourceArn of the trail ({', '.join(trail_arns)})",
+                                                 f"on aws:SourceArn of the trail ({', '.join(trail_arns)}) with "
+                                                 "StringEquals or ArnEquals"
+                                                 + (f" ({'; '.join(grant_problems)})" if grant_problems else ""),
         "versioning_enabled": f"enable versioning (now {config['versioning'] or 'never enabled'})",
         "bucket_owner_enforced": f"set object ownership to BucketOwnerEnforced (now {config['object_ownership']})",
     }

@@ -9,6 +9,7 @@ import botocore.exceptions
 from provisioner import converge, resources
 from provisioner.aws import error_code, paginate
 from provisioner.controls import CheckContext, Mappings, control
+from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
 
@@ -69,7 +70,27 @@ def _default_key_problems(key: dict[str, Any], key_ref: str, wanted: str | None)
     if wanted and key["key_arn"] != wanted:
         problems.append(f"the default key is {key['key_arn']}, the baseline names {wanted} "
                         "(ebs.kms_key_arns); make that key the default")
+    if key.get("ec2_can_use") is False:
+        problems.append(f"the policy of the default key {key['key_arn']} no longer lets this account's principals "
+                        "use it through EC2 (kms:CreateGrant for AWS resources, kms:GenerateDataKey*): encrypted "
+                        "launches fail")
+    if key.get("key_policy_outside_principals"):
+        problems.append(f"the policy of the default key {key['key_arn']} lets principals outside the account in: "
+                        f"{', '.join(key['key_policy_outside_principals'])}")
     return problems
+
+
+def _key_policy_facts(ctx: CheckContext, key_arn: str) -> dict[str, Any]:
+    """What the default key's policy allows: EC2 using it for a principal of this account (the
+    calls EBS makes on its behalf, through EC2: kms:ViaService and kms:GrantIsForAWSResource as
+    https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html lists them),
+    and which principals outside the account it lets in."""
+    policy = json.loads(ctx.client("kms").get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+    via_ec2 = {"kms:ViaService": f"ec2.{ctx.region}.{_dns_suffix(ctx.region)}", "kms:CallerAccount": ctx.account_id}
+    someone = Caller(f"arn:{partition(ctx.region)}:iam::{ctx.account_id}:role/harden-probe", context={
+        **via_ec2, "kms:GrantIsForAWSResource": "true"})
+    can_use = allows(policy, someone, "kms:CreateGrant") and allows(policy, someone, "kms:GenerateDataKeyWithoutPlaintext")
+    return {"ec2_can_use": can_use, "key_policy_outside_principals": outside_principals(policy, ctx.account_id)}
 
 
 @control("ebs.default_encryption", title="EBS encryption by default is on, with a customer-managed key",
@@ -87,6 +108,8 @@ def default_encryption(ctx: CheckContext) -> list[Finding]:
     enabled = bool(ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
     key_ref = ec2.get_ebs_default_kms_key_id().get("KmsKeyId") or ""
     key = _describe_default_key(ctx, key_ref)
+    if key["key_manager"] == "CUSTOMER" and key["key_state"] == "Enabled":
+        key.update(_key_policy_facts(ctx, key["key_arn"]))
     wanted = ctx.baseline.ebs.kms_key_arns.get(ctx.region)
 
     problems = [] if enabled else [

@@ -89,6 +89,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "max": max, "min": min,
     "contains": lambda lst, v: v in lst,
     "replace": lambda s, old, new: s.replace(old, new),
+    "keys": lambda m: sorted(m),          # Terraform returns a map's keys in lexical order
+    "values": lambda m: [m[k] for k in sorted(m)],
 }
 
 

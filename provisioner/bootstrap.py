@@ -30,6 +30,7 @@ class BootstrapStopped(Exception):
 class BootstrapResult:
     steps: list[str] = field(default_factory=list)
     plan: PlanSummary | None = None
+    adopted: list = field(default_factory=list)  # import blocks written before the plan
     applied: bool = False
     report: Report | None = None
     verify_attempts: int = 0
@@ -76,8 +77,10 @@ def bootstrap(
     verify_interval: float = 15.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    adopt: Callable[[Terraform, Path], list] | None = None,
 ) -> BootstrapResult:
-    """render -> scan (stop on failed checks) -> init -> plan -> confirm -> apply -> verify."""
+    """render -> scan (stop on failed checks) -> init -> [adopt: import blocks for what exists]
+    -> plan -> confirm -> apply -> verify."""
     result = BootstrapResult()
 
     out_dir = render()
@@ -90,6 +93,9 @@ def bootstrap(
     tf = terraform(out_dir / root_name)
     tf.init()
     result.steps.append("init")
+    if adopt is not None:
+        result.adopted = adopt(tf, out_dir / root_name)
+        result.steps.append("adopt")
     plan: PlanResult = tf.plan()
     result.steps.append("plan")
     result.plan = plan.summary
@@ -112,30 +118,29 @@ def bootstrap(
 
 
 def drift_report(tf: Terraform, verify: Callable[[], Report] | None, root_name: str, *,
-                 init: bool = False) -> Report:
-    """Terraform drift (a non-empty plan) and live-account drift (verify) in one report.
+                 init: bool = False, adopt: Callable[[Terraform], object] | None = None) -> Report:
+    """Terraform drift (one finding per resource the plan would change or import) and live-account
+    drift (verify), in one report; every failing finding says which command converges it and
+    whether harden fixes it with boto3 (provisioner/drift.py).
 
     Terraform that cannot init or plan (state backend unreachable, no credentials, no provider)
     is an `error` finding, not a crash: the nightly job still writes its report with what the
-    live checks found, and exits 3 (checks could not run) rather than 2 (usage)."""
-    severity = PSEUDO_CONTROLS["terraform.plan"].severity
+    live checks found, and exits 3 (checks could not run) rather than 2 (usage). `adopt` writes
+    the import blocks between init and plan (provisioner/adopt.py)."""
+    from provisioner.drift import terraform_findings, with_advice
+    from provisioner.remediate import fixable_controls
+
     try:
         if init:
             tf.init()
+        if adopt is not None:
+            adopt(tf)
         plan = tf.plan(plan_file="harden-drift.tfplan")
     except TerraformError as exc:
-        terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "error",
-                                    f"Terraform could not init or plan: {exc}", {}, severity=severity)
+        terraform = [Finding("terraform.plan", GLOBAL, root_name, "error", f"Terraform could not init or plan: {exc}",
+                             {}, severity=PSEUDO_CONTROLS["terraform.plan"].severity)]
     else:
-        summary = plan.summary.to_dict()
-        if plan.has_changes:
-            what = ", ".join(f"{c.action} {c.address}" for c in plan.summary.changes[:5])
-            terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "fail",
-                                        f"Terraform would change {len(plan.summary.changes)} resource(s): {what}",
-                                        summary, severity=severity)
-        else:
-            terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "pass",
-                                        "Terraform state matches the configuration", summary, severity=severity)
+        terraform = terraform_findings(plan.summary, root_name)
     report = verify() if verify else Report(account=None, regions=[], findings=[])
-    report.findings.append(terraform_finding)
+    report.findings = with_advice(report.findings, set(fixable_controls())) + terraform
     return report

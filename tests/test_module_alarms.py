@@ -302,7 +302,7 @@ def test_event_pattern_matches_cloudtrail_api_calls(evaluated_event_pattern: dic
 VALIDATED = {
     "region", "name_prefix", "topic_name", "subscriptions", "kms_key_arn", "instance_ids", "cpu_threshold",
     "cpu_evaluation_periods", "cpu_period_seconds", "cloudtrail_log_group_name",
-    "allocate_address_alarm_threshold", "metric_namespace",
+    "allocate_address_alarm_threshold", "metric_namespace", "eip_pool_alarm_share",
 }
 
 

@@ -259,7 +259,7 @@ def verify(
                                      help="table for people; json (the DESIGN.md contract), junit or sarif for CI."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file "
                                           "instead of stdout."),
-    since: str = typer.Option("7d", "--since", help="Look-back window for eip.allocations "
+    since: str = typer.Option("7d", "--since", help="Look-back window for eip.allocations and eip.pool "
                               "(CloudTrail event history): 30m, 12h, 7d, 2w; at most 90d."),
     profile: Optional[str] = typer.Option(None, "--profile", help="AWS profile to use.", envvar="AWS_PROFILE"),
     role_arn: Optional[str] = typer.Option(None, "--role-arn", help="Assume this role first (session name "

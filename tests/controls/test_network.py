@@ -34,6 +34,16 @@ def _group(ec2, vpc, name, *permissions):
     return group
 
 
+def _default_group_with_self_reference(ec2, vpc):
+    """The VPC's default group with the ingress rule AWS gives it (the emulator adds only egress)."""
+    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                    {"Name": "group-name", "Values": ["default"]}]
+                                           )["SecurityGroups"][0]["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=default, IpPermissions=[
+        {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": default}]}])
+    return default
+
+
 def _tcp(low, high, **source):
     return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, **source}
 
@@ -120,11 +130,7 @@ def test_finding_names_the_instances_and_elastic_ips_behind_the_rule(aws):
 def test_default_security_group_fails_with_rules_and_passes_empty(aws):
     ec2 = aws.client("ec2", REGION)
     vpc = _vpc(ec2)
-    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                                    {"Name": "group-name", "Values": ["default"]}]
-                                           )["SecurityGroups"][0]["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=default, IpPermissions=[
-        {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": default}]}])
+    default = _default_group_with_self_reference(ec2, vpc)
 
     by_group = {f.resource: f for f in default_security_group(_ctx(aws, "network.default_security_group"))}
 
@@ -199,11 +205,7 @@ def test_fix_refuses_a_rule_that_changed_since_it_was_read(aws):
 def test_default_group_fix_revokes_every_rule_with_restore_commands(aws):
     ec2 = aws.client("ec2", REGION)
     vpc = _vpc(ec2)
-    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                                    {"Name": "group-name", "Values": ["default"]}]
-                                           )["SecurityGroups"][0]["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=default, IpPermissions=[
-        {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": default}]}])
+    default = _default_group_with_self_reference(ec2, vpc)
     baseline = parse_baseline({})
     findings = default_security_group(_ctx(aws, "network.default_security_group", baseline))
     actions, _ = plan_actions(aws, baseline, _report(aws, findings))

@@ -95,3 +95,21 @@ def render_remediation(run, console: Console, applied: bool) -> None:
         s = run.after.summary()
         verdict = "[green]verified[/]" if not s["fail"] and not s["error"] else "[yellow]still failing[/]"
         console.print(f"{verdict} after apply: {s['fail']} fail, {s['error']} error, {s['pass']} pass")
+
+
+def render_ami_table(rows: list[dict], console: Console) -> None:
+    """`harden ec2 amis`: instance, AMI, name, owner, age; the problems of the ones that fail."""
+    if not rows:
+        console.print("no running instance")
+        return
+    table = Table(title="running instances and their images", title_justify="left")
+    for column in ("region", "instance", "AMI", "AMI name", "owner", "age (days)", "deprecated", "verdict"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("region", "instance", "AMI"))
+    for r in rows:
+        instance = r["instance_id"] + (f" ({r['instance_name']})" if r.get("instance_name") else "")
+        verdict = "[green]current[/]" if r["status"] == "pass" else f"[bold red]{escape('; '.join(r['problems']))}[/]"
+        table.add_row(r["region"], escape(instance), r["image_id"] or "?", escape(r.get("image_name") or "-"),
+                      escape(r.get("owner_alias") or r.get("owner_id") or "-"),
+                      "-" if r.get("age_days") is None else str(r["age_days"]),
+                      escape(r.get("deprecation_time") or "-") if r.get("deprecated") else "no", verdict)
+    console.print(table)

@@ -156,3 +156,37 @@ def test_sandbox_quota_answers_through_service_quotas(aws, emulator_additions):
     # moto's own quotas still answer through the wrapper
     vpc = quotas.list_aws_default_service_quotas(ServiceCode="vpc")["Quotas"]
     assert quotas.get_service_quota(ServiceCode="vpc", QuotaCode=vpc[0]["QuotaCode"])["Quota"]["QuotaCode"] == vpc[0]["QuotaCode"]
+
+
+# -- harden ec2 amis: the seed's describe-instances view ------------------------------------------
+
+def _amis(aws, monkeypatch, tmp_path, *args):
+    from typer.testing import CliRunner
+
+    from provisioner import cli
+
+    from rich.console import Console
+
+    monkeypatch.setattr(cli, "_aws_session", lambda *a, **k: aws)
+    monkeypatch.setattr(cli, "out", Console(width=250))  # a wide terminal: every cell on one line
+    config = tmp_path / "harden.toml"
+    config.write_text(f'home_region = "{REGION}"\nregions = ["{REGION}"]\n[ami]\nmax_age_days = 30\n')
+    return CliRunner().invoke(cli.app, ["ec2", "amis", "-c", str(config), *args])
+
+
+def test_ec2_amis_table_and_json(aws, emulator_additions, monkeypatch, tmp_path):
+    ec2 = aws.client("ec2", REGION)
+    old = ec2.register_image(Name="base-[bold]odd[/]", RootDeviceName="/dev/xvda")["ImageId"]
+    sandbox_emulator.set_image_creation_date(aws.account_id(), REGION, old, NOW - timedelta(days=45))
+    stale = _run(ec2, old, "api")
+    fresh = _run(ec2, SANDBOX_AMI, "web")
+
+    table = _amis(aws, monkeypatch, tmp_path, "--regions", REGION)
+    assert table.exit_code == 1, table.output
+    assert stale in table.stdout and fresh in table.stdout and "base-[bold]odd[/]" in table.stdout
+    assert "45 days old (ami.max_age_days = 30)" in table.stdout and "current" in table.stdout
+
+    doc = json.loads(_amis(aws, monkeypatch, tmp_path, "--regions", REGION, "--format", "json").stdout)
+    rows = {r["instance_id"]: r for r in doc["instances"]}
+    assert rows[stale]["status"] == "fail" and rows[stale]["age_days"] == 45 and rows[stale]["image_id"] == old
+    assert rows[fresh]["status"] == "pass" and rows[fresh]["instance_name"] == "web"

@@ -354,9 +354,9 @@ class Seeder:
         return {"old": old, "deprecated": deprecated}
 
     def _address_quota(self, region: str, allocated: int) -> float | None:
-        """The last region's Elastic IP quota is what it already holds: the unknown user's idle
+        """The last region other than home has an Elastic IP quota of what it already holds: the unknown user's idle
         address took the last free one (the other regions keep AWS's default of 5)."""
-        if region != self.regions[-1] or region == self.home:
+        if region != [r for r in self.regions if r != self.home][-1]:
             return None
         from provisioner.sandbox_emulator import set_address_quota
 

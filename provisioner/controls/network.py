@@ -168,8 +168,10 @@ def _exposure(interfaces: list[dict]) -> str:
 
 # -- network.admin_ports ------------------------------------------------------------------------
 
+# Mappings checked against Prowler's prowler/compliance/aws/cis_3.0_aws.json, cis_4.0_aws.json and
+# aws_foundational_security_best_practices_aws.json (the CIS numbers moved by one in v4.0).
 @control("network.admin_ports", title="No security group opens admin ports or all traffic to the internet",
-         scope="regional", maps_to="CIS AWS Foundations v3.0 5.2, 5.3; SecurityHub EC2.13, EC2.14, EC2.53, EC2.54")
+         scope="regional", maps_to="CIS AWS Foundations v3.0 5.2, 5.3 (v4.0 5.3, 5.4); SecurityHub EC2.13, EC2.14")
 def admin_ports(ctx: CheckContext) -> list[Finding]:
     """No ingress rule lets 0.0.0.0/0 or ::/0 reach network.admin_ports (22 and 3389 by default)
     or every port and protocol. One failed finding per offending rule, naming the network
@@ -210,7 +212,7 @@ def admin_ports(ctx: CheckContext) -> list[Finding]:
 # -- network.default_security_group -----------------------------------------------------------
 
 @control("network.default_security_group", title="Every VPC's default security group allows no traffic",
-         scope="regional", maps_to="CIS AWS Foundations v3.0 5.4; SecurityHub EC2.2")
+         scope="regional", maps_to="CIS AWS Foundations v3.0 5.4 (v4.0 5.5); SecurityHub EC2.2")
 def default_security_group(ctx: CheckContext) -> list[Finding]:
     """The security group named "default" of every VPC has no ingress and no egress rule: a
     resource launched without a group choice gets it, and should get nothing."""

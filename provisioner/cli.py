@@ -351,7 +351,8 @@ def remediate(
     Plans one action per failed finding of a control that has a fix (create/start the trail and
     turn on validation, create missing flow logs, put and start the Config recorder and channel,
     attach the SCPs, turn on default EBS encryption with the baseline key, create missing CPU
-    alarms) and prints them. With --apply it takes them, reports each result, and verifies the
+    alarms, revoke each security group rule that opens admin ports or all traffic to the world and
+    each rule of a default security group, printing the command that restores it) and prints them. With --apply it takes them, reports each result, and verifies the
     controls it touched. A failed action is reported and the others go on. Idempotent: a second
     run finds nothing to do. Destructive fixes have their own commands (ebs migrate, eip release,
     respond).

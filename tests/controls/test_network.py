@@ -10,7 +10,7 @@ import pytest
 
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CheckContext
-from provisioner.controls.network import admin_ports, default_security_group, restore_command
+from provisioner.controls.network import admin_ports, default_security_group, exposed_admin_ports, restore_command
 from provisioner.findings import Report
 from provisioner.remediate import execute, plan_actions
 from provisioner.sandbox import SANDBOX_AMI
@@ -235,3 +235,21 @@ def test_restore_command_survives_the_shell(rule, expected):
     assert argv[:3] == ["aws", "ec2", "authorize-security-group-egress" if rule["IsEgress"] else "authorize-security-group-ingress"]
     assert argv[argv.index("--region") + 1] == "eu-south-2"
     assert json.loads(argv[argv.index("--ip-permissions") + 1]) == [expected]
+
+
+def _rule(proto, low=None, high=None, **source):
+    return {"IsEgress": False, "IpProtocol": proto, "FromPort": low, "ToPort": high, **source}
+
+
+@pytest.mark.parametrize("rule, ports, expected", [
+    (_rule("6", 22, 22, CidrIpv4="0.0.0.0/0"), [22], [22]),            # protocol numbers, as EC2 may echo them
+    (_rule("17", 3000, 4000, CidrIpv6="::/0"), [22, 3389], [3389]),
+    (_rule("tcp", 0, 65535, CidrIpv4="0.0.0.0/0"), [22, 3389], [22, 3389]),
+    (_rule("-1", -1, -1, CidrIpv6="::/0"), [22], []),                  # everything: [] means "all"
+    (_rule("tcp", 22, 22, CidrIpv4="0.0.0.0/1"), [22], None),          # wide, but not anywhere
+    (_rule("tcp", 22, 22, CidrIpv4="0.0.0.0/0") | {"IsEgress": True}, [22], None),
+    (_rule("58", -1, -1, CidrIpv6="::/0"), [22], None),                # ICMPv6
+    (_rule("50", None, None, CidrIpv4="0.0.0.0/0"), [22], None),       # ESP has no ports
+])
+def test_exposed_admin_ports(rule, ports, expected):
+    assert exposed_admin_ports(rule, ports) == expected

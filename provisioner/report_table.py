@@ -85,6 +85,13 @@ def render_remediation(run, console: Console, applied: bool) -> None:
         text = r.action.description + (f" -> {r.message}" if applied and r.message else "")
         table.add_row(f"[{_ACTION_STYLE[r.status]}]{r.status}[/]", r.action.control, r.action.region, escape(text))
     console.print(table)
+    undo = [r for r in run.results if r.status == "applied" and r.detail.get("restore_command")]
+    if undo:
+        # On lines of their own (not folded into a cell), so each can be copied and run as is.
+        console.print("\nto undo a change, run its command:")
+        for r in undo:
+            console.print(f"  # {escape(r.action.region)} {escape(r.action.resource)}", highlight=False)
+            console.print(f"  {escape(r.detail['restore_command'])}", highlight=False, soft_wrap=True)
     for f in run.plan_errors:
         console.print(f"[yellow]could not plan[/] {f.control} · {escape(f.region)}: {escape(f.message)}")
     unfixable = sorted({f.control for f in run.report.findings if f.status == "fail"} -

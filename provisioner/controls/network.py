@@ -290,7 +290,8 @@ def _revoke_action(ctx: CheckContext, rule: dict, why: str) -> Action:
         if resp.get("UnknownIpPermissions"):
             raise RuntimeError(f"EC2 did not match {rule_id}: {resp['UnknownIpPermissions']}")
         undo = restore_command(region, current[0])
-        return {"message": f"revoked {rule_id}; to restore it: {undo}", "restore_command": undo,
+        return {"message": f"revoked {rule_id} (the command that restores it follows the table)",
+                "restore_command": undo,
                 "revoked_rule": rule_evidence(current[0])}
 
     verb = "RevokeSecurityGroupEgress" if egress else "RevokeSecurityGroupIngress"

@@ -363,7 +363,7 @@ locals {
   eip_usage_metric = try(data.aws_servicequotas_service_quota.elastic_ips[0].usage_metric[0], null)
   # Service Quotas names the dimensions in lower case (class, resource, ...); CloudWatch in title case.
   eip_usage_dimensions = local.eip_usage_metric == null ? {} : {
-    for key, value in local.eip_usage_metric.metric_dimensions[0] : title(key) => value if value != ""
+    for key, value in try(local.eip_usage_metric.metric_dimensions[0], {}) : title(key) => value if value != ""
   }
 }
 

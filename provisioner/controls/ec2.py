@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from provisioner.aws import paginate
-from provisioner.controls import CheckContext, control
+from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.alarms import running_instances
 from provisioner.findings import Finding
 
@@ -103,7 +103,14 @@ def describe_row(row: dict[str, Any]) -> str:
 
 
 @control("ec2.ami_currency", title="Running instances use current, non-deprecated images from allowed owners",
-         scope="regional", maps_to="seed document (keep instances on current AMIs)")
+         scope="regional", severity="medium",
+         rationale="an old, deprecated or unvetted image carries unpatched packages; the risk grows with age "
+         "but needs an exposed service to be exploited",
+         mappings=Mappings(none="from the seed document (keep instances on current AMIs); CIS and Security Hub "
+                           "have no image-age control"),
+         fix="rebuild the instance from a current image of an allowed owner (a new launch template version); "
+         "EC2 Allowed AMIs (the allowed_amis module, when ami.allowed_owners is set) keeps new launches on them",
+         terraform="allowed_amis/aws_ec2_allowed_images_settings.this")
 def ami_currency(ctx: CheckContext) -> list[Finding]:
     """Every running instance's AMI exists, is not deprecated, is at most ami.max_age_days old
     and, when ami.allowed_owners is set, is owned by one of them. Report-only."""

@@ -14,7 +14,7 @@ import shlex
 from typing import Any
 
 from provisioner.aws import paginate
-from provisioner.controls import CheckContext, control
+from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.eip import addresses
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
@@ -171,7 +171,12 @@ def _exposure(interfaces: list[dict]) -> str:
 # Mappings checked against Prowler's prowler/compliance/aws/cis_3.0_aws.json, cis_4.0_aws.json and
 # aws_foundational_security_best_practices_aws.json (the CIS numbers moved by one in v4.0).
 @control("network.admin_ports", title="No security group opens admin ports or all traffic to the internet",
-         scope="regional", maps_to="CIS AWS Foundations v3.0 5.2, 5.3 (v4.0 5.3, 5.4); SecurityHub EC2.13, EC2.14")
+         scope="regional", severity="high",
+         rationale="SSH/RDP (or every port) open to the whole internet on a host with a public or Elastic IP is "
+         "the seed document's own example: brute force and exploits reach the host directly",
+         mappings=Mappings(cis_v3=("5.2", "5.3"), cis_v4=("5.3", "5.4"), securityhub=("EC2.13", "EC2.14")),
+         fix="revoke the rule or narrow its source to known addresses or a prefix list (`harden remediate "
+         "--controls network.admin_ports --apply` revokes exactly that rule and prints how to restore it)")
 def admin_ports(ctx: CheckContext) -> list[Finding]:
     """No ingress rule lets 0.0.0.0/0 or ::/0 reach network.admin_ports (22 and 3389 by default)
     or every port and protocol. One failed finding per offending rule, naming the network
@@ -212,7 +217,13 @@ def admin_ports(ctx: CheckContext) -> list[Finding]:
 # -- network.default_security_group -----------------------------------------------------------
 
 @control("network.default_security_group", title="Every VPC's default security group allows no traffic",
-         scope="regional", maps_to="CIS AWS Foundations v3.0 5.4 (v4.0 5.5); SecurityHub EC2.2")
+         scope="regional", severity="medium",
+         rationale="whatever is launched without a group choice gets the default group; its rules (traffic "
+         "from itself, all egress) reach further than intended, though they open nothing to the internet",
+         mappings=Mappings(cis_v3=("5.4",), cis_v4=("5.5",), securityhub=("EC2.2",)),
+         fix="no rule in any VPC's default group (the network module adopts each one with no rules; "
+         "`harden remediate --controls network.default_security_group --apply`)",
+         terraform="network/aws_default_security_group.this")
 def default_security_group(ctx: CheckContext) -> list[Finding]:
     """The security group named "default" of every VPC has no ingress and no egress rule: a
     resource launched without a group choice gets it, and should get nothing."""

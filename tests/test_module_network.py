@@ -66,3 +66,20 @@ def test_pool_alarm_only_where_quota_has_a_usage_metric(rendered):
     expressions = [q.get("expression") for q in alarm["metric_query"]]
     assert "(usage / SERVICE_QUOTA(usage)) * 100" in expressions
     assert alarm["threshold"] == "${var.eip_pool_alarm_share * 100}"
+
+
+def test_pool_alarm_dimensions_are_cloudwatchs_names(rendered, tmp_path):
+    """Service Quotas names a usage metric's dimensions in lower case (class, resource, service,
+    type); CloudWatch wants them capitalised. The module's own expression, evaluated by real
+    Terraform on a usage metric shaped like the data source's."""
+    alarms = load_hcl(rendered / "modules" / "alarms")
+    expression = alarms["locals"]["eip_usage_dimensions"][2:-1]
+    (tmp_path / "main.tf").write_text(
+        "locals {\n"
+        '  eip_usage_metric = { metric_dimensions = [{ class = "None", resource = "vpc-eip", service = "EC2", type = "" }] }\n'
+        f"  eip_usage_dimensions = {expression}\n"
+        "}\n"
+        'output "dimensions" {\n  value = local.eip_usage_dimensions\n}\n')
+    from tests.terraform_helpers import apply_and_read_outputs
+
+    assert apply_and_read_outputs(tmp_path)["dimensions"] == {"Class": "None", "Resource": "vpc-eip", "Service": "EC2"}

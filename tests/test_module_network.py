@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from provisioner.baseline import parse_baseline
 from provisioner.render import render
 from tests.hcl import load_hcl
@@ -83,3 +85,14 @@ def test_pool_alarm_dimensions_are_cloudwatchs_names(rendered, tmp_path):
     from tests.terraform_helpers import apply_and_read_outputs
 
     assert apply_and_read_outputs(tmp_path)["dimensions"] == {"Class": "None", "Resource": "vpc-eip", "Service": "EC2"}
+
+
+def test_restricted_incoming_traffic_parameters_are_the_json_config_expects(tmp_path):
+    """The root's rule_parameters, evaluated by real Terraform: a JSON object of string ports."""
+    render(parse_baseline({"network": {"admin_ports": [3389, 22, 8443]}}), tmp_path / "r")
+    expression = load_hcl(tmp_path / "r" / "account")["module"]["config"]["rule_parameters"]["RESTRICTED_INCOMING_TRAFFIC"]
+    (tmp_path / "main.tf").write_text(f'output "params" {{\n  value = {expression[2:-1]}\n}}\n')
+    from tests.terraform_helpers import apply_and_read_outputs
+
+    params = json.loads(apply_and_read_outputs(tmp_path)["params"])
+    assert params == {"blockedPort1": "3389", "blockedPort2": "22", "blockedPort3": "8443"}

@@ -56,6 +56,8 @@ SNS_NAME_RE = r"^[A-Za-z0-9_-]{1,256}$"
 CONFIG_RULE_RE = r"^[A-Z0-9_]{3,128}$"
 TAG_KEY_RE = r"^[\w .:/=+@-]{1,128}$"
 PRINTABLE_RE = r"^[^\x00-\x1f\x7f]*$"
+# An AMI owner: a 12-digit account id or one of the owner aliases EC2's Allowed AMIs accept.
+AMI_OWNER_RE = r"^([0-9]{12}|amazon|aws-marketplace|aws-backup-vault)$"
 # A glob (fnmatch: *, ?, [..]) over a region or a resource id/ARN; printable, no newlines.
 GLOB_RE = r"^[^\x00-\x1f\x7f]{1,2048}$"
 
@@ -78,6 +80,7 @@ _EXPLAIN = {
     CONFIG_RULE_RE: "an AWS Config managed rule identifier such as 'CLOUD_TRAIL_ENABLED'",
     PRINTABLE_RE: "text without control characters or line breaks",
     TAG_KEY_RE: "a tag key of 1-128 letters, digits, spaces or _.:/=+@-",
+    AMI_OWNER_RE: "a 12-digit AWS account id, 'amazon', 'aws-marketplace' or 'aws-backup-vault'",
 }
 
 
@@ -109,6 +112,11 @@ DEFAULT_CONFIG_RULES = (
     "EC2_EBS_ENCRYPTION_BY_DEFAULT",
     "ENCRYPTED_VOLUMES",
     "EIP_ATTACHED",
+    # network.*: SSH open to the world, the default security group, and the common ports
+    # (RESTRICTED_INCOMING_TRAFFIC takes network.admin_ports as its blockedPort parameters).
+    "INCOMING_SSH_DISABLED",
+    "VPC_DEFAULT_SECURITY_GROUP_CLOSED",
+    "RESTRICTED_INCOMING_TRAFFIC",
 )
 
 
@@ -286,6 +294,43 @@ class AlarmSettings(_Section):
         return self
 
 
+class NetworkSettings(_Section):
+    """Security groups: read by the network.* checks, the network module and the Config rules."""
+
+    enabled: bool = True
+    # Ports nobody may reach from 0.0.0.0/0 or ::/0 (SSH, RDP by default). A rule open to the
+    # world on every port or protocol fails whatever this list says.
+    admin_ports: list[Annotated[int, Field(ge=0, le=65535)]] = Field(default_factory=lambda: [22, 3389])
+    # Terraform adopts each VPC's default security group and removes all its rules.
+    manage_default_security_groups: bool = True
+
+    @field_validator("admin_ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("must name at least one port (22 and 3389 are the defaults)")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a port twice")
+        return value
+
+
+class AmiSettings(_Section):
+    """ec2.ami_currency: how old an instance's image may be, and whose images are allowed."""
+
+    max_age_days: int = Field(90, ge=1, le=3650)
+    # Empty: any owner. Otherwise the image's owner account (or alias) must be listed.
+    allowed_owners: list[_shaped(AMI_OWNER_RE)] = Field(default_factory=list)
+    # EC2 Allowed AMIs (account-level, per region), rendered only when allowed_owners is set:
+    # "audit-mode" reports images outside the list, "enabled" blocks launching them.
+    allowed_images_state: Literal["audit-mode", "enabled"] = "audit-mode"
+
+
+class EipSettings(_Section):
+    """eip.pool: the share of the region's Elastic IP quota at which the pool check fails."""
+
+    pool_max_share: float = Field(0.8, gt=0, le=1)
+
+
 class StateSettings(_Section):
     """Where Terraform keeps state. local: terraform.tfstate beside each root module."""
 
@@ -343,6 +388,9 @@ class Baseline(_Section):
     scp: ScpSettings = ScpSettings()
     ebs: EbsSettings = EbsSettings()
     alarms: AlarmSettings = AlarmSettings()
+    network: NetworkSettings = NetworkSettings()
+    ami: AmiSettings = AmiSettings()
+    eip: EipSettings = EipSettings()
     state: StateSettings = StateSettings()
     suppress: list[Suppression] = Field(default_factory=list)
 

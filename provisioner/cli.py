@@ -371,7 +371,7 @@ def verify(
                                      "scanning), ocsf (Detection Finding, as Prowler), csv, or html (one file)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file "
                                           "instead of stdout."),
-    since: str = typer.Option("7d", "--since", help="Look-back window for eip.allocations "
+    since: str = typer.Option("7d", "--since", help="Look-back window for eip.allocations and eip.pool "
                               "(CloudTrail event history): 30m, 12h, 7d, 2w; at most 90d."),
     profile: Optional[str] = typer.Option(None, "--profile", help="AWS profile to use.", envvar="AWS_PROFILE"),
     role_arn: Optional[str] = typer.Option(None, "--role-arn", help="Assume this role first (session name "
@@ -494,7 +494,8 @@ def remediate(
     Plans one action per failed finding of a control that has a fix (create/start the trail and
     turn on validation, create missing flow logs, put and start the Config recorder and channel,
     attach the SCPs, turn on default EBS encryption with the baseline key, create missing CPU
-    alarms) and prints them. With --apply it takes them, reports each result, and verifies the
+    alarms, revoke each security group rule that opens admin ports or all traffic to the world and
+    each rule of a default security group, printing the command that restores it) and prints them. With --apply it takes them, reports each result, and verifies the
     controls it touched. A failed action is reported and the others go on. Idempotent: a second
     run finds nothing to do. Destructive fixes have their own commands (ebs migrate, eip release,
     respond).
@@ -637,6 +638,48 @@ def events_allocate_address(
     else:
         render_events(listing, out)
     raise typer.Exit(listing.exit_code())
+
+
+ec2_app = typer.Typer(help="EC2 instances: the images they run (read-only).", no_args_is_help=True)
+app.add_typer(ec2_app, name="ec2")
+
+
+@ec2_app.command("amis")
+def ec2_amis(
+    config: Optional[Path] = CONFIG_OPTION,
+    regions: list[str] = EIP_REGIONS_OPTION,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+) -> None:
+    """List every running instance with its AMI: the seed document's describe-instances view.
+
+    One row per instance: region, instance (Name tag), AMI id, AMI name, owner, age in days,
+    deprecation, and what ec2.ami_currency finds wrong (missing, deprecated, older than
+    ami.max_age_days, owner not in ami.allowed_owners). Report-only. Exit 0 all current, 1 some
+    image is not, 3 a region could not be read.
+    """
+    import botocore.exceptions
+
+    from provisioner.aws import describe_error
+    from provisioner.report_table import render_ami_table
+    from provisioner.verify import run_verify
+
+    baseline = resolve_config(config)
+    aws = _aws_session(baseline, profile, role_arn)
+    try:
+        with err.status("reading instances and their images"):
+            report = run_verify(aws, baseline, regions=_split(regions), controls=["ec2.ami_currency"])
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"ec2 amis could not start: {describe_error(exc)}", EXIT_UNABLE)
+    _warn_regions({f.region: f.message for f in report.findings if f.status == "error"}, "could not read")
+    rows = [{"region": f.region, "status": f.status, **f.evidence}
+            for f in report.sorted_findings() if f.status in ("pass", "fail") and "instance_id" in f.evidence]
+    if fmt is Format.json:
+        print(json.dumps({"account": report.account, "regions": report.regions, "instances": rows}, indent=2, default=str))
+    else:
+        render_ami_table(rows, out)
+    raise typer.Exit(report.exit_code())
 
 
 @app.command()

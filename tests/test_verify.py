@@ -84,7 +84,7 @@ def test_unreachable_region_is_error_quickly(aws, monkeypatch):
 
 # -- families switched off in the baseline: one rule, in the engine --------------------------------
 
-ALL_OFF = {family: {"enabled": False} for family in ("flow_logs", "config", "scp", "ebs", "alarms")}
+ALL_OFF = {family: {"enabled": False} for family in ("flow_logs", "config", "scp", "ebs", "alarms", "network")}
 
 
 def test_disabled_reason_follows_each_familys_switch():
@@ -92,7 +92,7 @@ def test_disabled_reason_follows_each_familys_switch():
     off = parse_baseline(ALL_OFF)
     assert all(disabled_reason(on, cid) is None for cid in CONTROL_IDS)
     disabled = {cid for cid in CONTROL_IDS if disabled_reason(off, cid)}
-    no_switch = {cid for cid in CONTROL_IDS if cid.startswith(("cloudtrail.", "eip."))}
+    no_switch = {cid for cid in CONTROL_IDS if cid.startswith(("cloudtrail.", "eip.", "ec2."))}
     # ebs.unencrypted_volumes is checked whatever ebs.enabled says (no Terraform behind it).
     assert disabled == set(CONTROL_IDS) - no_switch - {"ebs.unencrypted_volumes"}
     assert disabled_reason(off, "config.recorder") == (

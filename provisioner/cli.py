@@ -244,6 +244,8 @@ def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[
         return AwsSession(profile=profile, role_arn=role_arn, region=baseline.home_region, max_workers=workers)
     except botocore.exceptions.ProfileNotFound as exc:
         fail(str(exc))
+    except ValueError as exc:  # a HARDEN_*_TIMEOUT that is not a number of seconds
+        fail(str(exc))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"cannot start an AWS session: {describe_error(exc)}", EXIT_UNABLE)
 
@@ -376,6 +378,8 @@ def remediate(
         fail(f"remediate could not start: {describe_error(exc)}", EXIT_UNABLE)
     if fmt is Format.json:
         print(json.dumps(run.to_dict(), indent=2, default=str))
+        if run.unchecked:
+            err.print(f"[yellow]{escape(run.unchecked_summary())}[/]", highlight=False, soft_wrap=True)
     else:
         render_remediation(run, out, apply)
     raise typer.Exit(run.exit_code())

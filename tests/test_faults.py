@@ -1,0 +1,150 @@
+"""Faults injected by the loopback proxy (tests/faultproxy.py) in front of the emulator: a hung
+call costs seconds, a run is bounded, and nothing reports "clean" about what it could not see.
+Each test here checks a promise of the README's "Failure behaviour" section."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from provisioner.aws import AwsSession, Timeouts
+from provisioner.baseline import parse_baseline
+from provisioner.remediate import run_remediation
+from provisioner.verify import run_verify
+
+HARDEN = [sys.executable, "-m", "provisioner.cli"]
+REGIONS = ["us-east-1", "eu-west-1"]
+# Controls the plain emulator fully supports, across three services of the region.
+CONTROLS = ["flow_logs", "ebs.unencrypted_volumes", "eip.unassociated", "config.recorder"]
+
+
+def _baseline(regions=REGIONS):
+    return parse_baseline({"regions": regions, "home_region": regions[0]})
+
+
+def _session(**timeouts) -> AwsSession:
+    return AwsSession(region="us-east-1", max_attempts=3, timeouts=Timeouts(**timeouts))
+
+
+def _harden(args: list[str], tmp_path, **env) -> subprocess.CompletedProcess:
+    cfg = tmp_path / "harden.toml"
+    cfg.write_text('home_region = "us-east-1"\nregions = ["us-east-1", "eu-west-1"]\n')
+    return subprocess.run(HARDEN + [args[0], "-c", str(cfg), *args[1:]], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **env})
+
+
+# -- a hung call -----------------------------------------------------------------------------------
+
+def _warm(aws) -> None:
+    # The emulator builds a region's EC2 backend on first use (a second or two): not a hang.
+    for region in REGIONS:
+        aws.client("ec2", region).describe_vpcs()
+
+
+def test_a_hung_call_makes_its_region_error_at_once_and_verify_exits_3_in_seconds(aws, fault_proxy, tmp_path):
+    # The issue's case: one DescribeFlowLogs never answers. With the default read timeout (20 s)
+    # verify ends in about 20 s; here HARDEN_READ_TIMEOUT=2 keeps the test short.
+    _warm(aws)
+    fault_proxy.add("hang", action="DescribeFlowLogs", region="eu-west-1")
+    out = tmp_path / "report.json"
+    started = time.monotonic()
+    proc = _harden(["verify", "--controls", ",".join(CONTROLS), "--format", "json", "--output", str(out)],
+                   tmp_path, HARDEN_READ_TIMEOUT="2")
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 3, proc.stderr
+    assert elapsed < 30, elapsed
+    findings = json.loads(out.read_text())["findings"]
+    west = [f for f in findings if f["region"] == "eu-west-1"]
+    # Every check of the region is an error at once, the ones after the hung call included...
+    assert sorted(f["control"] for f in west) == sorted(
+        ["flow_logs.all_vpcs", "ebs.unencrypted_volumes", "eip.unassociated", "config.recorder"])
+    assert all(f["status"] == "error" and "region unreachable: eu-west-1" in f["message"] for f in west), west
+    assert {f["status"] for f in findings if f["region"] == "us-east-1"} <= {"pass", "fail"}
+    # ...and the hung call was sent once: no retry waited out the timeout again.
+    assert fault_proxy.count()[("ec2", "DescribeFlowLogs", "hang")] == 1
+
+
+def test_the_run_timeout_bounds_verify_even_when_a_call_outlives_the_read_timeout(aws, fault_proxy, tmp_path):
+    # A read timeout of 60 s would let the hung call block; the run's own bound (2 s) ends the run,
+    # names every control of the unfinished region, and the process exits without waiting for it.
+    fault_proxy.add("hang", action="DescribeFlowLogs", region="eu-west-1")
+    started = time.monotonic()
+    proc = _harden(["verify", "--controls", ",".join(CONTROLS), "--format", "json"], tmp_path,
+                   HARDEN_READ_TIMEOUT="60", HARDEN_RUN_TIMEOUT="2")
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 3, proc.stderr
+    assert elapsed < 20, elapsed
+    findings = json.loads(proc.stdout)["findings"]
+    west = [f for f in findings if f["region"] == "eu-west-1"]
+    assert sorted(f["control"] for f in west) == sorted(
+        ["flow_logs.all_vpcs", "ebs.unencrypted_volumes", "eip.unassociated", "config.recorder"])
+    assert all(f["status"] == "error" and "time limit of 2s" in f["message"] for f in west)
+    assert {f["status"] for f in findings if f["region"] == "us-east-1"} <= {"pass", "fail"}
+
+
+@pytest.mark.parametrize("fault", ["deny", "reset"])  # throttling: tests/test_verify.py
+def test_other_faults_in_one_call_leave_the_other_checks_and_regions_alone(aws, fault_proxy, fault):
+    # Persistent faults on one call of one region: only the check that makes it is an error.
+    fault_proxy.add(fault, action="DescribeFlowLogs", region="eu-west-1")
+    report = run_verify(_session(read=5), _baseline(), controls=CONTROLS)
+    errors = {(f.control, f.region) for f in report.findings if f.status == "error"}
+    assert errors == {("flow_logs.all_vpcs", "eu-west-1")}, report.findings
+    assert report.exit_code() == 3
+    assert not aws.unreachable()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf", "1e9"])
+def test_a_bad_timeout_setting_is_refused(value):
+    with pytest.raises(ValueError, match="HARDEN_READ_TIMEOUT"):
+        Timeouts.from_env({"HARDEN_READ_TIMEOUT": value})
+
+
+def test_a_bad_timeout_setting_is_a_usage_error(tmp_path):
+    proc = _harden(["verify"], tmp_path, HARDEN_RUN_TIMEOUT="soon")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "HARDEN_RUN_TIMEOUT='soon'" in proc.stderr
+
+
+def test_timeout_defaults_and_overrides():
+    assert Timeouts.from_env({}) == Timeouts(connect=5, read=20, run=300)
+    assert Timeouts.from_env({"HARDEN_CONNECT_TIMEOUT": "1.5", "HARDEN_RUN_TIMEOUT": " 90 "}) == \
+        Timeouts(connect=1.5, read=20, run=90)
+
+
+# -- remediate never says clean about what it could not see ---------------------------------------
+
+def test_remediate_with_a_region_it_cannot_read_exits_3_and_names_it(aws, fault_proxy, tmp_path):
+    # us-east-1 is clean (fixed first); eu-west-1's EC2 is denied. Before: "nothing to fix: every
+    # fixable control passes", exit 0.
+    assert run_remediation(aws, _baseline(["us-east-1"]), controls=["flow_logs"], apply=True).exit_code() == 0
+    fault_proxy.add("deny", service="ec2", region="eu-west-1")
+
+    run = run_remediation(aws, _baseline(), controls=["flow_logs"])
+    assert run.actions == [] and run.exit_code() == 3
+    assert run.unchecked_summary().startswith("could not check flow_logs.all_vpcs in eu-west-1 (access denied")
+
+    assert [(f["control"], f["region"]) for f in run.to_dict()["unchecked"]] == [("flow_logs.all_vpcs", "eu-west-1")]
+
+    proc = _harden(["remediate", "--controls", "flow_logs"], tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "every fixable control passes" not in proc.stdout
+    assert "could not check flow_logs.all_vpcs in eu-west-1" in " ".join(proc.stdout.split())
+
+
+def test_remediate_apply_whose_after_verify_cannot_read_exits_3(aws, fault_proxy):
+    baseline = _baseline(["eu-west-1"])
+
+    def deny_from_now_on(_action) -> None:  # the check after --apply reads the VPCs again
+        if not fault_proxy.rules:
+            fault_proxy.add("deny", action="DescribeVpcs", region="eu-west-1")
+
+    run = run_remediation(aws, baseline, controls=["flow_logs"], apply=True, progress=deny_from_now_on)
+    assert run.results and {r.status for r in run.results} == {"applied"}
+    assert run.after is not None and run.after.exit_code() == 3
+    assert run.exit_code() == 3
+    assert "could not check flow_logs.all_vpcs in eu-west-1" in run.unchecked_summary()

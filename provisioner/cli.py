@@ -292,7 +292,8 @@ def verify(
         select(controls or None)
     except (ValueError, UnknownControl) as exc:
         fail(str(exc))
-    wanted_regions = _split(regions)
+    wanted_regions = _regions(regions, baseline)
+    output = _output_file(output)
     aws = _aws_session(baseline, profile, role_arn, workers)
 
     if organization_role:
@@ -337,6 +338,32 @@ def _split(values: list[str]) -> list[str] | None:
     return [v.strip() for raw in values for v in raw.split(",") if v.strip()] or None
 
 
+def _regions(values: list[str], baseline: Baseline) -> list[str] | None:
+    """--regions, each one a region botocore knows in the home region's partition (exit 2 with the
+    nearest names otherwise): a typo fails here, not as an AWS error in every check."""
+    from provisioner.aws import partition_for
+    from provisioner.naming import region_problem
+
+    chosen = _split(values)
+    for region in chosen or []:
+        if why := region_problem(region, partition_for(baseline.home_region)):
+            fail(f"--regions: {why}")
+    return chosen
+
+
+def _output_file(output: Optional[Path]) -> Optional[Path]:
+    """--output, refused before any AWS call when it cannot take the report: nothing is written."""
+    if output is None:
+        return None
+    if output.is_dir():
+        fail(f"--output {output}: is a directory, expected the path of a file to write the report to")
+    if not output.parent.is_dir():
+        fail(f"--output {output}: folder {output.parent} does not exist")
+    if not os.access(output.parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        fail(f"--output {output}: not writable")
+    return output
+
+
 @app.command()
 def remediate(
     config: Optional[Path] = CONFIG_OPTION,
@@ -369,7 +396,7 @@ def remediate(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("verifying, then planning fixes") as status:
-            run = run_remediation(aws, baseline, controls=_split(controls), regions=_split(regions), apply=apply,
+            run = run_remediation(aws, baseline, controls=_split(controls), regions=_regions(regions, baseline), apply=apply,
                                   progress=lambda a: status.update(f"{'applying' if apply else 'planning'}: "
                                                                    f"{escape(a.description[:90])}"))
     except (UnknownControl, ValueError) as exc:
@@ -451,7 +478,7 @@ def eip_release(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("reading Elastic IPs") as status:
-            run = run_release(aws, baseline, regions=_split(regions), allocation_ids=wanted, apply=apply,
+            run = run_release(aws, baseline, regions=_regions(regions, baseline), allocation_ids=wanted, apply=apply,
                               progress=lambda a: status.update(escape(a.description[:90])))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         _aws_unable("eip release could not start", exc)
@@ -489,7 +516,7 @@ def events_allocate_address(
     aws = _aws_session(baseline, profile, role_arn, workers)
     try:
         with err.status("reading CloudTrail event history"):
-            listing = list_address_events(aws, baseline, since=window, regions=_split(regions))
+            listing = list_address_events(aws, baseline, since=window, regions=_regions(regions, baseline))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         _aws_unable("events could not start", exc)
     _warn_regions(listing.errors, "could not read")
@@ -535,7 +562,7 @@ def respond(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("planning the response") as status:
-            resp = run_respond(aws, baseline, principal, apply=apply, force=force, regions=_split(regions),
+            resp = run_respond(aws, baseline, principal, apply=apply, force=force, regions=_regions(regions, baseline),
                                since=window, progress=lambda a: status.update(escape(a.description[:90])))
     except Refused as exc:
         fail(f"respond: {exc}")
@@ -609,7 +636,7 @@ def ebs_migrate(
 
         try:
             report = (run_cleanup if cleanup else run_migration)(
-                aws, baseline, regions=_split(regions), options=options, progress=on_progress)
+                aws, baseline, regions=_regions(regions, baseline), options=options, progress=on_progress)
         except MigrationError as exc:
             fail(str(exc))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -860,6 +887,7 @@ def drift(
     from provisioner.verify import run_verify
 
     baseline = resolve_config(config)
+    output = _output_file(output)
     aws = None if no_verify else _aws_session(baseline, profile, role_arn)
     try:
         with err.status("terraform plan") as status:

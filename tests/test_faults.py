@@ -14,7 +14,10 @@ import pytest
 
 from provisioner.aws import AwsSession, Timeouts
 from provisioner.baseline import parse_baseline
+from provisioner.eip import run_release
+from provisioner.migrate import MigrateOptions, run_migration
 from provisioner.remediate import run_remediation
+from provisioner.respond import respond
 from provisioner.verify import run_verify
 
 HARDEN = [sys.executable, "-m", "provisioner.cli"]
@@ -148,3 +151,51 @@ def test_remediate_apply_whose_after_verify_cannot_read_exits_3(aws, fault_proxy
     assert run.after is not None and run.after.exit_code() == 3
     assert run.exit_code() == 3
     assert "could not check flow_logs.all_vpcs in eu-west-1" in run.unchecked_summary()
+
+
+# -- one region's failure does not abort the others --------------------------------------------------
+
+def test_eip_release_names_the_region_it_cannot_read_and_releases_in_the_others(aws, fault_proxy):
+    east = aws.client("ec2", "us-east-1").allocate_address(Domain="vpc")
+    west = aws.client("ec2", "eu-west-1").allocate_address(Domain="vpc")
+    fault_proxy.add("deny", action="DescribeAddresses", region="eu-west-1")
+
+    run = run_release(aws, _baseline(), apply=True)
+    assert list(run.errors) == ["eu-west-1"]
+    assert run.errors["eu-west-1"].startswith("access denied calling DescribeAddresses")
+    assert [c.allocation_id for c in run.released] == [east["AllocationId"]]
+    assert run.exit_code() == 3
+    fault_proxy.rules.clear()
+    assert [a["AllocationId"] for a in aws.client("ec2", "eu-west-1").describe_addresses()["Addresses"]] == \
+        [west["AllocationId"]]
+
+
+def test_ebs_migrate_names_the_region_it_cannot_read_and_plans_the_others(aws, fault_proxy):
+    ec2 = aws.client("ec2", "us-east-1")
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                 Placement={"AvailabilityZone": "us-east-1a"})["Instances"][0]["InstanceId"]
+    key = aws.client("kms", "us-east-1").create_key(Description="ebs")["KeyMetadata"]["Arn"]
+    baseline = parse_baseline({"regions": REGIONS, "home_region": "us-east-1",
+                               "ebs": {"kms_key_arns": {"us-east-1": key}}})
+    fault_proxy.add("deny", action="DescribeVolumes", region="eu-west-1")
+
+    report = run_migration(aws, baseline, options=MigrateOptions(apply=False, delay=0.01, timeout=5))
+    failed = [r for r in report.results if r.status == "failed"]
+    assert [r.region for r in failed] == ["eu-west-1"]
+    assert failed[0].message.startswith("eu-west-1: could not read: access denied calling DescribeVolumes")
+    assert {(r.region, r.instance_id) for r in report.results if r.status == "planned"} == {("us-east-1", instance)}
+    assert report.exit_code() == 3
+
+
+def test_respond_keeps_the_steps_it_took_when_the_regions_cannot_be_listed(aws, fault_proxy):
+    iam = aws.client("iam")
+    iam.create_user(UserName="mallory")
+    key = iam.create_access_key(UserName="mallory")["AccessKey"]["AccessKeyId"]
+    fault_proxy.add("deny", action="DescribeRegions")  # every region of the account is looked up
+
+    resp = respond(aws, parse_baseline({}), "arn:aws:iam::123456789012:user/mallory", apply=True)
+    assert resp.results and {r.status for r in resp.results} == {"applied"}
+    assert iam.list_access_keys(UserName="mallory")["AccessKeyMetadata"][0]["Status"] == "Inactive", key
+    assert list(resp.lookup_errors) == ["every region"]
+    assert "access denied calling DescribeRegions" in resp.lookup_errors["every region"]
+    assert resp.exit_code() == 0  # the containment is done; what is unknown is reported beside it

@@ -380,7 +380,7 @@ def recent_allocations(aws: AwsSession, baseline: Baseline, p: Principal, region
     found: list[Allocation] = []
     errors: dict[str, str] = {}
     for region, result in aws.map_regions(
-            lambda r: _region_allocations(aws, baseline, p, r, end - since, end), regions):
+            lambda r: _region_allocations(aws, baseline, p, r, end - since, end), regions, timeout=aws.timeouts.run):
         if isinstance(result, BaseException):
             errors[region] = describe_error(result)
         else:
@@ -445,7 +445,8 @@ def roles_assumed(aws: AwsSession, p: Principal, regions: list[str], *, since: t
     lookup = sorted(set(regions) | ({GLOBAL_STS_REGION[p.partition]} if p.partition in GLOBAL_STS_REGION else set()))
     calls: dict[str, list[tuple[str, str]]] = {}
     errors: dict[str, str] = {}
-    for region, result in aws.map_regions(lambda r: _role_calls(aws, p, r, end - since, end), lookup):
+    for region, result in aws.map_regions(lambda r: _role_calls(aws, p, r, end - since, end), lookup,
+                                          timeout=aws.timeouts.run):
         if isinstance(result, BaseException):
             errors[region] = describe_error(result)
             continue

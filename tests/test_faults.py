@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -200,3 +201,15 @@ def test_respond_keeps_the_steps_it_took_when_the_regions_cannot_be_listed(aws, 
     assert list(resp.lookup_errors) == ["every region"]
     assert "access denied calling DescribeRegions" in resp.lookup_errors["every region"]
     assert resp.exit_code() == 0  # the containment is done; what is unknown is reported beside it
+
+
+def test_every_failure_promise_of_the_readme_names_a_test_that_exists():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Failure behaviour", 1)[1].split("\n## ", 1)[0]
+    cited = re.findall(r"`(test_\w+\.py)::(test_\w+)`", section)
+    assert len(cited) >= 15, cited
+    for filename, test in cited:
+        source = (Path(__file__).resolve().parent / filename).read_text(encoding="utf-8")
+        assert f"def {test}(" in source, f"README cites {filename}::{test}, which does not exist"

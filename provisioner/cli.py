@@ -814,9 +814,14 @@ def bootstrap(
     from provisioner.report_table import render_report
     from provisioner.scan import ScanError, run_scan
     from provisioner.terraform import TerraformError
+    from provisioner.aws import Timeouts
     from provisioner.verify import run_verify
 
     baseline = resolve_config(config)
+    try:
+        Timeouts.from_env()  # the verify at the end reads them: refuse a bad one before applying
+    except ValueError as exc:
+        fail(str(exc))
 
     def do_render() -> Path:
         _render_into(config, out_dir)

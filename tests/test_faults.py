@@ -12,7 +12,9 @@ import sys
 import time
 
 import pytest
+from typer.testing import CliRunner
 
+from provisioner import cli
 from provisioner.aws import AwsSession, Timeouts
 from provisioner.baseline import parse_baseline
 from provisioner.eip import run_release
@@ -35,10 +37,20 @@ def _session(**timeouts) -> AwsSession:
     return AwsSession(region="us-east-1", max_attempts=3, timeouts=Timeouts(**timeouts))
 
 
-def _harden(args: list[str], tmp_path, **env) -> subprocess.CompletedProcess:
+def _config(tmp_path):
     cfg = tmp_path / "harden.toml"
     cfg.write_text('home_region = "us-east-1"\nregions = ["us-east-1", "eu-west-1"]\n')
-    return subprocess.run(HARDEN + [args[0], "-c", str(cfg), *args[1:]], capture_output=True, text=True,
+    return cfg
+
+
+def _in_process(args: list[str], tmp_path, **env):
+    """The CLI in-process (typer's runner): for what does not need a process of its own."""
+    return CliRunner().invoke(cli.app, [*args, "-c", str(_config(tmp_path))], env=env)
+
+
+def _harden(args: list[str], tmp_path, **env) -> subprocess.CompletedProcess:
+    """The CLI in a process of its own: for what must show how the process itself ends."""
+    return subprocess.run(HARDEN + [*args, "-c", str(_config(tmp_path))], capture_output=True, text=True,
                           timeout=120, env={**os.environ, **env})
 
 
@@ -57,10 +69,10 @@ def test_a_hung_call_makes_its_region_error_at_once_and_verify_exits_3_in_second
     fault_proxy.add("hang", action="DescribeFlowLogs", region="eu-west-1")
     out = tmp_path / "report.json"
     started = time.monotonic()
-    proc = _harden(["verify", "--controls", ",".join(CONTROLS), "--format", "json", "--output", str(out)],
-                   tmp_path, HARDEN_READ_TIMEOUT="3")
+    result = _in_process(["verify", "--controls", ",".join(CONTROLS), "--format", "json", "--output", str(out)],
+                         tmp_path, HARDEN_READ_TIMEOUT="3")
     elapsed = time.monotonic() - started
-    assert proc.returncode == 3, proc.stderr
+    assert result.exit_code == 3, result.stderr
     assert elapsed < 30, elapsed
     findings = json.loads(out.read_text())["findings"]
     west = [f for f in findings if f["region"] == "eu-west-1"]
@@ -110,9 +122,9 @@ def test_a_bad_timeout_setting_is_refused(value):
 
 
 def test_a_bad_timeout_setting_is_a_usage_error(tmp_path):
-    proc = _harden(["verify"], tmp_path, HARDEN_RUN_TIMEOUT="soon")
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.count("\n") == 1 and "HARDEN_RUN_TIMEOUT='soon'" in proc.stderr
+    result = _in_process(["verify"], tmp_path, HARDEN_RUN_TIMEOUT="soon")
+    assert result.exit_code == 2 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert result.stderr.count("\n") == 1 and "HARDEN_RUN_TIMEOUT='soon'" in result.stderr
 
 
 def test_timeout_defaults_and_overrides():
@@ -135,10 +147,10 @@ def test_remediate_with_a_region_it_cannot_read_exits_3_and_names_it(aws, fault_
 
     assert [(f["control"], f["region"]) for f in run.to_dict()["unchecked"]] == [("flow_logs.all_vpcs", "eu-west-1")]
 
-    proc = _harden(["remediate", "--controls", "flow_logs"], tmp_path)
-    assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert "every fixable control passes" not in proc.stdout
-    assert "could not check flow_logs.all_vpcs in eu-west-1" in " ".join(proc.stdout.split())
+    result = _in_process(["remediate", "--controls", "flow_logs"], tmp_path)
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert "every fixable control passes" not in result.stdout
+    assert "could not check flow_logs.all_vpcs in eu-west-1" in " ".join(result.stdout.split())
 
 
 def test_remediate_apply_whose_after_verify_cannot_read_exits_3(aws, fault_proxy):

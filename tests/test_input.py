@@ -5,15 +5,15 @@ these values, so they are tested against the loader, not against it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import os
 
 import pytest
+from typer.testing import CliRunner
 
+from provisioner import cli
 from provisioner.baseline import ConfigError, parse_baseline
 from provisioner.naming import known_regions, region_problem
 
-HARDEN = [sys.executable, "-m", "provisioner.cli"]
 SUBSCRIPTION = {"protocol": "email", "endpoint": "sec@example.com"}
 
 
@@ -63,18 +63,23 @@ def test_region_names_come_from_botocore_with_the_nearest_valid_ones():
     assert "nearest: eu-west-3, eu-west-2, eu-west-1" in region_problem("eu-west-4", "aws")
 
 
-def _cli(args: list[str], tmp_path, env=None) -> subprocess.CompletedProcess:
+class _Result:
+    def __init__(self, code: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = code, stdout, stderr
+
+
+def _cli(args: list[str], tmp_path) -> _Result:
+    """The CLI in-process (typer's runner). No emulator and a dead endpoint: a usage error must
+    come before any AWS call, or this would be exit 3."""
     cfg = tmp_path / "harden.toml"
     cfg.write_text('home_region = "eu-west-1"\nregions = ["eu-west-1"]\n')
-    # No emulator and no credentials: a usage error must come before any AWS call.
-    environment = {k: v for k, v in __import__("os").environ.items() if not k.startswith("AWS_")}
-    environment.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
-                       **(env or {}))
-    return subprocess.run(HARDEN + [*args, "-c", str(cfg)], capture_output=True, text=True,
-                          timeout=120, env=environment, cwd=tmp_path)
+    env = {k: None for k in os.environ if k.startswith(("AWS_", "HARDEN_"))}
+    env.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")
+    result = CliRunner().invoke(cli.app, [*args, "-c", str(cfg)], env=env)
+    return _Result(result.exit_code, result.stdout, result.stderr)
 
 
-def _one_line_exit_2(proc: subprocess.CompletedProcess, expected: str) -> None:
+def _one_line_exit_2(proc, expected: str) -> None:
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -105,7 +110,6 @@ def test_cli_output_to_a_directory_or_a_missing_folder_writes_nothing(tmp_path):
 def test_cli_config_error_writes_nothing(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[cloudtrail]\nbucket_name = "10.1.2.3"\n')
-    proc = subprocess.run(HARDEN + ["render", "-c", str(bad), "-o", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120)
-    _one_line_exit_2(proc, "cloudtrail.bucket_name: an S3 bucket name cannot be formatted as an IP address")
+    result = CliRunner().invoke(cli.app, ["render", "-c", str(bad), "-o", str(tmp_path / "out")])
+    _one_line_exit_2(_Result(result.exit_code, result.stdout, result.stderr), "cloudtrail.bucket_name: an S3 bucket name cannot be formatted as an IP address")
     assert not (tmp_path / "out").exists()

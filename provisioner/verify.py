@@ -136,13 +136,13 @@ def parse_since(text: str) -> timedelta:
     match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text or "")
     if not match:
         raise ValueError(f"--since {text!r}: expected a number and a unit, such as 30m, 12h, 7d or 2w")
+    too_long = ValueError(f"--since {text!r}: must be more than 0 and at most 90d "
+                          "(CloudTrail event history keeps 90 days)")
     if len(match.group(1).lstrip("0")) > 6:  # beyond 90 days in any unit; timedelta would overflow
-        raise ValueError(f"--since {text!r}: must be more than 0 and at most 90d "
-                         "(CloudTrail event history keeps 90 days)")
+        raise too_long
     value, unit = int(match.group(1)), match.group(2)
     delta = {"m": timedelta(minutes=value), "h": timedelta(hours=value),
              "d": timedelta(days=value), "w": timedelta(weeks=value)}[unit]
     if delta <= timedelta(0) or delta > timedelta(days=90):
-        raise ValueError(f"--since {text!r}: must be more than 0 and at most 90d "
-                         "(CloudTrail event history keeps 90 days)")
+        raise too_long
     return delta

@@ -233,8 +233,9 @@ class AlarmSettings(_Section):
     @field_validator("subscriptions")
     @classmethod
     def _no_duplicate_subscriptions(cls, value: list[Subscription]) -> list[Subscription]:
-        # The module keys each subscription by "protocol:endpoint" (Terraform refuses a duplicate
-        # for_each key), and SNS would answer a second Subscribe with the first subscription.
+        # The alarms module keys each subscription by "protocol:endpoint"; a `for` expression that
+        # builds an object from two equal keys is an error at plan ("Duplicate object key",
+        # https://developer.hashicorp.com/terraform/language/expressions/for#grouping-results).
         seen: dict[tuple[str, str], int] = {}
         for i, s in enumerate(value):
             first = seen.setdefault((s.protocol, s.endpoint), i)

@@ -5,8 +5,8 @@ clients and cache). A check that raises becomes an `error` finding with the reas
 cannot be reached (a connection refused, a connect or read timeout) turns its remaining checks into
 `error` findings without waiting on each, and the whole fan-out is bounded by the run timeout
 (aws.Timeouts.run): a region still unfinished then has one `error` per control it did not report,
-and the others are reported as they are. A control whose family the baseline switches off (controls.disabled_reason) is not checked: it is one
-`skipped` finding per region, saying so.
+and the others are reported as they are. A control whose family the baseline switches off
+(controls.disabled_reason) is not checked: it is one `skipped` finding per region, saying so.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import botocore.exceptions
 
 from provisioner.aws import AwsSession, RegionUnreachable, RunTimedOut, describe_error
 from provisioner.baseline import Baseline
-from provisioner.controls import CheckContext, Control, disabled_reason, select
+from provisioner.controls import CheckContext, Control, disabled_reason, rule_metadata, select
 from provisioner.findings import GLOBAL, Finding, Report
+from provisioner.triage import triage
 
 ProgressFn = Callable[[str], None]
 
@@ -122,10 +123,11 @@ def run_verify(
     return Report(
         account=account_id,
         regions=run_regions,
-        findings=findings,
+        findings=triage(findings, rule_metadata(), baseline.suppress, now),
         api_calls=aws.calls.by_operation(),
         api_calls_by_region=aws.calls.by_region(),
         duration_seconds=time.monotonic() - started,
+        generated_at=now,
     )
 
 

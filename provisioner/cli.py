@@ -194,6 +194,21 @@ def scan(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
+def _write_report(output: Path, write) -> None:
+    """Write beside the target, then rename into place: a write that fails half-way (disk full)
+    leaves the previous report as it was, and says so in one line (exit 3: the checks ran, the
+    report could not be delivered)."""
+    staging = output.with_name(f".{output.name}.harden-partial")
+    try:
+        with staging.open("w", encoding="utf-8") as handle:
+            write(handle)
+        os.replace(staging, output)
+    except OSError as exc:
+        if staging.is_file():
+            staging.unlink()
+        fail(f"--output {output}: cannot write the report: {exc.strerror or exc}", EXIT_UNABLE)
+
+
 def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_severity: Optional[str] = None,
                  sources=None) -> None:
     """A verify (or drift) report in the chosen format, to stdout or a file; `min_severity`
@@ -206,8 +221,7 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_sev
     report = report.filtered(min_severity)
     if fmt is ReportFormat.table:
         if output:
-            with output.open("w", encoding="utf-8") as handle:
-                render_report(report, Console(file=handle, width=160), rules)
+            _write_report(output, lambda handle: render_report(report, Console(file=handle, width=160), rules))
         else:
             render_report(report, out, rules)
     else:
@@ -216,7 +230,7 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_sev
                 ReportFormat.ocsf: lambda: ocsf_text(report, rules), ReportFormat.csv: lambda: to_csv(report, rules),
                 ReportFormat.html: lambda: html_text(report, rules)}[fmt]()
         if output:
-            output.write_text(text, encoding="utf-8")
+            _write_report(output, lambda handle: handle.write(text))
         else:
             print(text)
     if output:

@@ -225,3 +225,16 @@ def test_every_failure_promise_of_the_readme_names_a_test_that_exists():
     for filename, test in cited:
         source = (Path(__file__).resolve().parent / filename).read_text(encoding="utf-8")
         assert f"def {test}(" in source, f"README cites {filename}::{test}, which does not exist"
+
+
+def test_a_report_that_cannot_be_written_leaves_the_previous_one_and_exits_3(aws, tmp_path):
+    # A directory where harden stages the report: the write fails like a full disk would.
+    report = tmp_path / "report.json"
+    report.write_text("previous report\n")
+    (tmp_path / ".report.json.harden-partial").mkdir()
+    result = _in_process(["verify", "--controls", "flow_logs", "--regions", "us-east-1", "--format", "json",
+                          "--output", str(report)], tmp_path)
+    assert result.exit_code == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"error: --output {report}: cannot write the report: Is a directory"], lines
+    assert report.read_text() == "previous report\n"

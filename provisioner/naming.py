@@ -89,18 +89,6 @@ def key_prefix_problem(prefix: str) -> str | None:
     return None
 
 
-# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html (Period):
-# "Period multiplied by EvaluationPeriods can't be more than 604,800 seconds. For alarms with a
-# period of less than one hour (3,600 seconds), the total evaluation period can't be longer than
-# one day (86,400 seconds)."
-def alarm_window_problem(period: int, evaluation_periods: int) -> str | None:
-    total = period * evaluation_periods
-    if total > (86_400 if period < 3_600 else 604_800):
-        return (f"period x evaluation periods is {period} x {evaluation_periods} = {total:,} s; CloudWatch allows "
-                "at most 86,400 s (one day) when the period is under an hour, 604,800 s (seven days) otherwise")
-    return None
-
-
 # -- regions ---------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=None)

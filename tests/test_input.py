@@ -31,10 +31,10 @@ SUBSCRIPTION = {"protocol": "email", "endpoint": "sec@example.com"}
     ({"cloudtrail": {"s3_key_prefix": "a" * 201}}, "cloudtrail.s3_key_prefix: an S3 key prefix has at most 200 characters"),
     ({"flow_logs": {"s3_key_prefix": "vpc/AWSLogs"}}, "flow_logs.s3_key_prefix: an S3 key prefix cannot use 'AWSLogs'"),
     ({"config": {"s3_key_prefix": "AWSLogs"}}, "config.s3_key_prefix"),
-    ({"alarms": {"cpu_period_seconds": 300, "cpu_evaluation_periods": 300}}, "300 x 300 = 90,000 s"),
-    ({"alarms": {"cpu_period_seconds": 3600, "cpu_evaluation_periods": 169}}, "604,800 s (seven days)"),
-    ({"alarms": {"cpu_period_seconds": 60, "cpu_evaluation_periods": 1440}}, None),     # exactly one day
-    ({"alarms": {"cpu_period_seconds": 3600, "cpu_evaluation_periods": 168}}, None),    # exactly seven days
+    # The fleet CPU alarm is a Metrics Insights query: 3 hours at most (i11's rule, in baseline.py).
+    ({"alarms": {"cpu_period_seconds": 300, "cpu_evaluation_periods": 300}}, "alarms: cpu_evaluation_periods x"),
+    ({"alarms": {"cpu_period_seconds": 3600, "cpu_evaluation_periods": 4}}, "must be at most 3 hours"),
+    ({"alarms": {"cpu_period_seconds": 60, "cpu_evaluation_periods": 180}}, None),      # exactly 3 hours
     ({"alarms": {"subscriptions": [SUBSCRIPTION, {"protocol": "sms", "endpoint": "+15550100"}, SUBSCRIPTION]}},
      "alarms.subscriptions: [2] repeats [0]: email subscription to 'sec@example.com' twice"),
     ({"regions": ["eu-west-1", "eu-west-9"], "home_region": "eu-west-1"},

@@ -84,8 +84,11 @@ _ACTION_STYLE = {"planned": "cyan", "applied": "green", "failed": "bold red", "s
 
 def render_remediation(run, console: Console, applied: bool) -> None:
     """The actions of a remediation run: what would be done (dry run) or what was done."""
+    if run.unchecked:  # never "nothing to fix" about what could not be looked at
+        console.print(f"[yellow]{escape(run.unchecked_summary())}[/]", highlight=False, soft_wrap=True)
     if not run.results and not run.plan_errors:
-        console.print("[green]nothing to fix[/]: every fixable control passes")
+        console.print("nothing to fix in the controls that could be checked" if run.unchecked else
+                      "[green]nothing to fix[/]: every fixable control passes")
         return
     title = "remediation" + ("" if applied else " (dry run: nothing was changed; add --apply to make these changes)")
     table = Table(title=title, title_justify="left")

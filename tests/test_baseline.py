@@ -105,7 +105,7 @@ def test_odd_but_valid_values_are_accepted():
     b = parse_baseline({
         "tags": {"Team": 'Sec "Ops" ${var.x} %{ if true }\\', "cost:center": "a+b=c@d"},
         "allocate_address": {"allowed_principals": ["arn:aws:iam::123456789012:role/path/Net+Ops=,.@_-*"]},
-        "regions": ["ap-southeast-2", "us-gov-west-1", "il-central-1"],
+        "regions": ["ap-southeast-2", "us-west-2", "il-central-1"],
         "home_region": "ap-southeast-2",
     })
     assert b.tags["Team"].startswith('Sec "Ops"')

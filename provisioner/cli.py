@@ -369,15 +369,27 @@ def scan(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
+def _write_report(output: Path, write) -> None:
+    """Write beside the target, then rename into place: a write that fails half-way (disk full)
+    leaves the previous report as it was, and says so in one line (exit 3: the checks ran, the
+    report could not be delivered)."""
+    staging = output.with_name(f".{output.name}.harden-partial")
+    try:
+        with staging.open("w", encoding="utf-8") as handle:
+            write(handle)
+        os.replace(staging, output)
+    except OSError as exc:
+        if staging.is_file():
+            staging.unlink()
+        fail(f"--output {output}: cannot write the report: {exc.strerror or exc}", EXIT_UNABLE)
+
+
 def _write_text(output: Optional[Path], text: str) -> None:
     """A machine-readable report to stdout, or to --output (one line and exit 2 if it cannot be written)."""
     if output is None:
         print(text.rstrip("\n"))
         return
-    try:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    except OSError as exc:
-        fail(f"--output {output}: cannot write: {exc.strerror or exc}")
+    _write_report(_output_file(output), lambda handle: handle.write(text if text.endswith("\n") else text + "\n"))
 
 
 def _write_table(output: Optional[Path], draw) -> None:
@@ -385,11 +397,8 @@ def _write_table(output: Optional[Path], draw) -> None:
     if output is None:
         draw(out)
         return
-    try:
-        with output.open("w", encoding="utf-8") as handle:
-            draw(Console(file=TrimmedStream(handle), width=160, no_color=True, highlight=False))
-    except OSError as exc:
-        fail(f"--output {output}: cannot write: {exc.strerror or exc}")
+    _write_report(_output_file(output),
+                  lambda handle: draw(Console(file=TrimmedStream(handle), width=160, no_color=True, highlight=False)))
 
 
 def _emit(data: Any, fmt: "Format", output: Optional[Path], draw) -> None:
@@ -549,6 +558,8 @@ def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[
         return AwsSession(profile=profile, role_arn=role_arn, region=baseline.home_region, max_workers=workers)
     except botocore.exceptions.ProfileNotFound as exc:
         fail(str(exc))
+    except ValueError as exc:  # a HARDEN_*_TIMEOUT that is not a number of seconds
+        fail(str(exc))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"cannot start an AWS session: {describe_error(exc)}", EXIT_UNABLE)
 
@@ -574,7 +585,8 @@ def verify(
     controls: list[str] = CONTROLS_OPTION,
     fmt: ReportFormat = REPORT_FORMAT_OPTION,
     output: Optional[Path] = OUTPUT_OPTION,
-    since: str = SINCE_OPTION,
+    since: str = typer.Option("7d", "--since", metavar="DURATION", help="Look-back window for eip.allocations "
+                              "and eip.pool (CloudTrail event history): 30m, 12h, 7d, 2w; at most 90d."),
     profile: Optional[str] = PROFILE_OPTION,
     role_arn: Optional[str] = ROLE_OPTION,
     workers: int = WORKERS_OPTION,
@@ -626,7 +638,8 @@ def verify(
         select(controls or None)
     except (ValueError, UnknownControl) as exc:
         fail(str(exc))
-    wanted_regions = _split(regions)
+    wanted_regions = _regions(regions, baseline)
+    output = _output_file(output)
     aws = _aws_session(baseline, profile, role_arn, workers)
 
     if organization_role:
@@ -681,6 +694,32 @@ def _split(values: list[str]) -> list[str] | None:
     return [v.strip() for raw in values for v in raw.split(",") if v.strip()] or None
 
 
+def _regions(values: list[str], baseline: Baseline) -> list[str] | None:
+    """--regions, each one a region botocore knows in the home region's partition (exit 2 with the
+    nearest names otherwise): a typo fails here, not as an AWS error in every check."""
+    from provisioner.aws import partition_for
+    from provisioner.naming import region_problem
+
+    chosen = _split(values)
+    for region in chosen or []:
+        if why := region_problem(region, partition_for(baseline.home_region)):
+            fail(f"--regions: {why}")
+    return chosen
+
+
+def _output_file(output: Optional[Path]) -> Optional[Path]:
+    """--output, refused before any AWS call when it cannot take the report: nothing is written."""
+    if output is None:
+        return None
+    if output.is_dir():
+        fail(f"--output {output}: is a directory, expected the path of a file to write the report to")
+    if not output.parent.is_dir():
+        fail(f"--output {output}: folder {output.parent} does not exist")
+    if not os.access(output.parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        fail(f"--output {output}: not writable")
+    return output
+
+
 @app.command(epilog=_examples(
     "harden remediate                       # dry run: what would be fixed",
     "harden remediate --apply --controls flow_logs,config",
@@ -705,7 +744,8 @@ def remediate(
     Plans one action per failed finding of a control that has a fix (create/start the trail and
     turn on validation, create missing flow logs, put and start the Config recorder and channel,
     attach the SCPs, turn on default EBS encryption with the baseline key, create missing CPU
-    alarms) and prints them. With --apply it takes them, reports each result, and verifies the
+    alarms, revoke each security group rule that opens admin ports or all traffic to the world and
+    each rule of a default security group, printing the command that restores it) and prints them. With --apply it takes them, reports each result, and verifies the
     controls it touched. A failed action is reported and the others go on. Idempotent: a second
     run finds nothing to do. Destructive fixes have their own commands (ebs migrate, eip release,
     respond).
@@ -721,7 +761,8 @@ def remediate(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("verifying, then planning fixes") as status:
-            run = run_remediation(aws, baseline, controls=_split(controls), regions=_split(regions), apply=apply,
+            run = run_remediation(aws, baseline, controls=_split(controls), regions=_regions(regions, baseline),
+                                  apply=apply,
                                   progress=lambda a: status.update(f"{'applying' if apply else 'planning'}: "
                                                                    f"{escape(a.description[:90])}"))
     except (UnknownControl, ValueError) as exc:
@@ -729,6 +770,8 @@ def remediate(
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"remediate could not start: {describe_error(exc)}", EXIT_UNABLE)
     _emit(run.to_dict(), fmt, output, lambda console: render_remediation(run, console, apply))
+    if fmt is Format.json and run.unchecked:
+        err.print(f"[yellow]{escape(run.unchecked_summary())}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(run.exit_code())
 
 
@@ -802,7 +845,7 @@ def eip_release(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("reading Elastic IPs") as status:
-            run = run_release(aws, baseline, regions=_split(regions), allocation_ids=wanted, apply=apply,
+            run = run_release(aws, baseline, regions=_regions(regions, baseline), allocation_ids=wanted, apply=apply,
                               progress=lambda a: status.update(escape(a.description[:90])))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         _aws_unable("eip release could not start", exc)
@@ -843,12 +886,59 @@ def events_allocate_address(
     aws = _aws_session(baseline, profile, role_arn, workers)
     try:
         with err.status("reading CloudTrail event history"):
-            listing = list_address_events(aws, baseline, since=window, regions=_split(regions))
+            listing = list_address_events(aws, baseline, since=window, regions=_regions(regions, baseline))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         _aws_unable("events could not start", exc)
     _warn_regions(listing.errors, "could not read")
     _emit(listing.to_dict(), fmt, output, lambda console: render_events(listing, console))
     raise typer.Exit(listing.exit_code())
+
+
+ec2_app = typer.Typer(cls=_HardenGroup, epilog=_examples("harden ec2 amis --regions eu-west-1"),
+                      help="EC2 instances: the images they run (read-only).", no_args_is_help=True)
+app.add_typer(ec2_app, name="ec2")
+
+
+@ec2_app.command("amis", epilog=_examples(
+    "harden ec2 amis",
+    "harden ec2 amis -r eu-west-1,us-east-1 -f json -o amis.json",
+))
+def ec2_amis(
+    config: Optional[Path] = CONFIG_OPTION,
+    regions: list[str] = REGIONS_OPTION,
+    fmt: Format = FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """List every running instance with its AMI: the seed document's describe-instances view.
+
+    One row per instance: region, instance (Name tag), AMI id, AMI name, owner, age in days,
+    deprecation, and what ec2.ami_currency finds wrong (missing, deprecated, older than
+    ami.max_age_days, owner not in ami.allowed_owners). Report-only. Exit 0 all current, 1 some
+    image is not, 3 a region could not be read.
+    """
+    import botocore.exceptions
+
+    from provisioner.aws import describe_error
+    from provisioner.report_table import render_ami_table
+    from provisioner.verify import run_verify
+
+    baseline = resolve_config(config)
+    aws = _aws_session(baseline, profile, role_arn)
+    try:
+        with err.status("reading instances and their images"):
+            report = run_verify(aws, baseline, regions=_split(regions), controls=["ec2.ami_currency"])
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"ec2 amis could not start: {describe_error(exc)}", EXIT_UNABLE)
+    _warn_regions({f.region: f.message for f in report.findings if f.status == "error"}, "could not read")
+    rows = [{"region": f.region, "status": f.status, **f.evidence}
+            for f in report.sorted_findings() if f.status in ("pass", "fail") and "instance_id" in f.evidence]
+    _emit({"account": report.account, "regions": report.regions, "instances": rows}, fmt, output,
+          lambda console: render_ami_table(rows, console))
+    raise typer.Exit(report.exit_code())
 
 
 @app.command(epilog=_examples(
@@ -893,7 +983,7 @@ def respond(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("planning the response") as status:
-            resp = run_respond(aws, baseline, principal, apply=apply, force=force, regions=_split(regions),
+            resp = run_respond(aws, baseline, principal, apply=apply, force=force, regions=_regions(regions, baseline),
                                since=window, progress=lambda a: status.update(escape(a.description[:90])))
     except Refused as exc:
         fail(f"respond: {exc}")
@@ -972,7 +1062,7 @@ def ebs_migrate(
 
         try:
             report = (run_cleanup if cleanup else run_migration)(
-                aws, baseline, regions=_split(regions), options=options, progress=on_progress)
+                aws, baseline, regions=_regions(regions, baseline), options=options, progress=on_progress)
         except MigrationError as exc:
             fail(str(exc))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -1266,12 +1356,17 @@ def bootstrap(
     from provisioner.bootstrap import BootstrapStopped, bootstrap as run_bootstrap
     from provisioner.scan import ScanError, run_scan
     from provisioner.terraform import TerraformError
+    from provisioner.aws import Timeouts
     from provisioner.verify import run_verify
 
     out_dir = _dir(out_dir, old_dir)
     baseline = _with_regions(resolve_config(config), regions)
     aws = _aws_session(baseline, profile, role_arn)
     _terraform_credentials(baseline, profile, role_arn, aws)
+    try:
+        Timeouts.from_env()  # the verify at the end reads them: refuse a bad one before applying
+    except ValueError as exc:
+        fail(str(exc))
     _preflight(baseline, Root.account)
 
     def do_render() -> Path:
@@ -1355,6 +1450,7 @@ def drift(
 
     out_dir = _dir(out_dir, old_dir)
     baseline = resolve_config(config)
+    output = _output_file(output)
     min_severity, fail_on = _severities(severity, fail_on)
     aws = None if no_verify else _aws_session(baseline, profile, role_arn)
     _terraform_credentials(baseline, profile, role_arn, aws)

@@ -22,9 +22,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 # Commands that talk to AWS, and commands that print a report (table/json or more).
 AWS_COMMANDS = {"verify", "remediate", "respond", "plan", "apply", "bootstrap", "drift", "eip release",
-                "events allocate-address", "ebs migrate"}
+                "events allocate-address", "ebs migrate", "ec2 amis"}
 REPORTING = {"scan", "verify", "remediate", "respond", "bootstrap", "drift", "eip release",
-             "events allocate-address", "ebs migrate", "controls"}
+             "events allocate-address", "ebs migrate", "ec2 amis", "controls"}
 
 
 def _commands():
@@ -181,6 +181,7 @@ def _aws_cli(args, emulator, tmp_path):
     ["remediate", "--controls", "flow_logs"],
     ["eip", "release"],
     ["ebs", "migrate"],
+    ["ec2", "amis"],
 ])
 def test_reports_go_to_output(aws, emulator, tmp_path, args):
     report = tmp_path / "report.json"

@@ -91,7 +91,20 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "replace": lambda s, old, new: s.replace(old, new),
     "keys": lambda m: sorted(m),          # Terraform returns a map's keys in lexical order
     "values": lambda m: [m[k] for k in sorted(m)],
+    "setproduct": lambda *colls: _setproduct(*colls),
 }
+
+
+def _setproduct(*collections: Any) -> list:
+    """setproduct(a, b, ...): every combination, the first argument varying slowest, as lists;
+    empty if any argument is empty; Terraform (cty stdlib SetProductFunc) refuses fewer than two
+    arguments. https://developer.hashicorp.com/terraform/language/functions/setproduct"""
+    if len(collections) < 2:
+        raise EvalError("setproduct(): at least two arguments are required")
+    out: list = [[]]
+    for coll in collections:
+        out = [prefix + [x] for prefix in out for x in coll]
+    return out
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {

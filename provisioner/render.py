@@ -27,7 +27,7 @@ from provisioner.baseline import Baseline
 from provisioner.policies import GUARD_TAG_KEY, Place, PolicyError, alarm_topic_policy, harden_scps
 
 TEMPLATES_DIR = Path(os.environ.get("HARDEN_TEMPLATES") or Path(__file__).resolve().parent.parent / "templates")
-FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms")
+FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms", "network", "allowed_amis")
 # Top-level directories of the output tree harden owns: stale *.tf files in them are removed.
 MANAGED_TOP = ("modules", "account", "organization")
 
@@ -214,7 +214,7 @@ class RenderedFile:
 
 # Services the rendered modules call: with an emulator endpoint, each is pointed at it.
 EMULATED_SERVICES = ("cloudtrail", "cloudwatch", "configservice", "ec2", "events", "iam", "kms", "logs",
-                     "organizations", "s3", "sns", "sts")
+                     "organizations", "s3", "servicequotas", "sns", "sts")
 
 
 def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,

@@ -83,3 +83,15 @@ def aws(emulator):
 
     urllib.request.urlopen(urllib.request.Request(f"{emulator}/moto-api/reset", method="POST"), timeout=10).read()
     return AwsSession(region="us-east-1", max_attempts=2)
+
+
+@pytest.fixture()
+def fault_proxy(aws, emulator, monkeypatch):
+    """A FaultProxy (tests/faultproxy.py) in front of the freshly reset emulator. AWS_ENDPOINT_URL
+    points at it for the test, so clients the `aws` session creates from now on, and harden run
+    as a subprocess, go through it. Hung requests are released when the test ends."""
+    from tests.faultproxy import FaultProxy
+
+    with FaultProxy(emulator) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        yield proxy

@@ -287,6 +287,8 @@ class _Parser:
                 self.skip_to_close()
             self.take(")")
             return ok
+        if name == "try":
+            return self.try_()
         args = []
         while not self.peek(")"):
             args.append(self.cond())
@@ -301,10 +303,39 @@ class _Parser:
             raise EvalError(f"function {name}() is not known to this evaluator")
         return _FUNCTIONS[name](*args)
 
-    def skip_to_close(self) -> None:
+    def try_(self) -> Any:
+        """try(a, b, ...): the first argument that evaluates without a dynamic error (a missing
+        instance, key, index or attribute), else an error. As in Terraform, a reference this
+        evaluator cannot read at all (EvalError) is not swallowed.
+        https://developer.hashicorp.com/terraform/language/functions/try"""
+        result, found = None, False
+        while not self.peek(")"):
+            start = self.pos
+            if found:  # parsed, not evaluated
+                self.skipping += 1
+                try:
+                    self.cond()
+                finally:
+                    self.skipping -= 1
+            else:
+                try:
+                    result, found = self.cond(), True
+                except (KeyError, IndexError, TypeError):
+                    self.pos = start
+                    self.skip_to_close(stop_at_comma=True)
+            if self.peek(","):
+                self.take()
+        self.take(")")
+        if not found and not self.skipping:
+            raise EvalError("try(): no argument could be evaluated")
+        return result
+
+    def skip_to_close(self, stop_at_comma: bool = False) -> None:
         depth = 0
         while self.pos < len(self.toks):
             kind, v = self.toks[self.pos]
+            if stop_at_comma and depth == 0 and kind == "op" and v == ",":
+                return
             if kind == "op" and v in "([{":
                 depth += 1
             elif kind == "op" and v in ")]}":

@@ -4,7 +4,7 @@ Expected values: https://developer.hashicorp.com/terraform/language/functions/se
 
 import pytest
 
-from tests.hcl_eval import EvalError, template
+from tests.hcl_eval import EvalError, template, walk
 
 
 def _no_refs(path):
@@ -34,3 +34,16 @@ def test_the_scp_overflow_attachment_keys():
                      '"${pair[0]}/${pair[1]}" => pair }}', lambda path: refs[path])
     assert keyed == {"p-2/ou-1": ["p-2", "ou-1"], "p-2/r-1": ["p-2", "r-1"],
                      "p-3/ou-1": ["p-3", "ou-1"], "p-3/r-1": ["p-3", "r-1"]}
+
+
+def test_try_returns_the_first_argument_that_evaluates():
+    refs = {("local", "m"): {"a": 1}}
+    assert template('${try(local.m["b"], local.m["a"], 3)}', lambda path: walk(refs[path[:2]], path[2:])) == 1
+    assert template('${try([][0], null)}', _no_refs) is None
+
+
+def test_try_does_not_hide_what_the_evaluator_cannot_read():
+    with pytest.raises(EvalError):
+        template('${try(nosuchfunction(1), 2)}', _no_refs)
+    with pytest.raises(EvalError, match="no argument"):
+        template('${try([][0])}', _no_refs)

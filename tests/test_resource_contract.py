@@ -53,6 +53,11 @@ COUNTERPARTS: dict[str, list[tuple[str, str]]] = {
         "aws_kms_key", "aws_kms_alias", "aws_ebs_encryption_by_default", "aws_ebs_default_kms_key")],
     "alarms.cpu": [("alarms", t) for t in (
         "aws_kms_key", "aws_kms_alias", "aws_sns_topic", "aws_sns_topic_policy", "aws_cloudwatch_metric_alarm")],
+    # Fixes that only revoke rules create nothing for a module to declare (templates/modules/network):
+    # admin_ports has no module resource at all (the groups are the applications'); the default
+    # group's fix empties the VPC's existing group, which aws_default_security_group adopts, not creates.
+    "network.admin_ports": [],
+    "network.default_security_group": [],
 }
 
 # Arguments that are not a property of the live resource, with the reason; every other declared
@@ -150,10 +155,22 @@ class Scope:
             rest = rest[1:] if rest and isinstance(rest[0], int) else rest
             assert rest == ("json",), rest
             return doc
+        block = self.parsed["data"][dtype][name]
+        if rest and isinstance(rest[0], int) and rest[0] >= evaluate(block.get("count", 1), self):
+            raise IndexError(f"data.{dtype}.{name}[{rest[0]}]: no such instance")  # what try() catches
         rest = rest[1:] if rest and isinstance(rest[0], int) else rest
         if dtype == "aws_vpcs":
             return {"ids": sorted(v["VpcId"] for v in self.aws.client("ec2", self.region).describe_vpcs()["Vpcs"])}[
                 rest[0]]
+        if dtype == "aws_servicequotas_service_quota":  # read from the account, as the provider does
+            quota = self.aws.client("service-quotas", self.region).get_service_quota(
+                ServiceCode=evaluate(block["service_code"], self), QuotaCode=evaluate(block["quota_code"], self))["Quota"]
+            metric = quota.get("UsageMetric")
+            usage = [] if not metric else [{
+                "metric_name": metric.get("MetricName", ""), "metric_namespace": metric.get("MetricNamespace", ""),
+                "metric_statistic_recommendation": metric.get("MetricStatisticRecommendation", ""),
+                "metric_dimensions": [{k.lower(): v for k, v in metric.get("MetricDimensions", {}).items()}]}]
+            return walk({"value": quota["Value"], "usage_metric": usage}, rest)
         if dtype == "aws_instances":
             reservations = self.aws.client("ec2", self.region).describe_instances(Filters=[
                 {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
@@ -481,6 +498,7 @@ READERS: dict[str, Callable[..., dict[str, Any]]] = {
 # Resources of a counterpart type that no fix creates (compared: none), with the reason.
 NOT_CREATED_BY_A_FIX = {
     ("alarms", "aws_cloudwatch_metric_alarm", "allocate_address"): "alarms.allocate_address has no boto3 fix",
+    ("alarms", "aws_cloudwatch_metric_alarm", "eip_pool"): "eip.pool has no boto3 fix",
 }
 POLICY_ATTRIBUTES = {"policy", "assume_role_policy", "content"}
 
@@ -593,6 +611,11 @@ def test_remediate_from_nothing_converges_to_what_the_modules_declare(aws, emula
     ou = org.create_organizational_unit(ParentId=root_id, Name="workloads")["OrganizationalUnit"]["Id"]
     for region in (HOME, OTHER):  # so that the alarms.cpu fix has work in both regions
         aws.client("ec2", region).run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    # ... and network.admin_ports (SSH open to the internet on an application's group).
+    ec2 = aws.client("ec2", HOME)
+    open_group = ec2.create_security_group(GroupName="app \"ssh\"", Description="app")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=open_group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     account = aws.account_id()
     # Odd but valid values where they reach names, tags and policies.
     baseline = parse_baseline({

@@ -8,7 +8,9 @@ set -u
 CONFIG=${1:?usage: demo.sh HARDEN_TOML}
 HARDEN=${HARDEN:-harden}
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold step titles on a terminal only: a log file or a pipe gets plain text, no escape codes.
+if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD='' PLAIN=''; fi
+step() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 expect() {  # expect MAX_OK_EXIT command...: run it; exit codes above MAX_OK_EXIT end the demo
     local max=$1; shift
     "$@"; local rc=$?

@@ -12,6 +12,8 @@ bound the whole fan-out, after which the unfinished regions are reported and the
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import queue
 import threading
@@ -25,6 +27,9 @@ import boto3
 import botocore.client
 import botocore.credentials
 import botocore.exceptions
+import botocore.loaders
+import botocore.regions
+import botocore.utils
 import botocore.session
 from botocore.config import Config
 
@@ -32,6 +37,9 @@ from provisioner import __version__
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+_ARN_PARSER = botocore.utils.ArnParser()
+_log = logging.getLogger("harden.aws")  # `harden ... --verbose` shows each call
 
 DEFAULT_WORKERS = 8
 SESSION_NAME_PREFIX = "harden"
@@ -139,6 +147,7 @@ class CallCounter:
             with self._lock:
                 self._counts[(service, model.name)] += 1
                 self._by_region[region] += 1
+            _log.info("%s %s:%s", region, service, model.name)
 
         return _count
 
@@ -393,13 +402,31 @@ def assume_role_credentials(sts, role_arn: str, duration: int = 3600) -> botocor
         metadata=fetch(), refresh_using=fetch, method="assume-role")
 
 
+@functools.lru_cache(maxsize=None)
 def partition_for(region: str) -> str:
-    """The ARN partition of a region (aws, aws-cn, aws-us-gov)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """The ARN partition of a region (aws, aws-cn, aws-us-gov, aws-iso, ...), from botocore's
+    endpoint data: the lookup behind boto3's Session.get_partition_for_region, which matches a
+    region botocore does not list yet by its partition's region pattern. That method is not
+    called through a Session here because creating one fails when $AWS_PROFILE names a missing
+    profile, and this lookup needs no credentials. Unknown to every partition: aws."""
+    try:
+        return _endpoint_resolver().get_partition_for_region(region)
+    except botocore.exceptions.UnknownRegionError:
+        return "aws"
+
+
+@functools.lru_cache(maxsize=1)
+def _endpoint_resolver() -> botocore.regions.EndpointResolver:
+    return botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
+
+
+def parse_arn(arn: str) -> dict[str, str]:
+    """partition, service, region, account and resource of an ARN (botocore's parser; the
+    resource keeps its own colons). ValueError when it is not an ARN."""
+    try:
+        return _ARN_PARSER.parse_arn(arn)
+    except botocore.utils.InvalidArnException as exc:
+        raise ValueError(str(exc)) from None
 
 
 def paginate(client, operation: str, result_key: str, **kwargs) -> list:

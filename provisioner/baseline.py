@@ -256,9 +256,12 @@ class EbsSettings(_Section):
 
     @model_validator(mode="after")
     def _key_in_its_region(self) -> "EbsSettings":
+        from provisioner.aws import parse_arn  # botocore's parser; imported here: loading a config needs no boto
+
         for region, arn in self.kms_key_arns.items():
-            if arn.split(":")[3] != region:
-                raise ValueError(f"the key for {region} is in region {arn.split(':')[3]}; "
+            key_region = parse_arn(arn)["region"]
+            if key_region != region:
+                raise ValueError(f"the key for {region} is in region {key_region}; "
                                  "EBS needs a key in the volume's region")
         return self
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from provisioner.findings import Report
-from provisioner.terraform import PlanResult, PlanSummary, Terraform
+from provisioner.controls import PSEUDO_CONTROLS
+from provisioner.findings import GLOBAL, Finding, Report
+from provisioner.terraform import PlanResult, PlanSummary, Terraform, TerraformError
 
 Log = Callable[[str], None]
 
@@ -116,15 +117,30 @@ def bootstrap(
     return result
 
 
-def drift_report(tf: Terraform, verify: Callable[[], Report] | None, root_name: str) -> Report:
+def drift_report(tf: Terraform, verify: Callable[[], Report] | None, root_name: str, *,
+                 init: bool = False, adopt: Callable[[Terraform], object] | None = None) -> Report:
     """Terraform drift (one finding per resource the plan would change or import) and live-account
     drift (verify), in one report; every failing finding says which command converges it and
-    whether harden fixes it with boto3 (provisioner/drift.py)."""
+    whether harden fixes it with boto3 (provisioner/drift.py).
+
+    Terraform that cannot init or plan (state backend unreachable, no credentials, no provider)
+    is an `error` finding, not a crash: the nightly job still writes its report with what the
+    live checks found, and exits 3 (checks could not run) rather than 2 (usage). `adopt` writes
+    the import blocks between init and plan (provisioner/adopt.py)."""
     from provisioner.drift import terraform_findings, with_advice
     from provisioner.remediate import fixable_controls
 
-    plan = tf.plan(plan_file="harden-drift.tfplan")
+    try:
+        if init:
+            tf.init()
+        if adopt is not None:
+            adopt(tf)
+        plan = tf.plan(plan_file="harden-drift.tfplan")
+    except TerraformError as exc:
+        terraform = [Finding("terraform.plan", GLOBAL, root_name, "error", f"Terraform could not init or plan: {exc}",
+                             {}, severity=PSEUDO_CONTROLS["terraform.plan"].severity)]
+    else:
+        terraform = terraform_findings(plan.summary, root_name)
     report = verify() if verify else Report(account=None, regions=[], findings=[])
-    report.findings = with_advice(report.findings, set(fixable_controls())) + \
-        terraform_findings(plan.summary, root_name)
+    report.findings = with_advice(report.findings, set(fixable_controls())) + terraform
     return report

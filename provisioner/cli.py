@@ -7,34 +7,133 @@ configuration, 3 the checks could not run.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Any, NoReturn, Optional, Sequence
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from provisioner import __version__
 from provisioner.baseline import Baseline, ConfigError, load_baseline
+from provisioner.tables import TrimmedStream
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNABLE = 0, 1, 2, 3
 
+
+# click's usage-error base class: typer >= 0.2x vendors click as typer._click, older typer uses
+# click itself; BadParameter (public in both) derives from it.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class _HardenGroup(TyperGroup):
+    """harden's command groups: usage errors as one line on stderr (`error: ...`, exit 2), like
+    every other error of harden, instead of click's usage block; command lists that wrap the
+    summary instead of cutting it with '...' at 80 columns."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, command.get_short_help_str(limit=200)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
+             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name or "harden", complete_var, standalone_mode=False, **extra)
+        except _ClickException as exc:
+            if getattr(exc, "possibilities", None) and getattr(exc, "ctx", None):
+                # "Did you mean": not the deprecated spellings kept hidden for one release
+                hidden = {o for p in exc.ctx.command.params if getattr(p, "hidden", False) for o in p.opts}
+                exc.possibilities = [o for o in exc.possibilities if o not in hidden]
+            where = f" (see '{exc.ctx.command_path} -h')" if getattr(exc, "ctx", None) else ""
+            err.print(f"[bold red]error:[/] {escape(exc.format_message())}{escape(where)}",
+                      highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print("aborted")
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
 app = typer.Typer(
     name="harden",
+    cls=_HardenGroup,
     help="Harden AWS accounts against Elastic IP (ec2:AllocateAddress) abuse and the blind spots "
     "around it: render Terraform for CloudTrail, flow logs, AWS Config, SCPs, EBS encryption and "
     "alarms; scan it with checkov; keep the account that way.",
     no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="markdown",  # docstring paragraphs wrap to the terminal, `code` stands out
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
+    # Plain click help: wraps at word boundaries to the terminal, never truncates a cell with
+    # an ellipsis (rich's option tables did at 80 columns), and keeps `\b` example blocks as written.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Examples:\n\n\b\n  harden render -c harden.toml && harden scan terraform\n"
+    "  harden verify -c harden.toml --format sarif -o harden.sarif\n"
+    "  harden sandbox exec -- harden verify   # offline, on an emulated account\n"
+    "  harden COMMAND -h                      # its options and examples",
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(file=TrimmedStream("stdout"))
+err = Console(file=TrimmedStream("stderr"), stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"harden {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
+                                  help="Print harden's version and exit."),
+) -> None:
+    pass
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to sys.stderr as it is at each record (a test runner swaps it between commands)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _log_level(level: int):
+    """--verbose / --debug: harden's log (each AWS call with its region; Terraform's output) on
+    stderr; --debug adds botocore's own log (requests, retries, credential lookup)."""
+    def set_level(ctx: typer.Context, value: bool) -> bool:
+        if value and not ctx.resilient_parsing:
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            for name in ("harden", *(("botocore", "boto3") if level <= logging.DEBUG else ())):
+                logger = logging.getLogger(name)
+                logger.setLevel(min(level, logger.level or logging.WARNING))
+                if not logger.handlers:
+                    logger.addHandler(handler)
+        return value
+    return set_level
+
+
+VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", callback=_log_level(logging.INFO),
+                              help="Say more on stderr: each AWS call and its region; Terraform's own output.")
+DEBUG_OPTION = typer.Option(False, "--debug", callback=_log_level(logging.DEBUG),
+                            help="Everything --verbose says, plus botocore's debug log (no secrets: "
+                            "botocore does not log credentials).")
 
 
 class Format(str, Enum):
@@ -71,17 +170,54 @@ def _severities(severity: Optional[str], fail_on: Optional[str]) -> tuple[Option
         fail(str(exc))
 
 
+FORMAT_OPTION = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines.")
+REPORT_FORMAT_OPTION = typer.Option(ReportFormat.table, "--format", "-f",
+                                    help="table for people; json (the DESIGN.md contract), junit, sarif (GitHub "
+                                    "code scanning), ocsf (Detection Finding, as Prowler), csv, or html (one file).")
+OUTPUT_OPTION = typer.Option(None, "--output", "-o", metavar="FILE", dir_okay=False,
+                             help="Write the report to this file instead of stdout.")
+REGIONS_OPTION = typer.Option([], "--regions", "-r", metavar="REGION[,REGION...]",
+                              help="Regions (repeatable or comma-separated). Default: the baseline's "
+                              "regions, or every enabled region.")
+PROFILE_OPTION = typer.Option(None, "--profile", metavar="NAME", help="AWS profile to use.", envvar="AWS_PROFILE")
+ROLE_OPTION = typer.Option(None, "--role-arn", metavar="ARN",
+                           help="Assume this role first (its session name starts with harden), e.g. a "
+                           "read-only audit role in the target account.")
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 CONFIG_OPTION = typer.Option(
-    None, "--config", "-c",
+    None, "--config", "-c", metavar="FILE",
     help="harden.toml to read. Default: $HARDEN_CONFIG, else ./harden.toml if present, else the "
     "built-in secure defaults.",
     show_default=False,
 )
+
+
+DIR_OPTION = typer.Option(Path("terraform"), "--dir", "-d", metavar="DIR",
+                          help="Directory of the rendered modules (render writes there).")
+# The directory flag was --out/-o until 0.1; -o is now the report file everywhere. Kept hidden
+# for one release, with a line on stderr.
+OLD_DIR_OPTION = typer.Option(None, "--out", "-o", hidden=True)
+OLD_DIR_LONG_OPTION = typer.Option(None, "--out", hidden=True)  # where -o is the report file
+
+
+def _dir(new: Path, old: Optional[Path]) -> Path:
+    if old is None:
+        return new
+    err.print("[yellow]deprecated:[/] --out/-o for the Terraform directory is now --dir/-d "
+              "(-o is the report file on every command); the old spelling goes in the next release",
+              highlight=False, soft_wrap=True)
+    return old
+
+
+def _examples(*lines: str) -> str:
+    """An Examples section for a command's help (click keeps a \\b paragraph as written)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def _config_path(config: Optional[Path]) -> Optional[Path]:
@@ -101,13 +237,18 @@ def resolve_config(config: Optional[Path]) -> Baseline:
         fail(str(exc))
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "harden render --config harden.toml --dir terraform",
+    "harden render -c harden.toml -d infra/harden",
+))
 def render(
     config: Optional[Path] = CONFIG_OPTION,
-    out_dir: Path = typer.Option(Path("terraform"), "--out", "-o",
-                                 help="Directory to write the modules to (created if missing)."),
+    out_dir: Path = DIR_OPTION,
+    old_dir: Optional[Path] = OLD_DIR_OPTION,
     allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Render prevent_destroy = false "
                                        "on the log bucket, keys and log groups (deliberate teardown)."),
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Render the Terraform modules of the baseline.
 
@@ -119,6 +260,7 @@ def render(
     from provisioner.render import RenderError, render as do_render
     from provisioner.terraform import TerraformError
 
+    out_dir = _dir(out_dir, old_dir)
     baseline = resolve_config(config)
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     if endpoint:
@@ -136,9 +278,12 @@ def render(
                   "destruction in this rendering; render again without it to restore the guard[/]")
 
 
-@app.command()
+@app.command(epilog=_examples("harden validate terraform", "make validate"))
 def validate(
-    directory: Path = typer.Argument(Path("terraform"), help="Rendered modules (or any Terraform tree)."),
+    directory: Path = typer.Argument(Path("terraform"), metavar="DIR",
+                                     help="Rendered modules (or any Terraform tree)."),
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Check Terraform offline against the AWS provider's own schema (hashicorp/aws 6.25.0).
 
@@ -171,14 +316,32 @@ def validate(
               "match the hashicorp/aws 6.25.0 schema and load in Terraform")
 
 
-@app.command()
+class ScanFormat(str, Enum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+    sarif = "sarif"
+
+
+@app.command(epilog=_examples(
+    "harden scan terraform",
+    "harden scan terraform --format sarif --output checkov.sarif",
+    "harden scan infra/ --skip-check CKV_AWS_144 --format junit -o checkov.xml",
+))
 def scan(
-    directory: Path = typer.Argument(Path("terraform"), help="Terraform directory to scan (recursively)."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    directory: Path = typer.Argument(Path("terraform"), metavar="DIR",
+                                     help="Terraform directory to scan (recursively)."),
+    fmt: ScanFormat = typer.Option(ScanFormat.table, "--format", "-f",
+                                   help="table for people, json for machines; sarif and junit are "
+                                   "checkov's own reports (harden's custom checks included)."),
+    output: Optional[Path] = OUTPUT_OPTION,
     custom_checks: bool = typer.Option(True, "--custom-checks/--no-custom-checks",
                                        help="Also run harden's own checks (flow logs capture ALL, "
                                        "SCP denies AllocateAddress, trail multi-region + validation)."),
-    skip_check: list[str] = typer.Option([], "--skip-check", help="A checkov check id to skip (repeatable)."),
+    skip_check: list[str] = typer.Option([], "--skip-check", metavar="CHECK_ID",
+                                         help="A checkov check id to skip (repeatable)."),
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Scan Terraform with checkov, offline, plus harden's custom checks.
 
@@ -191,13 +354,18 @@ def scan(
     if not directory.exists():
         fail(f"scan: {directory}: no such directory")
     try:
-        result = run_scan(directory, external_checks=custom_checks, skip_checks=skip_check or None)
+        result = run_scan(directory, external_checks=custom_checks, skip_checks=skip_check or None,
+                          checkov_report=fmt.value if fmt in (ScanFormat.sarif, ScanFormat.junit) else None)
     except ScanError as exc:
         fail(f"scan: {exc}", EXIT_UNABLE)
-    if fmt is Format.json:
-        out.print_json(json.dumps(result.to_dict()))
+    if fmt is ScanFormat.table:
+        _write_table(output, lambda console: render_table(result, console))
     else:
-        render_table(result, out)
+        _write_text(output, result.checkov_report if result.checkov_report is not None
+                    else json.dumps(result.to_dict(), indent=2))
+    if output:
+        err.print(f"report written to {escape(str(output))}: {len(result.failed)} failed, {result.passed} passed",
+                  soft_wrap=True)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
@@ -214,6 +382,33 @@ def _write_report(output: Path, write) -> None:
         if staging.is_file():
             staging.unlink()
         fail(f"--output {output}: cannot write the report: {exc.strerror or exc}", EXIT_UNABLE)
+
+
+def _write_text(output: Optional[Path], text: str) -> None:
+    """A machine-readable report to stdout, or to --output (one line and exit 2 if it cannot be written)."""
+    if output is None:
+        print(text.rstrip("\n"))
+        return
+    _write_report(_output_file(output), lambda handle: handle.write(text if text.endswith("\n") else text + "\n"))
+
+
+def _write_table(output: Optional[Path], draw) -> None:
+    """A report for people to the terminal, or to --output as plain text (no colour codes)."""
+    if output is None:
+        draw(out)
+        return
+    _write_report(_output_file(output),
+                  lambda handle: draw(Console(file=TrimmedStream(handle), width=160, no_color=True, highlight=False)))
+
+
+def _emit(data: Any, fmt: "Format", output: Optional[Path], draw) -> None:
+    """table (draw(console)) or json (data) to stdout or --output: the reporting commands' one path."""
+    if fmt is Format.json:
+        _write_text(output, json.dumps(data, indent=2, default=str))
+    else:
+        _write_table(output, draw)
+    if output:
+        err.print(f"report written to {escape(str(output))}", soft_wrap=True)
 
 
 def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_severity: Optional[str] = None,
@@ -233,23 +428,17 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_sev
         sink.add(report)
         sink.close()
     elif fmt is ReportFormat.table:
-        if output:
-            _write_report(output, lambda handle: render_report(report, Console(file=handle, width=160), rules))
-        else:
-            render_report(report, out, rules)
+        _write_table(output, lambda console: render_report(report, console, rules))
     else:
         text = {ReportFormat.json: lambda: report.to_json(rules), ReportFormat.junit: lambda: report.to_junit(rules),
                 ReportFormat.sarif: lambda: report.to_sarif(rules, sources),
                 ReportFormat.ocsf: lambda: ocsf_text(report, rules), ReportFormat.csv: lambda: to_csv(report, rules),
                 ReportFormat.html: lambda: html_text(report, rules)}[fmt]()
-        if output:
-            _write_report(output, lambda handle: handle.write(text))
-        else:
-            print(text)
+        _write_text(output, text)
     if output:
         summary = report.summary()
         err.print(f"report written to {escape(str(output))}: {summary['fail']} fail, "
-                  f"{summary['error']} error, {summary['pass']} pass")
+                  f"{summary['error']} error, {summary['pass']} pass", soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -375,29 +564,39 @@ def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[
         fail(f"cannot start an AWS session: {describe_error(exc)}", EXIT_UNABLE)
 
 
-@app.command()
+CONTROLS_OPTION = typer.Option([], "--controls", metavar="CONTROL[,CONTROL...]",
+                               help="Control ids or families (repeatable or comma-separated), e.g. "
+                               "flow_logs,cloudtrail.kms. Default: all.")
+SINCE_OPTION = typer.Option("7d", "--since", metavar="DURATION", help="Look-back window in CloudTrail event "
+                            "history: 30m, 12h, 7d, 2w; at most 90d.")
+WORKERS_OPTION = typer.Option(8, "--workers", min=1, max=64, metavar="N", help="Regions read at the same time.")
+
+
+@app.command(epilog=_examples(
+    "harden verify --config harden.toml",
+    "harden verify -r eu-west-1,us-east-1 --controls flow_logs,cloudtrail.kms",
+    "harden verify --format sarif --output harden.sarif",
+    "harden verify --role-arn arn:aws:iam::123456789012:role/audit -o out.json",
+    "harden verify --organization-role harden-audit --accounts 111111111111",
+))
 def verify(
     config: Optional[Path] = CONFIG_OPTION,
-    regions: list[str] = typer.Option([], "--regions", "-r", help="Regions to check (repeatable or "
-                                      "comma-separated). Default: the baseline's regions, or every enabled region."),
-    controls: list[str] = typer.Option([], "--controls", help="Control ids or families to check "
-                                       "(repeatable or comma-separated), e.g. flow_logs,cloudtrail.kms. Default: all."),
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f",
-                                     help="table for people; json (the DESIGN.md contract), junit, sarif (GitHub code "
-                                     "scanning), ocsf (Detection Finding, as Prowler), csv, or html (one file)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file "
-                                          "instead of stdout."),
-    since: str = typer.Option("7d", "--since", help="Look-back window for eip.allocations and eip.pool "
-                              "(CloudTrail event history): 30m, 12h, 7d, 2w; at most 90d."),
-    profile: Optional[str] = typer.Option(None, "--profile", help="AWS profile to use.", envvar="AWS_PROFILE"),
-    role_arn: Optional[str] = typer.Option(None, "--role-arn", help="Assume this role first (session name "
-                                           "harden-<time>), e.g. a read-only audit role in the target account."),
-    workers: int = typer.Option(8, "--workers", min=1, max=64, help="Regions checked at the same time."),
+    regions: list[str] = REGIONS_OPTION,
+    controls: list[str] = CONTROLS_OPTION,
+    fmt: ReportFormat = REPORT_FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
+    since: str = typer.Option("7d", "--since", metavar="DURATION", help="Look-back window for eip.allocations "
+                              "and eip.pool (CloudTrail event history): 30m, 12h, 7d, 2w; at most 90d."),
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+    workers: int = WORKERS_OPTION,
     organization_role: Optional[str] = typer.Option(
-        None, "--organization-role", help="Verify every active account of the organization by assuming this "
+        None, "--organization-role", metavar="ROLE_NAME",
+        help="Verify every active account of the organization by assuming this "
         "role name in each (run from the management or delegated-admin account; a read-only audit role is "
         "enough). The SCP controls run once, from the caller's account."),
-    accounts: list[str] = typer.Option([], "--accounts", help="With --organization-role: only these account ids."),
+    accounts: list[str] = typer.Option([], "--accounts", metavar="ACCOUNT_ID[,ACCOUNT_ID...]",
+                                       help="With --organization-role: only these account ids."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N", help="With --organization-role: verify "
                                         "only slice I of N (a stable hash of the account id), for N workers of a "
                                         "CI matrix or batch array job; `harden report merge` combines their outputs."),
@@ -415,6 +614,8 @@ def verify(
     fail_on: Optional[str] = FAIL_ON_OPTION,
     tf_dir: Path = typer.Option(Path("terraform"), "--dir", "-d", metavar="DIR", help="The rendered Terraform: SARIF results "
                                 "point at the resource that fixes each failure there (else at harden.toml)."),
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Verify the live account against the baseline: the drift-verification job.
 
@@ -485,8 +686,6 @@ def verify(
 
 # -- remediation --------------------------------------------------------------------------------
 
-PROFILE_OPTION = typer.Option(None, "--profile", help="AWS profile to use.", envvar="AWS_PROFILE")
-ROLE_OPTION = typer.Option(None, "--role-arn", help="Assume this role first (session name harden-<time>).")
 APPLY_OPTION = typer.Option(False, "--apply", help="Make the changes. Without it nothing is changed: "
                             "the actions are only printed (dry run).")
 
@@ -521,16 +720,24 @@ def _output_file(output: Optional[Path]) -> Optional[Path]:
     return output
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "harden remediate                       # dry run: what would be fixed",
+    "harden remediate --apply --controls flow_logs,config",
+    "harden remediate -r eu-west-1 --format json --output fixes.json",
+))
 def remediate(
     config: Optional[Path] = CONFIG_OPTION,
-    controls: list[str] = typer.Option([], "--controls", help="Controls or families to fix (repeatable or "
+    controls: list[str] = typer.Option([], "--controls", metavar="CONTROL[,CONTROL...]",
+                                       help="Controls or families to fix (repeatable or "
                                        "comma-separated). Default: every control that has a fix."),
-    regions: list[str] = typer.Option([], "--regions", "-r", help="Regions (default: the baseline's)."),
+    regions: list[str] = REGIONS_OPTION,
     apply: bool = APPLY_OPTION,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    fmt: Format = FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
     profile: Optional[str] = PROFILE_OPTION,
     role_arn: Optional[str] = ROLE_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Fix what verify finds, with boto3: dry run unless --apply.
 
@@ -562,26 +769,19 @@ def remediate(
         fail(str(exc))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"remediate could not start: {describe_error(exc)}", EXIT_UNABLE)
-    if fmt is Format.json:
-        print(json.dumps(run.to_dict(), indent=2, default=str))
-        if run.unchecked:
-            err.print(f"[yellow]{escape(run.unchecked_summary())}[/]", highlight=False, soft_wrap=True)
-    else:
-        render_remediation(run, out, apply)
+    _emit(run.to_dict(), fmt, output, lambda console: render_remediation(run, console, apply))
+    if fmt is Format.json and run.unchecked:
+        err.print(f"[yellow]{escape(run.unchecked_summary())}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(run.exit_code())
 
 
 # -- Elastic IPs and incident response: eip release, events allocate-address, respond ------------
 
-eip_app = typer.Typer(help="Elastic IPs: release the idle ones (dry run unless --apply).", no_args_is_help=True)
+eip_app = typer.Typer(cls=_HardenGroup, epilog=_examples('harden eip release --regions eu-west-1'), help="Elastic IPs: release the idle ones (dry run unless --apply).", no_args_is_help=True)
 app.add_typer(eip_app, name="eip")
-events_app = typer.Typer(help="CloudTrail event history, read for Elastic IP abuse.", no_args_is_help=True)
+events_app = typer.Typer(cls=_HardenGroup, epilog=_examples('harden events allocate-address --since 1d'), help="CloudTrail event history, read for Elastic IP abuse.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 
-EIP_REGIONS_OPTION = typer.Option([], "--regions", "-r", help="Regions (repeatable or comma-separated). "
-                                  "Default: the baseline's regions, or every enabled region.")
-SINCE_OPTION = typer.Option("7d", "--since", help="Look-back window in CloudTrail event history: 30m, 12h, "
-                            "7d, 2w; at most 90d.")
 
 
 def _aws_unable(what: str, exc: BaseException) -> NoReturn:
@@ -604,16 +804,24 @@ def _since(text: str):
         fail(str(exc))
 
 
-@eip_app.command("release")
+@eip_app.command("release", epilog=_examples(
+    "harden eip release                     # dry run: the idle addresses",
+    "harden eip release --apply -r eu-west-1",
+    "harden eip release --allocation-ids eipalloc-0abc,eipalloc-0def --apply",
+))
 def eip_release(
     config: Optional[Path] = CONFIG_OPTION,
-    regions: list[str] = EIP_REGIONS_OPTION,
-    allocation_ids: list[str] = typer.Option([], "--allocation-ids", help="Only these addresses (repeatable "
+    regions: list[str] = REGIONS_OPTION,
+    allocation_ids: list[str] = typer.Option([], "--allocation-ids", metavar="ID[,ID...]",
+                                             help="Only these addresses (repeatable "
                                              "or comma-separated), e.g. the ones `harden respond` lists."),
     apply: bool = APPLY_OPTION,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    fmt: Format = FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
     profile: Optional[str] = PROFILE_OPTION,
     role_arn: Optional[str] = ROLE_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Release unassociated Elastic IPs: dry run unless --apply.
 
@@ -642,22 +850,25 @@ def eip_release(
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         _aws_unable("eip release could not start", exc)
     _warn_regions(run.errors, "could not read")
-    if fmt is Format.json:
-        print(json.dumps(run.to_dict(), indent=2, default=str))
-    else:
-        render_release(run, out)
+    _emit(run.to_dict(), fmt, output, lambda console: render_release(run, console))
     raise typer.Exit(run.exit_code())
 
 
-@events_app.command("allocate-address")
+@events_app.command("allocate-address", epilog=_examples(
+    "harden events allocate-address --since 12h",
+    "harden events allocate-address -r eu-west-1,us-east-1 -f json -o ev.json",
+))
 def events_allocate_address(
     config: Optional[Path] = CONFIG_OPTION,
     since: str = SINCE_OPTION,
-    regions: list[str] = EIP_REGIONS_OPTION,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    regions: list[str] = REGIONS_OPTION,
+    fmt: Format = FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
     profile: Optional[str] = PROFILE_OPTION,
     role_arn: Optional[str] = ROLE_OPTION,
-    workers: int = typer.Option(8, "--workers", min=1, max=64, help="Regions read at the same time."),
+    workers: int = WORKERS_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """List AllocateAddress and address transfer calls of every region (CloudTrail event history).
 
@@ -679,24 +890,28 @@ def events_allocate_address(
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         _aws_unable("events could not start", exc)
     _warn_regions(listing.errors, "could not read")
-    if fmt is Format.json:
-        print(json.dumps(listing.to_dict(), indent=2, default=str))
-    else:
-        render_events(listing, out)
+    _emit(listing.to_dict(), fmt, output, lambda console: render_events(listing, console))
     raise typer.Exit(listing.exit_code())
 
 
-ec2_app = typer.Typer(help="EC2 instances: the images they run (read-only).", no_args_is_help=True)
+ec2_app = typer.Typer(cls=_HardenGroup, epilog=_examples("harden ec2 amis --regions eu-west-1"),
+                      help="EC2 instances: the images they run (read-only).", no_args_is_help=True)
 app.add_typer(ec2_app, name="ec2")
 
 
-@ec2_app.command("amis")
+@ec2_app.command("amis", epilog=_examples(
+    "harden ec2 amis",
+    "harden ec2 amis -r eu-west-1,us-east-1 -f json -o amis.json",
+))
 def ec2_amis(
     config: Optional[Path] = CONFIG_OPTION,
-    regions: list[str] = EIP_REGIONS_OPTION,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    regions: list[str] = REGIONS_OPTION,
+    fmt: Format = FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
     profile: Optional[str] = PROFILE_OPTION,
     role_arn: Optional[str] = ROLE_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """List every running instance with its AMI: the seed document's describe-instances view.
 
@@ -721,26 +936,31 @@ def ec2_amis(
     _warn_regions({f.region: f.message for f in report.findings if f.status == "error"}, "could not read")
     rows = [{"region": f.region, "status": f.status, **f.evidence}
             for f in report.sorted_findings() if f.status in ("pass", "fail") and "instance_id" in f.evidence]
-    if fmt is Format.json:
-        print(json.dumps({"account": report.account, "regions": report.regions, "instances": rows}, indent=2, default=str))
-    else:
-        render_ami_table(rows, out)
+    _emit({"account": report.account, "regions": report.regions, "instances": rows}, fmt, output,
+          lambda console: render_ami_table(rows, console))
     raise typer.Exit(report.exit_code())
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "harden respond --principal arn:aws:iam::123456789012:user/mallory",
+    "harden respond -p arn:aws:iam::123456789012:role/ci --apply -o r.json",
+))
 def respond(
-    principal: str = typer.Option(..., "--principal", "-p", help="The IAM user or role ARN (or an assumed-role "
+    principal: str = typer.Option(..., "--principal", "-p", metavar="ARN",
+                                  help="The IAM user or role ARN (or an assumed-role "
                                   "session ARN) that allocated addresses it should not have."),
     config: Optional[Path] = CONFIG_OPTION,
     apply: bool = APPLY_OPTION,
     force: bool = typer.Option(False, "--force", help="Also act on a principal the baseline lists in "
                                "scp.admin_principals or allocate_address.allowed_principals."),
     since: str = SINCE_OPTION,
-    regions: list[str] = EIP_REGIONS_OPTION,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    regions: list[str] = REGIONS_OPTION,
+    fmt: Format = FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
     profile: Optional[str] = PROFILE_OPTION,
     role_arn: Optional[str] = ROLE_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Quarantine a principal that allocated Elastic IPs: dry run unless --apply.
 
@@ -771,38 +991,43 @@ def respond(
         _aws_unable("respond could not run", exc)
     _warn_regions(resp.lookup_errors, "allocations unknown (event history unreadable) in")
     _warn_regions(resp.role_lookup_errors, "roles it assumed unknown (event history unreadable) in")
-    if fmt is Format.json:
-        print(json.dumps(resp.to_dict(), indent=2, default=str))
-    else:
-        render_response(resp, out)
+    _emit(resp.to_dict(), fmt, output, lambda console: render_response(resp, console))
     raise typer.Exit(resp.exit_code())
 
 
 # -- EBS: encrypting volumes that are already in use --------------------------------------------
 
-ebs_app = typer.Typer(help="EBS volumes: encrypt the ones already in use (dry run unless --apply).",
+ebs_app = typer.Typer(cls=_HardenGroup, epilog=_examples('harden ebs migrate --apply'), help="EBS volumes: encrypt the ones already in use (dry run unless --apply).",
                       no_args_is_help=True)
 app.add_typer(ebs_app, name="ebs")
 
 
-@ebs_app.command("migrate")
+@ebs_app.command("migrate", epilog=_examples(
+    "harden ebs migrate                     # dry run: what would be migrated",
+    "harden ebs migrate --apply --instance i-0123456789abcdef0 -r eu-west-1",
+    "harden ebs migrate --cleanup --apply   # delete what migrations kept",
+))
 def ebs_migrate(
     config: Optional[Path] = CONFIG_OPTION,
-    instances: list[str] = typer.Option([], "--instance", "-i", help="Only these instances (repeatable or "
+    instances: list[str] = typer.Option([], "--instance", "-i", metavar="INSTANCE_ID[,INSTANCE_ID...]",
+                                        help="Only these instances (repeatable or "
                                         "comma-separated). Default: every instance with an unencrypted volume."),
-    regions: list[str] = typer.Option([], "--regions", "-r", help="Regions (repeatable or comma-separated). "
-                                      "Default: the baseline's regions, or every enabled region."),
+    regions: list[str] = REGIONS_OPTION,
     apply: bool = APPLY_OPTION,
     force: bool = typer.Option(False, "--force", help="Also migrate instances of Auto Scaling groups (suspend "
                                "the group's HealthCheck and ReplaceUnhealthy processes first)."),
     cleanup: bool = typer.Option(False, "--cleanup", help="Instead of migrating: delete the original volumes "
                                  "and intermediate snapshots of COMPLETED migrations (harden-tagged only; "
                                  "dry run unless --apply)."),
-    timeout: float = typer.Option(3600, "--timeout", min=1, help="Seconds to wait for each step (stop, "
+    timeout: float = typer.Option(3600, "--timeout", min=1, metavar="SECONDS",
+                                  help="Seconds to wait for each step (stop, "
                                   "snapshot, encrypted copy, volume, detach, attach, start)."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    fmt: Format = FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
     profile: Optional[str] = PROFILE_OPTION,
     role_arn: Optional[str] = ROLE_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Encrypt EBS volumes that are in use: dry run unless --apply.
 
@@ -842,10 +1067,7 @@ def ebs_migrate(
             fail(str(exc))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             fail(f"ebs {verb}: {describe_error(exc)}", EXIT_UNABLE)
-    if fmt is Format.json:
-        print(json.dumps(report.to_dict(), indent=2, default=str))
-    else:
-        render_table(report, out)
+    _emit(report.to_dict(), fmt, output, lambda console: render_table(report, console))
     raise typer.Exit(report.exit_code())
 
 
@@ -856,12 +1078,13 @@ class Root(str, Enum):
     organization = "organization"
 
 
-OUT_OPTION = typer.Option(Path("terraform"), "--out", "-o", help="Directory of the rendered modules.")
 ROOT_OPTION = typer.Option(Root.account, "--root", help="Root module: account (every region of one "
                            "account) or organization (the SCPs, from the management account).")
-TF_BIN_OPTION = typer.Option(None, "--terraform-bin", envvar="HARDEN_TERRAFORM_BIN",
+TF_BIN_OPTION = typer.Option(None, "--terraform-bin", envvar="HARDEN_TERRAFORM_BIN", metavar="PATH",
                              help="A terraform or tofu executable to use instead of the bundled Terraform.")
-VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="Stream Terraform's own output.")
+TF_REGIONS_OPTION = typer.Option([], "--regions", "-r", metavar="REGION[,REGION...]",
+                                 help="Render for these regions instead of the baseline's (repeatable or "
+                                 "comma-separated; the home region must be one of them).")
 
 
 def _terraform(root_dir: Path, terraform_bin: Optional[str], verbose: bool, status=None):
@@ -876,11 +1099,39 @@ def _terraform(root_dir: Path, terraform_bin: Optional[str], verbose: bool, stat
     return Terraform(root_dir, engine=engine_from(terraform_bin), on_line=on_line)
 
 
-def _render_into(config: Optional[Path], out_dir: Path, allow_destroy: bool = False) -> Baseline:
+def _with_regions(baseline: Baseline, regions: list[str]) -> Baseline:
+    """The baseline with --regions in place of its own regions (validated like harden.toml)."""
+    from provisioner.baseline import parse_baseline
+
+    wanted = _split(regions)
+    if not wanted:
+        return baseline
+    try:
+        return parse_baseline({**baseline.model_dump(mode="json", exclude_unset=True), "regions": wanted},
+                              "--regions")
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _terraform_credentials(baseline: Baseline, profile: Optional[str], role_arn: Optional[str],
+                           aws=None) -> None:
+    """Terraform runs as a child process and reads credentials from its environment: --profile
+    becomes AWS_PROFILE; --role-arn is assumed here (as for verify; `aws`, when the command
+    already has that session) and its temporary keys passed on."""
+    if role_arn:
+        aws = aws or _aws_session(baseline, profile, role_arn)
+        creds = aws.session.get_credentials().get_frozen_credentials()
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(AWS_ACCESS_KEY_ID=creds.access_key, AWS_SECRET_ACCESS_KEY=creds.secret_key,
+                          AWS_SESSION_TOKEN=creds.token or "")
+    elif profile:
+        os.environ["AWS_PROFILE"] = profile
+
+
+def _render_into(baseline: Baseline, out_dir: Path, allow_destroy: bool = False) -> Baseline:
     from provisioner.render import RenderError, render as do_render
     from provisioner.terraform import TerraformError
 
-    baseline = resolve_config(config)
     try:
         do_render(baseline, out_dir, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
                   allow_destroy=allow_destroy)
@@ -935,6 +1186,8 @@ def _preflight(baseline: Baseline, root: "Root") -> None:
 def _print_plan(summary) -> None:
     from rich.table import Table
 
+    from provisioner.tables import print_table
+
     if summary.empty:
         out.print("[green]no changes[/]: the infrastructure matches the configuration")
         return
@@ -944,27 +1197,40 @@ def _print_plan(summary) -> None:
     colour = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "import": "cyan"}
     for c in summary.changes:
         table.add_row(f"[{colour[c.action]}]{c.action}[/]", escape(c.address))
-    out.print(table)
+    print_table(out, table)
     d = summary.to_dict()
     out.print(f"{d['import']} to import, {d['add']} to add, {d['change']} to change, {d['replace']} to replace, "
               f"{d['destroy']} to destroy")
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "harden plan --config harden.toml",
+    "harden plan --root organization --profile management",
+    "harden plan --no-render --dir infra/harden --terraform-bin tofu",
+))
 def plan(
     config: Optional[Path] = CONFIG_OPTION,
-    out_dir: Path = OUT_OPTION,
+    out_dir: Path = DIR_OPTION,
+    old_dir: Optional[Path] = OLD_DIR_OPTION,
     root: Root = ROOT_OPTION,
     no_render: bool = typer.Option(False, "--no-render", help="Plan the modules as they are on disk."),
+    regions: list[str] = TF_REGIONS_OPTION,
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
     allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Render without prevent_destroy so "
                                        "the plan may destroy or replace the log bucket, keys, log groups."),
     terraform_bin: Optional[str] = TF_BIN_OPTION,
     verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Render (unless --no-render), init and plan one root module; save the plan for `harden apply`."""
     from provisioner.terraform import TerraformError
 
-    baseline = resolve_config(config) if no_render else _render_into(config, out_dir, allow_destroy)
+    out_dir = _dir(out_dir, old_dir)
+    baseline = _with_regions(resolve_config(config), regions)
+    if not no_render:
+        _render_into(baseline, out_dir, allow_destroy)
+    _terraform_credentials(baseline, profile, role_arn)
     _preflight(baseline, root)
     try:
         with err.status("terraform init") as status:
@@ -982,28 +1248,43 @@ def plan(
         out.print(f"saved plan: {escape(str(result.plan_file))} (apply it with `harden apply`)")
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "harden plan && harden apply            # apply the saved plan",
+    "harden apply --auto-approve --role-arn arn:aws:iam::123456789012:role/deploy",
+    "harden apply --root organization --profile management",
+))
 def apply(
     config: Optional[Path] = CONFIG_OPTION,
-    out_dir: Path = OUT_OPTION,
+    out_dir: Path = DIR_OPTION,
+    old_dir: Optional[Path] = OLD_DIR_OPTION,
     root: Root = ROOT_OPTION,
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Apply without asking (pipelines)."),
     allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Allow a plan that destroys or "
                                        "replaces a trail, bucket, key, log group, recorder or SCP."),
+    regions: list[str] = TF_REGIONS_OPTION,
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
     terraform_bin: Optional[str] = TF_BIN_OPTION,
     verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
-    """Apply the plan saved by `harden plan`; without one, render, plan and ask for confirmation."""
+    """Apply the plan saved by `harden plan`; without one, render, plan and ask for confirmation.
+
+    A saved plan is applied as it is: --config and --regions only matter when there is none.
+    """
     from provisioner.bootstrap import BootstrapStopped, check_destructive
     from provisioner.terraform import TerraformError
 
+    out_dir = _dir(out_dir, old_dir)
     root_dir = out_dir / root.value
     saved = root_dir / "harden.tfplan"
-    _preflight(resolve_config(config), root)
+    baseline = _with_regions(resolve_config(config), regions)
+    _terraform_credentials(baseline, profile, role_arn)
+    _preflight(baseline, root)
     try:
         with err.status("terraform") as status:
             if not saved.is_file():
-                baseline = _render_into(config, out_dir, allow_destroy)
+                _render_into(baseline, out_dir, allow_destroy)
             tf = _terraform(root_dir, terraform_bin, verbose, status)
             if saved.is_file():
                 summary, has_changes = tf.show(saved), True
@@ -1031,46 +1312,57 @@ def apply(
 
 
 def _confirm(question: str) -> bool:
-    import sys
-
     if not sys.stdin.isatty():
         fail("no terminal to confirm on: pass --auto-approve to apply non-interactively", EXIT_USAGE)
     return typer.confirm(question, default=False)
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "harden bootstrap --config harden.toml",
+    "harden bootstrap --auto-approve --profile new-account -f json -o b.json",
+))
 def bootstrap(
     config: Optional[Path] = CONFIG_OPTION,
-    out_dir: Path = OUT_OPTION,
+    out_dir: Path = DIR_OPTION,
+    old_dir: Optional[Path] = OLD_DIR_LONG_OPTION,
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Apply without asking (pipelines)."),
     allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Allow destroying or replacing "
                                        "a trail, bucket, key, log group, recorder or SCP."),
-    verify_timeout: int = typer.Option(300, "--verify-timeout", min=0, help="Seconds to keep re-verifying "
+    verify_timeout: int = typer.Option(300, "--verify-timeout", min=0, metavar="SECONDS",
+                                       help="Seconds to keep re-verifying "
                                        "while controls still fail (trails and recorders take a moment)."),
     skip_scan: bool = typer.Option(False, "--skip-scan", help="Do not stop on checkov findings (not recommended)."),
+    regions: list[str] = TF_REGIONS_OPTION,
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+    fmt: ReportFormat = REPORT_FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
     terraform_bin: Optional[str] = TF_BIN_OPTION,
     verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Harden an account in one command: render, scan, init, plan, confirm, apply, verify.
 
     Stops before applying when checkov finds a failed check or when the plan would destroy or
     replace a trail, bucket, key, log group, recorder or SCP (unless --allow-destroy). After
     applying it verifies the live account, retrying until every control passes or
-    --verify-timeout passes, and prints the verify report. Idempotent: a second run finds
-    nothing to change and says so. The SCPs are a separate root: `harden apply --root organization`
-    from the management account.
+    --verify-timeout passes, and prints the verify report (--format, --output). Idempotent: a
+    second run finds nothing to change and says so. The SCPs are a separate root: `harden apply
+    --root organization` from the management account.
     """
     import botocore.exceptions
 
-    from provisioner.aws import AwsSession, describe_error
+    from provisioner.aws import describe_error
     from provisioner.bootstrap import BootstrapStopped, bootstrap as run_bootstrap
-    from provisioner.report_table import render_report
     from provisioner.scan import ScanError, run_scan
     from provisioner.terraform import TerraformError
     from provisioner.aws import Timeouts
     from provisioner.verify import run_verify
 
-    baseline = resolve_config(config)
+    out_dir = _dir(out_dir, old_dir)
+    baseline = _with_regions(resolve_config(config), regions)
+    aws = _aws_session(baseline, profile, role_arn)
+    _terraform_credentials(baseline, profile, role_arn, aws)
     try:
         Timeouts.from_env()  # the verify at the end reads them: refuse a bad one before applying
     except ValueError as exc:
@@ -1078,7 +1370,7 @@ def bootstrap(
     _preflight(baseline, Root.account)
 
     def do_render() -> Path:
-        _render_into(config, out_dir, allow_destroy)
+        _render_into(baseline, out_dir, allow_destroy)
         out.print(f"[green]rendered[/] {escape(str(out_dir))}")
         return out_dir
 
@@ -1092,7 +1384,6 @@ def bootstrap(
         return len(result.failed)
 
     def do_verify():
-        aws = AwsSession(region=baseline.home_region)
         return run_verify(aws, baseline)
 
     def confirm(summary) -> bool:
@@ -1117,30 +1408,38 @@ def bootstrap(
     if not result.applied:
         out.print("[green]nothing to change[/]: a second bootstrap is a no-op")
     assert result.report is not None
-    from provisioner.controls import select
-
-    render_report(result.report, out, {c.id: c.metadata() for c in select(None)})
+    _emit_report(result.report, fmt, output)
     raise typer.Exit(result.report.exit_code())
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "harden drift --config harden.toml --format sarif --output harden.sarif",
+    "harden drift --role-arn arn:aws:iam::123456789012:role/drift -o d.json",
+    "harden drift --no-verify --dir terraform   # Terraform drift only",
+))
 def drift(
     config: Optional[Path] = CONFIG_OPTION,
-    out_dir: Path = OUT_OPTION,
+    out_dir: Path = DIR_OPTION,
+    old_dir: Optional[Path] = OLD_DIR_LONG_OPTION,
     root: Root = ROOT_OPTION,
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json, junit, sarif, ocsf, csv or html."),
-    output: Optional[Path] = typer.Option(None, "--output", help="Write the report to this file."),
+    fmt: ReportFormat = REPORT_FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
     no_verify: bool = typer.Option(False, "--no-verify", help="Terraform drift only."),
-    terraform_bin: Optional[str] = TF_BIN_OPTION,
-    verbose: bool = VERBOSE_OPTION,
+    regions: list[str] = REGIONS_OPTION,
     profile: Optional[str] = PROFILE_OPTION,
     role_arn: Optional[str] = ROLE_OPTION,
     severity: Optional[str] = SEVERITY_OPTION,
     fail_on: Optional[str] = FAIL_ON_OPTION,
+    terraform_bin: Optional[str] = TF_BIN_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Nightly drift job: Terraform drift (a non-empty plan) plus `harden verify`, one report.
 
-    Exit 0 no drift, 1 drift (Terraform or live account), 2 usage/config, 3 checks could not run.
+    Plans the modules as they are in --dir (render and commit them first; with the S3 backend the
+    state is read from the bucket). Exit 0 no drift, 1 drift (Terraform or live account), 2
+    usage/config, 3 checks could not run (Terraform could not init or plan, AWS unreachable):
+    the report is still written with what could be checked.
     """
     import botocore.exceptions
 
@@ -1149,18 +1448,21 @@ def drift(
     from provisioner.terraform import TerraformError
     from provisioner.verify import run_verify
 
+    out_dir = _dir(out_dir, old_dir)
     baseline = resolve_config(config)
     output = _output_file(output)
     min_severity, fail_on = _severities(severity, fail_on)
     aws = None if no_verify else _aws_session(baseline, profile, role_arn)
+    _terraform_credentials(baseline, profile, role_arn, aws)
+    wanted = _split(regions)
     try:
         with err.status("terraform plan") as status:
             tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
-            tf.init()
-            if aws is not None:  # what remediate made shows as "to import", not as "to create"
-                _adopt(baseline, tf, out_dir / root.value, aws)
-            report = drift_report(tf, (lambda: run_verify(aws, baseline)) if aws else None, root.value)
-    except TerraformError as exc:
+            report = drift_report(tf, (lambda: run_verify(aws, baseline, regions=wanted)) if aws else None,
+                                  root.value, init=True,
+                                  # what remediate made shows as "to import", not as "to create"
+                                  adopt=(lambda tf: _adopt(baseline, tf, out_dir / root.value, aws)) if aws else None)
+    except TerraformError as exc:  # no such directory / no .tf files: usage; init and plan errors are findings
         fail(str(exc))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"drift: verify could not run: {describe_error(exc)}", EXIT_UNABLE)
@@ -1170,30 +1472,32 @@ def drift(
 
 # -- reports ------------------------------------------------------------------------------------
 
-report_app = typer.Typer(help="Work with saved reports: merge the shards of an organization run.",
+report_app = typer.Typer(cls=_HardenGroup, epilog=_examples("harden report merge shard-*.jsonl -f sarif -o org.sarif"),
+                         help="Work with saved reports: merge the shards of an organization run.",
                          no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
 
-@report_app.command("merge")
+@report_app.command("merge", epilog=_examples(
+    "harden verify --organization-role audit --shard 2/4 -f jsonl -o s2.jsonl",
+    "harden report merge shard-*.jsonl --format sarif -o organization.sarif",
+))
 def report_merge(
-    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Streams written by `harden verify "
-                                       "--organization-role --format jsonl` (one per shard)."),
+    # No help= here: typer would list the argument with its Python type (<list[Path]>); the
+    # docstring says what FILE is.
+    files: list[Path] = typer.Argument(..., metavar="FILE"),
     fmt: ReportFormat = typer.Option(ReportFormat.jsonl, "--format", "-f", help="Output format of the "
                                      "combined report."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file "
-                                          "instead of stdout."),
+    output: Optional[Path] = OUTPUT_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
-    """Combine the reports of a sharded organization run (`verify --shard I/N --format jsonl`)
-    into one report, with the same exit-code rules as a single run: 0 clean, 1 drift, 3 some
+    """Combine the reports of a sharded organization run into one report.
+
+    Each FILE is a stream written by `harden verify --organization-role --shard I/N --format
+    jsonl` (one per shard). The result is one report, with the same exit-code rules as a single run: 0 clean, 1 drift, 3 some
     account could not be checked or a shard's stream ended without its summary (interrupted).
-
-    Example (a CI matrix of four workers, then one job that merges):
-
-    ```
-    harden verify --organization-role harden-audit --shard 2/4 -f jsonl -o shard-2.jsonl
-    harden report merge shard-*.jsonl --format sarif -o organization.sarif
-    ```
+    The examples: a CI matrix of four workers, each verifying its shard, then one job that merges.
     """
     from provisioner.report_stream import StreamError, merge
 
@@ -1212,46 +1516,30 @@ def report_merge(
 
 # -- the sandbox ---------------------------------------------------------------------------------
 
-sandbox_app = typer.Typer(help="A local AWS emulator seeded with an insecure account: try harden offline.",
+sandbox_app = typer.Typer(cls=_HardenGroup, epilog=_examples('harden sandbox exec -- harden verify'), help="A local AWS emulator seeded with an insecure account: try harden offline.",
                           no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
-
-
-def _toml(data: dict, prefix: str = "") -> str:
-    """The suggested config as TOML (strings, numbers, booleans, lists and tables only)."""
-    def value(v) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v)
-        if isinstance(v, str):
-            return json.dumps(v)  # a JSON string is a valid TOML basic string
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for k, v in data.items():
-        if isinstance(v, dict):
-            lines.append(f"\n[{prefix}{k}]")
-            lines.append(_toml(v, f"{prefix}{k}.").strip("\n"))
-    return "\n".join(lines) + "\n"
 
 
 def _sandbox_module():
     try:
         import moto.server  # noqa: F401
     except ImportError:
-        fail("the sandbox needs moto: pip install 'harden[sandbox]'")
+        fail("the sandbox needs moto: pip install 'harden-aws[sandbox]'")
     from provisioner import sandbox
 
     return sandbox
 
 
-@sandbox_app.command("serve")
+@sandbox_app.command("serve", epilog=_examples(
+    "harden sandbox serve --port 5000   # then use the printed export lines",
+))
 def sandbox_serve(
-    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port on 127.0.0.1 (default: a free one)."),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, metavar="PORT",
+                                       help="Port on 127.0.0.1 (default: a free one)."),
     seed: bool = typer.Option(True, "--seed/--no-seed", help="Seed the insecure demo account."),
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Run the emulator in the foreground and print the `export AWS_ENDPOINT_URL=...` lines to
     use it from another shell (harden, the AWS CLI, Terraform). Ctrl-C stops it."""
@@ -1259,12 +1547,19 @@ def sandbox_serve(
     serve(seed=seed, port=port)
 
 
-@sandbox_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@sandbox_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                     epilog=_examples(
+                         "harden sandbox exec -- harden verify",
+                         "harden sandbox exec --config-out sb.toml -- bash examples/demo.sh sb.toml",
+                     ))
 def sandbox_exec(
     ctx: typer.Context,
     seed: bool = typer.Option(True, "--seed/--no-seed", help="Seed the insecure demo account first."),
-    config_out: Optional[Path] = typer.Option(None, "--config-out", help="Write a harden.toml that fits the "
+    config_out: Optional[Path] = typer.Option(None, "--config-out", metavar="FILE",
+                                              help="Write a harden.toml that fits the "
                                               "seeded account (its regions, organization, allow-list) here."),
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """Run a command against a fresh sandbox: `harden sandbox exec -- harden verify`.
 
@@ -1272,6 +1567,8 @@ def sandbox_exec(
     dummy credentials), runs it, stops the emulator and exits with the command's exit code.
     """
     import subprocess
+
+    import tomli_w
 
     sandbox = _sandbox_module()
     running_sandbox, suggested_config = sandbox.running_sandbox, sandbox.suggested_config
@@ -1281,7 +1578,7 @@ def sandbox_exec(
     with running_sandbox(seed=seed) as (sandbox, summary):
         if config_out and summary:
             config_out.write_text("# harden.toml for the sandbox account (written by harden sandbox exec)\n"
-                                  + _toml(suggested_config(summary)), encoding="utf-8")
+                                  + tomli_w.dumps(suggested_config(summary)), encoding="utf-8")
         err.print(f"[dim]sandbox at {sandbox.endpoint_url}[/]")
         try:
             code = subprocess.call(command, env=os.environ.copy())
@@ -1290,9 +1587,12 @@ def sandbox_exec(
     raise typer.Exit(code)
 
 
-@app.command("controls")
+@app.command("controls", epilog=_examples("harden controls", "harden controls --format json -o controls.json"))
 def list_controls(
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    fmt: Format = FORMAT_OPTION,
+    output: Optional[Path] = OUTPUT_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+    debug: bool = DEBUG_OPTION,
 ) -> None:
     """List every control: id, title, severity, scope, what it maps to, and how it is fixed.
 
@@ -1303,11 +1603,9 @@ def list_controls(
     from rich.table import Table
 
     from provisioner.controls import catalog, mapping_labels
+    from provisioner.tables import print_table
 
     rows = catalog()
-    if fmt is Format.json:
-        print(json.dumps(rows, indent=2))
-        return
     table = Table(title=f"{len(rows)} controls", title_justify="left", show_edge=False)
     # Wide enough for the longest id, so ids are never split; titles and the rest wrap at words.
     table.add_column("control", min_width=max(len(r["id"]) for r in rows))
@@ -1318,17 +1616,17 @@ def list_controls(
         how = ["remediate"] * r["remediate"] + ["terraform"] * bool(r["terraform"]) or ["command"]
         table.add_row(f"[bold]{r['id']}[/]\n{escape(r['title'])}", f"{r['severity'] or '?'}\n[dim]{r['scope']}[/]",
                       escape(", ".join(mapping_labels(r["mappings"])) or "—"), ", ".join(how))
-    out.print(table)
+    _emit(rows, fmt, output, lambda console: print_table(console, table))
 
 
-@app.command()
-def version() -> None:
-    """Print harden's version."""
+@app.command(epilog=_examples("harden version", "harden --version"))
+def version(verbose: bool = VERBOSE_OPTION, debug: bool = DEBUG_OPTION) -> None:
+    """Print harden's version (the same as `harden --version`)."""
     out.print(f"harden {__version__}")
 
 
 def main() -> None:
-    app()
+    app(prog_name="harden")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,7 @@ from provisioner.controls import CheckContext
 from provisioner.controls.eip import KEEP_TAG, AddressEvent, addresses, allocation_events, allowed_by, unassociated
 from provisioner.findings import Finding
 from provisioner.remediate import Action, ActionResult, execute
+from provisioner.tables import print_table
 
 CONTROL = "eip.unassociated"
 AMAZON_POOL = "amazon"
@@ -252,7 +253,7 @@ def render_release(run: ReleaseRun, console: Console) -> None:
         if r is not None and run.apply:
             action += f" -> [{_STATUS_STYLE[r.status]}]{r.status}[/] {escape(r.message)}"
         table.add_row(c.region, escape(c.allocation_id or "-"), c.public_ip, escape(_tags_text(c.tags)), action)
-    console.print(table)
+    print_table(console, table)
     if run.actions:
         console.print(f"[yellow]warning:[/] {escape(IRREVERSIBLE)}", soft_wrap=True)
     if run.apply:
@@ -348,7 +349,7 @@ def render_events(listing: EventsListing, console: Console) -> None:
             allowed = "[yellow]yes, but not in this region[/]"
         table.add_row(e.time, e.region, e.event_name, escape(e.principal), escape(e.source_ip or "-"),
                       escape(e.user_agent or "-"), escape(address), escape(e.error_code or "-"), allowed)
-    console.print(table)
+    print_table(console, table)
     unlisted = sorted({r.event.principal for r in listing.rows if not r.allowed})
     if unlisted:
         console.print(f"[bold red]{len(unlisted)} principal(s) outside the allow-list[/]: "

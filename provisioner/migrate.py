@@ -51,6 +51,7 @@ from provisioner.controls.ebs import (
     unencrypted_volumes,
     usable_key_arn,
 )
+from provisioner.tables import print_table
 
 # -- tags: the migration's durable state ---------------------------------------------------------
 
@@ -933,7 +934,7 @@ def render_table(report: MigrationReport, console) -> None:
         new = r.new_volume_id or ("(new)" if r.status == "planned" and report.mode == "migrate" else "-")
         table.add_row(escape(r.instance_id), escape(r.device), f"{escape(r.volume_id)}\n→ {escape(new)}",
                       f"[{_STYLE[r.status]}]{r.status}[/]", *([escape(r.message)] if wide else []))
-    console.print(table)
+    print_table(console, table)
     if not wide:
         for r in report.results:
             if r.status in ("failed", "refused", "skipped"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -24,9 +23,10 @@ from pydantic import BaseModel
 
 from provisioner import __version__, tf_versions
 from provisioner.baseline import Baseline
+from provisioner.package_data import templates_dir
 from provisioner.policies import GUARD_TAG_KEY, Place, PolicyError, alarm_topic_policy, harden_scps
 
-TEMPLATES_DIR = Path(os.environ.get("HARDEN_TEMPLATES") or Path(__file__).resolve().parent.parent / "templates")
+TEMPLATES_DIR = templates_dir()
 FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms", "network", "allowed_amis")
 # Top-level directories of the output tree harden owns: stale *.tf files in them are removed.
 MANAGED_TOP = ("modules", "account", "organization")

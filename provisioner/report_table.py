@@ -13,6 +13,7 @@ from rich.text import Text
 
 from provisioner.controls import mapping_labels
 from provisioner.findings import Finding, Report
+from provisioner.tables import print_table
 
 _STYLE = {"fail": "bold red", "error": "yellow", "skipped": "dim", "pass": "green", "suppressed": "magenta"}
 _WORD = {"fail": "FAIL", "error": "ERROR", "skipped": "SKIP", "pass": "PASS", "suppressed": "SUPPR"}
@@ -55,7 +56,7 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
         checks = escape(rule.get("title", "")) + (f" [dim]({escape(', '.join(labels))})[/]"
                                                   if (labels := mapping_labels(rule.get("mappings") or {})) else "")
         table.add_row(*row, *([checks] if wide else []))
-    console.print(table)
+    print_table(console, table)
 
     problems = [f for f in report.sorted_findings() if f.status in ("fail", "error")]
     if problems:
@@ -99,7 +100,7 @@ def render_remediation(run, console: Console, applied: bool) -> None:
     for r in run.results:
         text = r.action.description + (f" -> {r.message}" if applied and r.message else "")
         table.add_row(f"[{_ACTION_STYLE[r.status]}]{r.status}[/]", r.action.control, r.action.region, escape(text))
-    console.print(table)
+    print_table(console, table)
     undo = [r for r in run.results if r.status == "applied" and r.detail.get("restore_command")]
     if undo:
         # On lines of their own (not folded into a cell), so each can be copied and run as is.

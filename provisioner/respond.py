@@ -44,10 +44,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from provisioner.aws import AwsSession, describe_error, paginate
+from provisioner.aws import parse_arn as split_arn
 from provisioner.baseline import Baseline
 from provisioner.controls.eip import AddressEvent, arn_like, principal_of
 from provisioner.eip import region_events
 from provisioner.remediate import Action, ActionResult, execute
+from provisioner.tables import print_table
 
 CONTROL = "eip.allocations"
 QUARANTINE_POLICY = "harden-quarantine"
@@ -402,6 +404,13 @@ def release_commands(allocations: list[Allocation]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # The roles it assumed (best effort): their sessions outlive the quarantine
 
+def _account_of(arn: str) -> str:
+    try:
+        return split_arn(arn)["account"] or "?"
+    except ValueError:
+        return "?"
+
+
 # AssumeRole through the global STS endpoint is recorded in this Region of the partition.
 GLOBAL_STS_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 
@@ -452,7 +461,7 @@ def roles_assumed(aws: AwsSession, p: Principal, regions: list[str], *, since: t
             continue
         for role_arn, when in result:
             calls.setdefault(role_arn, []).append((when, region))
-    roles = [AssumedRole(arn, arn.split(":")[4] if arn.count(":") >= 5 else "?", max(t for t, _ in uses),
+    roles = [AssumedRole(arn, _account_of(arn), max(t for t, _ in uses),
                          len(uses), tuple(sorted({r for _, r in uses}))) for arn, uses in calls.items()]
     roles.sort(key=lambda r: (r.last_time, r.role_arn), reverse=True)
     return roles, errors
@@ -544,7 +553,7 @@ def render_response(resp: Response, console: Console) -> None:
         for step, r in zip(resp.steps, resp.results):
             table.add_row(f"[{_STATUS_STYLE[r.status]}]{r.status}[/]", escape(step.action.description),
                           ", ".join(step.action.calls), escape(r.message))
-        console.print(table)
+        print_table(console, table)
         done = [s for s, r in zip(resp.steps, resp.results) if r.status == "applied"]
         if done:
             console.print("[bold]to undo[/] (after the investigation):")
@@ -569,7 +578,7 @@ def _render_assumed_roles(resp: Response, console: Console) -> None:
         table.add_column(name, overflow="fold")
     for r in resp.assumed_roles:
         table.add_row(escape(r.role_arn), r.last_time, str(r.count), ", ".join(r.regions))
-    console.print(table)
+    print_table(console, table)
     for command in revoke_commands(resp.principal, resp.assumed_roles):
         console.print(f"to revoke its sessions: {escape(command)} (a dry run; then add --apply)",
                       highlight=False, soft_wrap=True)
@@ -590,7 +599,7 @@ def _render_allocations(resp: Response, console: Console) -> None:
         e = a.event
         table.add_row(e.time, e.region, e.event_name, e.public_ip or "-", escape(e.allocation_id or "-"),
                       escape(a.state))
-    console.print(table)
+    print_table(console, table)
     for command in release_commands(resp.allocations):
         console.print(f"to release the idle ones: {escape(command)} (a dry run; then add --apply)",
                       highlight=False, soft_wrap=True)

@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from provisioner.tables import print_table
+
 # The one place the checkov version is pinned for environments harden creates itself
 # (the Makefile's CHECKOV_VERSION must match).
 CHECKOV_VERSION = "3.3.30"
@@ -95,6 +97,9 @@ class ScanResult:
     # Every passed record, for callers that need to know *what* passed (the set-level rule,
     # tests); left out of to_dict(), where it would bury the failures.
     passed_checks: list[CheckPass] = field(default_factory=list)
+    # checkov's own report in another format (sarif, junit), when asked for: GitHub code
+    # scanning and CI test views read checkov's SARIF/JUnit as they are.
+    checkov_report: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -353,12 +358,17 @@ def _scp_set_failure(
     )
 
 
+# harden's name for a checkov output format -> checkov's -o value and the file it writes.
+CHECKOV_REPORTS = {"sarif": ("sarif", "results_sarif.sarif"), "junit": ("junitxml", "results_junitxml.xml")}
+
+
 def run_scan(
     directory: Path,
     *,
     external_checks: bool = True,
     skip_checks: list[str] | None = None,
     timeout: int = 600,
+    checkov_report: str | None = None,
 ) -> ScanResult:
     """Scan a Terraform tree with checkov (and harden's checks unless external_checks is False).
 
@@ -381,10 +391,22 @@ def run_scan(
     if skip_checks:
         command += ["--skip-check", ",".join(skip_checks)]
 
-    code, stdout, stderr = _run(command, timeout, directory)
-    if code not in (0, 1):
-        raise ScanError(f"checkov failed scanning {directory} (exit {code}): {_last_line(stderr)[:200]}")
-    _check_stderr(stderr, directory)
+    with tempfile.TemporaryDirectory(prefix="harden-scan-") as outputs:
+        if checkov_report:
+            # Several -o: checkov writes each to results_<format>.* in --output-file-path.
+            command += ["-o", CHECKOV_REPORTS[checkov_report][0], "--output-file-path", outputs]
+        code, stdout, stderr = _run(command, timeout, directory)
+        if code not in (0, 1):
+            raise ScanError(f"checkov failed scanning {directory} (exit {code}): {_last_line(stderr)[:200]}")
+        _check_stderr(stderr, directory)
+        extra = None
+        if checkov_report:
+            written = Path(outputs)
+            try:
+                stdout = (written / "results_json.json").read_text(encoding="utf-8")
+                extra = (written / CHECKOV_REPORTS[checkov_report][1]).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ScanError(f"checkov wrote no {checkov_report} report scanning {directory}: {exc}") from None
     reports, version = _reports(stdout, directory)
 
     passes: list[CheckPass] = []
@@ -427,6 +449,7 @@ def run_scan(
         skipped=sorted(set(skips), key=lambda s: (s.file, s.check_id, s.resource, s.reason)),
         checkov_version=version,
         passed_checks=sorted(set(passes), key=lambda p: (p.file, p.lines, p.check_id, p.resource)),
+        checkov_report=extra,
     )
 
 
@@ -452,5 +475,5 @@ def render_table(result: ScanResult, console: Console) -> None:
         start, end = failure.lines
         location = f"{failure.file}:{start}-{end}" if start else failure.file
         table.add_row(Text(failure.check_id), name, Text(failure.resource), Text(location))
-    console.print(table)
+    print_table(console, table)
     console.print(Text(f"✗ checkov {result.checkov_version}: {counts}", style="red"))

@@ -40,9 +40,11 @@ from lark.exceptions import LarkError, UnexpectedInput
 
 from hcl2.api import parses_to_tree
 
+from provisioner.package_data import provider_schema
+
 __all__ = ["Problem", "ProviderSchema", "load_schema", "validate_tree", "DEFAULT_SCHEMA"]
 
-DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "tests" / "data" / "aws_provider_schema.json"
+DEFAULT_SCHEMA = provider_schema()
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
 
 

@@ -111,7 +111,7 @@ def test_odd_but_valid_values_are_accepted():
     assert b.tags["Team"].startswith('Sec "Ops"')
 
 
-@pytest.mark.parametrize("args", [["render", "-c", "{bad}", "-o", "{out}"]])
+@pytest.mark.parametrize("args", [["render", "-c", "{bad}", "-d", "{out}"]])
 def test_cli_bad_config_exit_2_no_traceback(tmp_path, args):
     bad = tmp_path / "bad.toml"
     bad.write_text('[scp]\ntargets = ["nope"]\n')

@@ -65,3 +65,39 @@ def test_drift_report_on_a_root_with_an_import_block(tmp_path):
     assert "apply imports it, then makes it an update" in by_control["terraform.plan"].message
     assert by_control["flow_logs.all_vpcs"].evidence["converge"]["boto3_fix"] is True
     assert report.exit_code() == 1
+
+
+def test_drift_report_inits_then_adopts_then_plans(tmp_path):
+    """The nightly job's order (harden drift): init, write the import blocks, plan."""
+    root = tmp_path / "account"
+    shutil.copytree(FIXTURE, root)
+    steps = []
+    tf = Terraform(root)
+    real_init, real_plan = tf.init, tf.plan
+    tf.init = lambda: (steps.append("init"), real_init())[1]
+    tf.plan = lambda **kw: (steps.append("plan"), real_plan(**kw))[1]
+
+    def adopt(tf):
+        steps.append("adopt")
+        write_imports(root, [Adoption("account", "terraform_data.item", "made-by-remediate", "")], set())
+
+    report = drift_report(tf, None, "account", init=True, adopt=adopt)
+    [finding] = report.findings
+    assert steps == ["init", "adopt", "plan"]
+    assert finding.resource == "terraform_data.item" and finding.evidence["importing"] is True
+
+
+def test_drift_report_keeps_verify_findings_when_terraform_cannot_plan(tmp_path):
+    """A Terraform error while adopting or planning is an `error` finding (exit 3), and the live
+    checks still make it into the report with their converge advice."""
+    root = tmp_path / "account"
+    root.mkdir()
+    (root / "main.tf").write_text('module "gone" {\n  source = "./does-not-exist"\n}\n')
+    failing = Report(account="123456789012", regions=["eu-west-1"], findings=[
+        Finding("flow_logs.all_vpcs", "eu-west-1", "vpc-1", "fail", "no flow log")])
+    report = drift_report(Terraform(root), lambda: failing, "account", init=True)
+    by_control = {f.control: f for f in report.findings}
+    assert by_control["terraform.plan"].status == "error"
+    assert "could not init or plan" in by_control["terraform.plan"].message
+    assert by_control["flow_logs.all_vpcs"].evidence["converge"]["boto3_fix"] is True
+    assert report.exit_code() == 3

@@ -110,6 +110,6 @@ def test_cli_output_to_a_directory_or_a_missing_folder_writes_nothing(tmp_path):
 def test_cli_config_error_writes_nothing(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[cloudtrail]\nbucket_name = "10.1.2.3"\n')
-    result = CliRunner().invoke(cli.app, ["render", "-c", str(bad), "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(cli.app, ["render", "-c", str(bad), "--dir", str(tmp_path / "out")])
     _one_line_exit_2(_Result(result.exit_code, result.stdout, result.stderr), "cloudtrail.bucket_name: an S3 bucket name cannot be formatted as an IP address")
     assert not (tmp_path / "out").exists()

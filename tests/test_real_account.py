@@ -84,11 +84,11 @@ def test_allow_destroy_renders_the_guard_off_and_a_plain_render_restores_it(tmp_
     config = tmp_path / "harden.toml"
     config.write_text('home_region = "eu-west-1"\nregions = ["eu-west-1"]\n', encoding="utf-8")
     out = tmp_path / "tf"
-    lifted = runner.invoke(app, ["render", "--config", str(config), "--out", str(out), "--allow-destroy"])
+    lifted = runner.invoke(app, ["render", "--config", str(config), "--dir", str(out), "--allow-destroy"])
     assert lifted.exit_code == 0, lifted.output
     assert "not protected from destruction" in " ".join(lifted.output.split())
     assert _guarded(out) == {family: {r: False for r in resources} for family, resources in GUARDED.items()}
-    again = runner.invoke(app, ["render", "--config", str(config), "--out", str(out)])
+    again = runner.invoke(app, ["render", "--config", str(config), "--dir", str(out)])
     assert again.exit_code == 0, again.output
     assert _guarded(out) == {family: {r: True for r in resources} for family, resources in GUARDED.items()}
 
@@ -234,7 +234,7 @@ def test_plan_refuses_an_organization_trail_before_terraform_runs(aws, tmp_path)
     config = tmp_path / "harden.toml"
     config.write_text('organization_id = "o-a1b2c3d4e5"\n[cloudtrail]\norganization_trail = true\n',
                       encoding="utf-8")
-    result = CliRunner().invoke(app, ["plan", "--config", str(config), "--out", str(tmp_path / "tf")])
+    result = CliRunner().invoke(app, ["plan", "--config", str(config), "--dir", str(tmp_path / "tf")])
     assert result.exit_code == 2
     assert " ".join(result.output.split()).endswith("but this account is not in an AWS Organization")
     assert not (tmp_path / "tf" / "account" / ".terraform").exists()  # Terraform never started

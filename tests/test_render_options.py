@@ -78,6 +78,6 @@ def test_ci_examples_parse_and_use_real_commands():
     used = {line.split()[1] for run in steps for line in run.splitlines() if line.strip().startswith("harden ")}
     assert used and used <= commands, used - commands
     assert {"scan", "drift"} <= used
-    hooks = yaml.safe_load((REPO / "examples" / "ci" / "pre-commit-hooks.yaml").read_text())
-    entry = hooks["repos"][0]["hooks"][0]["entry"]
-    assert entry.split()[0] == "harden" and entry.split()[1] in commands
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    for hook in hooks:
+        assert hook["entry"].split()[0] == "harden" and hook["entry"].split()[1] in commands

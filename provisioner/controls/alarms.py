@@ -31,7 +31,7 @@ from typing import Any
 import botocore.exceptions
 
 from provisioner import converge, resources
-from provisioner.aws import error_code, paginate
+from provisioner.aws import error_code, paginate, parse_arn
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.ebs import partition
 from provisioner.policies import Place, alarm_state_rule_name, alarm_topic_policy
@@ -70,7 +70,7 @@ def topic_subscriptions(ctx: CheckContext, topic_arn: str) -> list[dict] | None:
     """A topic's subscriptions, or None when the topic does not exist (a meaning for the
     control: the alarm or rule notifies nothing). Asked in the topic's own region."""
     def fetch() -> list[dict] | None:
-        sns = ctx.client("sns", topic_arn.split(":")[3])
+        sns = ctx.client("sns", parse_arn(topic_arn)["region"])
         try:
             return paginate(sns, "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic_arn)
         except botocore.exceptions.ClientError as exc:
@@ -105,7 +105,7 @@ def _topic_problem(summary: dict[str, Any]) -> str | None:
 
 
 def _sns_topics(arns: list[str]) -> list[str]:
-    return [a for a in arns if a.split(":")[2:3] == ["sns"]]
+    return [a for a in arns if a.startswith("arn:") and parse_arn(a)["service"] == "sns"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -843,7 +843,7 @@ def _trail_status(ctx: CheckContext, trail: dict) -> dict:
 
     def fetch() -> dict:
         # By ARN in the trail's home region: a shadow trail's status is only available there.
-        resp = ctx.client("cloudtrail", arn.split(":")[3]).get_trail_status(Name=arn)
+        resp = ctx.client("cloudtrail", parse_arn(arn)["region"]).get_trail_status(Name=arn)
         return {k: v for k, v in resp.items() if k != "ResponseMetadata"}
 
     return ctx.cached(f"cloudtrail:status:{arn}", fetch)
@@ -851,8 +851,8 @@ def _trail_status(ctx: CheckContext, trail: dict) -> dict:
 
 def _log_group(arn: str) -> tuple[str, str, str]:
     """(account, region, name) of a log group ARN `arn:aws:logs:REGION:ACCOUNT:log-group:NAME:*`."""
-    parts = arn.split(":")
-    return parts[4], parts[3], parts[6]
+    parts = parse_arn(arn)
+    return parts["account"], parts["region"], parts["resource"].split(":")[1]  # log-group:NAME[:*]
 
 
 def _feeding_trails(ctx: CheckContext) -> dict[str, list[dict]]:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import botocore.exceptions
 
 from provisioner import converge, resources
-from provisioner.aws import AwsSession, error_code, partition_for
+from provisioner.aws import AwsSession, error_code, parse_arn, partition_for
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.findings import Finding
@@ -51,11 +51,11 @@ def trails(ctx: CheckContext) -> list[dict]:
 
 
 def home_region(trail: dict) -> str:
-    return trail.get("HomeRegion") or trail["TrailARN"].split(":")[3]
+    return trail.get("HomeRegion") or parse_arn(trail["TrailARN"])["region"]
 
 
 def _partition(arn: str) -> str:
-    return arn.split(":")[1]
+    return parse_arn(arn)["partition"]
 
 
 def trail_status(ctx: CheckContext, trail: dict) -> dict:
@@ -305,7 +305,7 @@ def _key_facts(ctx: CheckContext, key_id: str, region: str) -> dict:
 
 def _key_region(key_id: str, trail: dict) -> str:
     # CloudTrail returns the key as a full ARN; a bare id would live in the trail's region.
-    return key_id.split(":")[3] if key_id.startswith("arn:") else home_region(trail)
+    return parse_arn(key_id)["region"] if key_id.startswith("arn:") else home_region(trail)
 
 
 def _key_gaps(facts: dict) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 import botocore.exceptions
 
 from provisioner import converge, resources
-from provisioner.aws import error_code, paginate
+from provisioner.aws import error_code, paginate, partition_for
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.findings import Finding
@@ -22,12 +22,7 @@ AWS_MANAGED_EBS_ALIAS = "alias/aws/ebs"
 _GONE_STATES = frozenset({"deleting", "deleted"})
 
 
-def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+partition = partition_for  # the one partition lookup (provisioner.aws); the controls import it from here
 
 
 def default_encryption_resource(ctx: CheckContext) -> str:

@@ -877,7 +877,7 @@ class Migrator:
     def _make_snapshot(self, instance: InstanceTarget, volume: VolumeTarget) -> str:
         self._emit(instance, volume, "snapshot", "creating the snapshot")
         snap_id = self.ec2.create_snapshot(
-            VolumeId=volume.id, Description=f"harden ebs migrate: {volume.id} ({instance.id} {volume.device})",
+            VolumeId=volume.id, Description=_snapshot_description(volume.id, f"{instance.id} {volume.device})"),
             TagSpecifications=[{"ResourceType": "snapshot",
                                 "Tags": _tag_list({TAG_ROLE: "snapshot", TAG_FROM: volume.id})}])["SnapshotId"]
         self._emit(instance, volume, "snapshot-created", snap_id)
@@ -889,7 +889,7 @@ class Migrator:
         self._emit(instance, volume, "encrypted-copy", f"copying {snap_id} encrypted")
         copy_id = self.ec2.copy_snapshot(
             SourceSnapshotId=snap_id, SourceRegion=self.region, Encrypted=True, KmsKeyId=self.key,
-            Description=f"harden ebs migrate: {volume.id} encrypted",
+            Description=_copy_description(volume.id),
             TagSpecifications=[{"ResourceType": "snapshot",
                                 "Tags": _tag_list({TAG_ROLE: "encrypted-copy", TAG_FROM: volume.id})}])["SnapshotId"]
         self._emit(instance, volume, "copy-created", copy_id)
@@ -971,6 +971,14 @@ def _shape(volume: dict) -> str:
     return ", ".join(parts)
 
 
+def _snapshot_description(volume_id: str, where: str) -> str:
+    return f"harden ebs migrate: {volume_id} ({where}"
+
+
+def _copy_description(volume_id: str) -> str:
+    return f"harden ebs migrate: {volume_id} encrypted"
+
+
 def _join_ids(ids: list[str]) -> str:
     """Space-separated ids for one tag value (256 characters at most: the oldest give way)."""
     unique = list(dict.fromkeys(ids))
@@ -1048,7 +1056,7 @@ def run_cleanup(aws: AwsSession, baseline: Baseline, *, regions: list[str] | Non
             tags = tags_of(volume)
             if instance_ids and tags.get(TAG_INSTANCE) not in instance_ids:
                 continue
-            report.results.append(_clean_one(ec2, region, volume, tags, options.apply, progress))
+            report.results += _clean_one(ec2, region, volume, tags, options.apply, progress)
     return report
 
 
@@ -1058,26 +1066,31 @@ def _instance_and_device(volume: dict) -> tuple[str, str]:
 
 
 def _clean_one(ec2, region: str, volume: dict, tags: dict[str, str], apply: bool,
-               progress: ProgressFn | None) -> VolumeResult:
+               progress: ProgressFn | None) -> list[VolumeResult]:
     vol_id, instance_id, new_id = volume["VolumeId"], tags.get(TAG_INSTANCE, "?"), tags.get(TAG_TO)
     result = VolumeResult(region, instance_id, vol_id, tags.get(TAG_DEVICE, "?"), "skipped", new_volume_id=new_id)
-    blocker = _cleanup_blocker(ec2, volume, instance_id, new_id)
+    blocker = _cleanup_blocker(ec2, volume, instance_id, new_id, tags)
     if blocker:
         result.message = f"kept: {blocker}"
-        return result
-    snapshots = [s["SnapshotId"] for s in paginate(
-        ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=[
-            {"Name": f"tag:{TAG_FROM}", "Values": [vol_id]},
-            {"Name": f"tag:{TAG_ROLE}", "Values": ["snapshot", "encrypted-copy"]}])]
-    stale = [v["VolumeId"] for v in paginate(ec2, "describe_volumes", "Volumes", Filters=[
-        {"Name": f"tag:{TAG_FROM}", "Values": [vol_id]}, {"Name": f"tag:{TAG_ROLE}", "Values": ["stale-copy"]},
-        {"Name": "status", "Values": ["available"]}]) if v["VolumeId"] != new_id]
+        return [result]
+    snapshots, stale, not_ours = _provenance(ec2, vol_id, tags)
+    unproven = [k for k in (TAG_SNAPSHOT, TAG_COPY) if tags.get(k) not in snapshots]
+    if unproven:
+        # The original itself goes only when its whole migration is proven: harden's snapshot OF
+        # it, harden's encrypted copy, and the volume in use made from that copy.
+        result.message = ("kept: its migration cannot be proven harden's: " + "; ".join(
+            f"{k}={tags.get(k, 'missing')}" + (f" ({not_ours[tags[k]]})" if tags.get(k) in not_ours else "")
+            for k in unproven))
+        return [result]
+    skipped = [VolumeResult(region, instance_id, rid, tags.get(TAG_DEVICE, "?"), "skipped",
+                            message=f"skipped, not ours: {why}") for rid, why in sorted(not_ours.items())]
     result.plan = ([f"delete stale copy {v}" for v in sorted(stale)]
                    + [f"delete snapshot {s}" for s in sorted(snapshots)]
-                   + [f"delete the original volume {vol_id}"])
+                   + [f"delete the original volume {vol_id}"]
+                   + [f"skip {rid} (not provably harden's): {why}" for rid, why in sorted(not_ours.items())])
     if not apply:
         result.status, result.message = "planned", "dry run: nothing deleted"
-        return result
+        return [result, *skipped]
     try:
         for stale_id in sorted(stale):
             ec2.delete_volume(VolumeId=stale_id)
@@ -1086,17 +1099,83 @@ def _clean_one(ec2, region: str, volume: dict, tags: dict[str, str], apply: bool
         ec2.delete_volume(VolumeId=vol_id)
     except Exception as exc:  # the original is deleted last: a failure leaves it in place
         result.status, result.message = "failed", _why(exc)
-        return result
+        return [result, *skipped]
     if progress:
         progress(Progress(region, instance_id, vol_id, "deleted",
                           f"{len(snapshots)} snapshots, {len(stale)} stale copies"))
     result.status = "deleted"
     result.message = (f"deleted {vol_id}, {len(snapshots)} snapshot(s)"
                       + (f", {len(stale)} stale copies" if stale else ""))
-    return result
+    return [result, *skipped]
 
 
-def _cleanup_blocker(ec2, volume: dict, instance_id: str, new_id: str | None) -> str | None:
+def _provenance(ec2, vol_id: str, tags: dict[str, str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """What --cleanup may delete besides the original: (snapshots, stale volumes) harden recorded
+    on the original while migrating it AND whose EBS-set fields agree (a snapshot's VolumeId is the
+    original, it started within the run), and {id: why not} for what merely carries harden's tags
+    (anyone with ec2:CreateTags can write those)."""
+    started, completed = parse_iso(tags.get(TAG_STARTED_AT)), parse_iso(tags.get(TAG_COMPLETED_AT))
+    stale_ids = set(tags.get(TAG_STALE_IDS, "").split())
+    recorded = {tags.get(TAG_SNAPSHOT), tags.get(TAG_COPY)} - {None} | stale_ids
+    tagged = paginate(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=[
+        {"Name": f"tag:{TAG_FROM}", "Values": [vol_id]}])
+    found = {s["SnapshotId"]: s for s in tagged}
+    missing = sorted(i for i in recorded - set(found) if i.startswith("snap-"))
+    if missing:
+        found.update({s["SnapshotId"]: s for s in _existing_snapshots(ec2, missing)})
+    ours, not_ours = [], {}
+    for snap_id, snap in sorted(found.items()):
+        why = _snapshot_not_ours(snap, vol_id, tags, recorded, started, completed)
+        if why:
+            not_ours[snap_id] = why
+        else:
+            ours.append(snap_id)
+    stale, new_id = [], tags.get(TAG_TO)
+    for v in paginate(ec2, "describe_volumes", "Volumes", Filters=[{"Name": f"tag:{TAG_FROM}", "Values": [vol_id]}]):
+        if v["VolumeId"] == new_id:
+            continue
+        if v["VolumeId"] in stale_ids and v.get("SnapshotId") in stale_ids and v.get("State") == "available":
+            stale.append(v["VolumeId"])
+        else:
+            not_ours[v["VolumeId"]] = (f"volume tagged {TAG_FROM}={vol_id}, but not one harden recorded making "
+                                       "from it in a rolled-back attempt" if v.get("State") == "available" else
+                                       f"volume tagged {TAG_FROM}={vol_id}, {v.get('State')}")
+    return ours, stale, not_ours
+
+
+def _existing_snapshots(ec2, snapshot_ids: list[str]) -> list[dict]:
+    found = []
+    for snap_id in snapshot_ids:
+        try:
+            found += ec2.describe_snapshots(SnapshotIds=[snap_id])["Snapshots"]
+        except botocore.exceptions.ClientError as exc:
+            if not _not_found(exc):
+                raise
+    return found
+
+
+def _snapshot_not_ours(snap: dict, vol_id: str, tags: dict[str, str], recorded: set[str],
+                       started: datetime | None, completed: datetime | None) -> str | None:
+    snap_id, start = snap["SnapshotId"], snap.get("StartTime")
+    if snap_id not in recorded:
+        return f"tagged {TAG_FROM}={vol_id}, but not recorded on {vol_id} as made by its migration"
+    # A description is fixed when the snapshot is made (tags are not): harden's own words.
+    wanted = _copy_description(vol_id) if snap.get("Encrypted") else _snapshot_description(vol_id, "")
+    if not (snap.get("Description") or "").startswith(wanted):
+        return f"its description is not the one harden gives ({snap.get('Description')!r})"
+    if completed is None:
+        return f"{vol_id} has no {TAG_COMPLETED_AT}: the run's time cannot be checked"
+    if not start or start > completed + timedelta(seconds=1):  # the recorded time is whole seconds
+        return f"started {start}, after the migration completed ({iso(completed)})"
+    if snap_id == tags.get(TAG_SNAPSHOT) or not snap.get("Encrypted"):
+        if snap.get("VolumeId") != vol_id:  # EBS sets VolumeId: a snapshot of another volume
+            return f"a snapshot of {snap.get('VolumeId')}, not of {vol_id}"
+    if snap_id in (tags.get(TAG_SNAPSHOT), tags.get(TAG_COPY)) and (started is None or start < started):
+        return f"started {start}, before the migration started ({tags.get(TAG_STARTED_AT, 'not recorded')})"
+    return None
+
+
+def _cleanup_blocker(ec2, volume: dict, instance_id: str, new_id: str | None, tags: dict[str, str]) -> str | None:
     if volume.get("Encrypted"):
         return "it is encrypted: not a volume harden migrated"
     if volume.get("State") != "available" or volume.get("Attachments"):
@@ -1113,6 +1192,10 @@ def _cleanup_blocker(ec2, volume: dict, instance_id: str, new_id: str | None) ->
         return f"its replacement {new_id} is not encrypted"
     if not any(a["InstanceId"] == instance_id for a in new.get("Attachments", [])):
         return f"its replacement {new_id} is not attached to {instance_id}: check the instance first"
+    if not tags.get(TAG_COPY) or new.get("SnapshotId") != tags.get(TAG_COPY):
+        # EBS sets SnapshotId: the volume in use was made from the copy this migration recorded.
+        return (f"its replacement {new_id} was not made from the encrypted copy recorded on it "
+                f"({tags.get(TAG_COPY, 'none')}): not provably harden's migration")
     return None
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.migrate import run_cleanup, run_migration, tags_of
+from provisioner.migrate import _snapshot_not_ours, run_cleanup, run_migration, tags_of
 from tests.test_migrate import (  # noqa: F401  (_no_default_amis: autouse, emulator speed)
     AMI,
     AZ,
@@ -212,3 +212,74 @@ def test_a_leftover_stop_tag_never_starts_an_instance_its_owner_stopped_since(aw
         assert "as its owner left it" in " ".join(
             v["message"] for v in report["volumes"] if v["instance"] == owned_by_owner), messages
     _check_invariants(aws, untouched, devices[untouched], "running")
+
+
+def test_cleanup_deletes_only_what_harden_provably_made(aws):
+    """Anyone with ec2:CreateTags can write harden's tags; only what harden recorded on the
+    original while migrating it, and what EBS's own fields (a snapshot's VolumeId, a volume's
+    SnapshotId, a description fixed at creation, start times within the run) agree with, goes."""
+    _key(aws)
+    ec2 = _ec2(aws)
+    instance_id = _two_volume_instance(aws)
+    assert {r.status for r in run_migration(aws, _baseline(), options=_options(apply=True)).results} == {"migrated"}
+    originals = {tags_of(v)["harden:migration-device"]: v for v in ec2.describe_volumes(Filters=[
+        {"Name": "tag:harden:migration", "Values": ["original"]}])["Volumes"]}
+    root = originals["/dev/sda1"]
+    root_tags = tags_of(root)
+    harden_made = [root_tags["harden:migration-snapshot"], root_tags["harden:migration-encrypted-snapshot"]]
+
+    other = ec2.create_volume(AvailabilityZone=AZ, Size=1)["VolumeId"]
+    other_snap = ec2.create_snapshot(VolumeId=other)["SnapshotId"]            # of another volume
+    backup = ec2.create_snapshot(VolumeId=root["VolumeId"], Description="nightly backup")["SnapshotId"]
+    extra = ec2.create_volume(AvailabilityZone=AZ, Size=1)["VolumeId"]
+    for resource in (other_snap, backup, extra):
+        ec2.create_tags(Resources=[resource], Tags=[{"Key": "harden:migrated-from", "Value": root["VolumeId"]},
+                                                    {"Key": "harden:migration", "Value": "snapshot"}])
+    # `backup` is even written on the original's list of rolled-back attempts.
+    ec2.create_tags(Resources=[root["VolumeId"]], Tags=[{"Key": "harden:migration-stale-ids", "Value": backup}])
+    # A volume dressed up as a completed migration's original, copying the real one's records.
+    lookalike = ec2.create_volume(AvailabilityZone=AZ, Size=8)["VolumeId"]
+    ec2.create_tags(Resources=[lookalike], Tags=[{"Key": k, "Value": v} for k, v in root_tags.items()])
+
+    dry = run_cleanup(aws, _baseline(), options=_options())
+
+    not_ours = {r.volume_id: r.message for r in dry.results if r.message.startswith("skipped, not ours")}
+    assert set(not_ours) == {other_snap, backup, extra}, not_ours
+    assert "not recorded" in not_ours[other_snap] and "description" in not_ours[backup]
+    kept = next(r for r in dry.results if r.volume_id == lookalike)
+    assert kept.status == "skipped" and "cannot be proven" in kept.message, kept.message
+    assert sorted(r.volume_id for r in dry.results if r.status == "planned") == \
+        sorted(v["VolumeId"] for v in originals.values())
+
+    applied = run_cleanup(aws, _baseline(), options=_options(apply=True))
+
+    assert sorted(r.volume_id for r in applied.results if r.status == "deleted") == \
+        sorted(v["VolumeId"] for v in originals.values())
+    snapshots = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert {other_snap, backup} <= snapshots and not snapshots & set(harden_made)
+    volumes = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+    assert {other, extra, lookalike} <= volumes and not volumes & {v["VolumeId"] for v in originals.values()}
+    assert _instance(aws, instance_id)["State"]["Name"] == "running"
+
+
+def test_cleanup_needs_a_snapshot_to_start_within_its_migration():
+    """The time rule on its own (the emulator does everything within one second): a snapshot
+    harden recorded must have started after the volume's migration started and before it
+    completed, by the account's clock."""
+    vol = "vol-0123456789abcdef0"
+    started = datetime(2026, 1, 1, 10, 0, 0, tzinfo=timezone.utc)
+    tags = {"harden:migration-snapshot": "snap-1", "harden:migration-started-at": "2026-01-01T10:00:00Z",
+            "harden:migration-completed-at": "2026-01-01T10:30:00Z"}
+    snap = {"SnapshotId": "snap-1", "VolumeId": vol, "Encrypted": False,
+            "Description": f"harden ebs migrate: {vol} (i-1 /dev/sda1)"}
+    recorded = {"snap-1"}
+    completed = started + timedelta(minutes=30)
+
+    def why(start):
+        return _snapshot_not_ours({**snap, "StartTime": start}, vol, tags, recorded, started, completed)
+
+    assert why(started + timedelta(minutes=1)) is None
+    assert "after the migration completed" in why(completed + timedelta(minutes=5))
+    assert "before the migration started" in why(started - timedelta(minutes=5))
+    assert "of vol-other" in _snapshot_not_ours({**snap, "VolumeId": "vol-other", "StartTime": started},
+                                                vol, tags, recorded, started, completed)

@@ -80,3 +80,14 @@ def aws(emulator):
 
     urllib.request.urlopen(urllib.request.Request(f"{emulator}/moto-api/reset", method="POST"), timeout=10).read()
     return AwsSession(region="us-east-1", max_attempts=2)
+
+
+@pytest.fixture()
+def zygote(tmp_path, emulator):
+    """Real `harden` processes against the emulator, forked from one that imported the CLI once
+    (tests/fault_cli.py: kill -9 at a printed line, pauses, barriers between runs)."""
+    from tests.fault_cli import Zygote
+
+    z = Zygote(tmp_path)
+    yield z
+    z.close()

@@ -9,6 +9,8 @@ Reusable by any test that needs a real process to die, wait or race (python -m t
   something else while it holds its place.
 - HARDEN_FAULT_BARRIER=Operation:DIR:N: before its first call of Operation the process creates
   DIR/<pid> and waits until N processes are there: N runs reach the same point together.
+- HARDEN_FAULT_DONE=PATH: the process creates PATH when the command has finished (to release
+  another run's HARDEN_FAULT_PAUSE).
 
 The hooks wrap botocore's BaseClient._make_api_call and sys.stderr; the product code is unchanged.
 
@@ -22,7 +24,9 @@ A JSON list of requests runs them all at once (concurrent runs) and answers a li
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
 import signal
 import sys
 import time
@@ -102,6 +106,45 @@ def install() -> None:
         _before_operation(operation, meet)
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Zygote:
+    """One process that forks a `harden` run per request (see tests/fault_cli.py)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.n = tmp, 0
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.fault_cli", "--zygote"], cwd=REPO,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "COLUMNS": "200"})
+
+    def _request(self, args, env) -> dict:
+        self.n += 1
+        return {"args": list(args), "env": env, "stdout": str(self.tmp / f"{self.n}.out"),
+                "stderr": str(self.tmp / f"{self.n}.err")}
+
+    def _ask(self, payload):
+        self.proc.stdin.write(json.dumps(payload) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def run(self, *args: str, **env: str) -> tuple[dict, str, str]:
+        request = self._request(args, env)
+        answer = self._ask(request)
+        return answer, Path(request["stdout"]).read_text(), Path(request["stderr"]).read_text()
+
+    def run_together(self, runs: list[tuple[list[str], dict[str, str]]]) -> list[tuple[dict, str, str]]:
+        """Several runs at the same time, each its own process."""
+        requests = [self._request(args, env) for args, env in runs]
+        answers = self._ask(requests)
+        return [(a, Path(r["stdout"]).read_text(), Path(r["stderr"]).read_text()) for a, r in zip(answers, requests)]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+
 def _run_cli(args: list[str]) -> int:
     from provisioner.cli import app
 
@@ -122,6 +165,8 @@ def _child(request: dict) -> None:
     sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0), line_buffering=True)
     install()
     code = _run_cli(request["args"])
+    if os.environ.get("HARDEN_FAULT_DONE"):
+        Path(os.environ["HARDEN_FAULT_DONE"]).touch()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -150,8 +195,6 @@ def _share_botocore_models() -> None:
 
 
 def zygote() -> None:
-    import json
-
     import provisioner.cli  # noqa: F401  (imported once, before any fork)
     import provisioner.migrate  # noqa: F401
 
@@ -182,4 +225,7 @@ if __name__ == "__main__":
         zygote()
     else:
         install()
-        sys.exit(_run_cli(sys.argv[1:]))
+        status = _run_cli(sys.argv[1:])
+        if os.environ.get("HARDEN_FAULT_DONE"):
+            Path(os.environ["HARDEN_FAULT_DONE"]).touch()
+        sys.exit(status)

@@ -9,9 +9,6 @@ is its own process running `harden ebs migrate`, killed with SIGKILL by its own 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,51 +28,6 @@ from tests.test_migrate import (  # noqa: F401  (_no_default_amis: autouse, emul
     _no_default_amis,
     _options,
 )
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-class Zygote:
-    """One process that forks a `harden` run per request (see tests/fault_cli.py)."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.n = tmp, 0
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.fault_cli", "--zygote"], cwd=REPO,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "COLUMNS": "200"})
-
-    def _request(self, args, env) -> dict:
-        self.n += 1
-        return {"args": list(args), "env": env, "stdout": str(self.tmp / f"{self.n}.out"),
-                "stderr": str(self.tmp / f"{self.n}.err")}
-
-    def _ask(self, payload):
-        self.proc.stdin.write(json.dumps(payload) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-    def run(self, *args: str, **env: str) -> tuple[dict, str, str]:
-        request = self._request(args, env)
-        answer = self._ask(request)
-        return answer, Path(request["stdout"]).read_text(), Path(request["stderr"]).read_text()
-
-    def run_together(self, runs: list[tuple[list[str], dict[str, str]]]) -> list[tuple[dict, str, str]]:
-        """Several runs at the same time, each its own process."""
-        requests = [self._request(args, env) for args, env in runs]
-        answers = self._ask(requests)
-        return [(a, Path(r["stdout"]).read_text(), Path(r["stderr"]).read_text()) for a, r in zip(answers, requests)]
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
-@pytest.fixture()
-def zygote(tmp_path):
-    z = Zygote(tmp_path)
-    yield z
-    z.close()
-
 
 def _config(tmp_path: Path) -> Path:
     cfg = tmp_path / "harden.toml"

@@ -22,10 +22,11 @@ from typing import Any
 
 import botocore.exceptions
 
-from provisioner.aws import describe_error, error_code, paginate
+from provisioner.aws import error_code, paginate
 from provisioner.controls import CheckContext, control
 from provisioner.controls.ebs import partition
 from provisioner.findings import Finding
+from provisioner.harden_keys import KEY_CALLS, ensure_key
 from provisioner.remediate import Action, fix
 
 ADDRESS_EVENT = "AllocateAddress"
@@ -266,26 +267,27 @@ def _topic_key_exists(ctx: CheckContext) -> bool:
     return True
 
 
-def _ensure_topic_key(ctx: CheckContext) -> str:
-    """The topic key's ARN: the existing alias/<topic_name>, or a new key behind that alias."""
+def _ensure_topic_key(ctx: CheckContext) -> tuple[str, str | None]:
+    """The topic key's ARN (the existing alias/<topic_name>, or a new key behind that alias) and
+    what was done to get it, if anything."""
     kms, alias = ctx.client("kms"), topic_key_alias(ctx)
     if _topic_key_exists(ctx):
         meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
         if meta.get("KeyState") != "Enabled":
             raise RuntimeError(f"the topic key {alias} ({meta['Arn']}) is {meta.get('KeyState')}: "
                                "enable it, or the topic cannot deliver")
-        return meta["Arn"]
-    key = kms.create_key(
-        Description=f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security alarms) in {ctx.region}",
-        KeyUsage="ENCRYPT_DECRYPT", Policy=json.dumps(topic_key_policy(ctx)),
-        Tags=[{"TagKey": k, "TagValue": v} for k, v in ctx.baseline.tags.items()])["KeyMetadata"]
-    try:
-        kms.enable_key_rotation(KeyId=key["KeyId"])
-        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
-    except botocore.exceptions.ClientError as exc:
-        # Say which key exists now, so a person can finish it or schedule its deletion.
-        raise RuntimeError(f"created key {key['Arn']}, then {describe_error(exc)}") from None
-    return key["Arn"]
+        return meta["Arn"], None
+    policy = topic_key_policy(ctx)
+
+    def create(extra_tags: list[dict]) -> dict:
+        return kms.create_key(
+            Description=f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security alarms) in {ctx.region}",
+            KeyUsage="ENCRYPT_DECRYPT", Policy=json.dumps(policy),
+            Tags=[{"TagKey": k, "TagValue": v} for k, v in ctx.baseline.tags.items()] + extra_tags)["KeyMetadata"]
+
+    # Idempotent under concurrent runs and crashes: see provisioner/harden_keys.py.
+    outcome = ensure_key(kms, alias, policy, create)
+    return outcome.arn, outcome.message
 
 
 def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
@@ -293,7 +295,7 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
     key_exists = _topic_key_exists(ctx)
 
     def run() -> dict:
-        key_arn = _ensure_topic_key(ctx)
+        key_arn, key_note = _ensure_topic_key(ctx)
         sns = ctx.client("sns")
         created = sns.create_topic(
             Name=ctx.baseline.topic_name,
@@ -303,10 +305,11 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
         for s in subscriptions:
             sns.subscribe(TopicArn=created, Protocol=s.protocol, Endpoint=s.endpoint)
         return {"message": f"created {created} encrypted with {key_arn}"
-                           + (f", {len(subscriptions)} subscription(s) requested" if subscriptions else ""),
+                           + (f", {len(subscriptions)} subscription(s) requested" if subscriptions else "")
+                           + (f" (key: {key_note})" if key_note else ""),
                 "topic_arn": created}
 
-    key_calls = [] if key_exists else ["kms:CreateKey", "kms:EnableKeyRotation", "kms:CreateAlias"]
+    key_calls = [] if key_exists else KEY_CALLS
     # Endpoints are not printed: an https endpoint can carry an integration key in its URL.
     subscribed = (f"; subscribe alarms.subscriptions ({', '.join(s.protocol for s in subscriptions)}; email "
                   "endpoints must confirm)" if subscriptions else "; alarms.subscriptions is empty: nobody "

@@ -7,9 +7,10 @@ from typing import Any
 
 import botocore.exceptions
 
-from provisioner.aws import describe_error, error_code, paginate
+from provisioner.aws import error_code, paginate
 from provisioner.controls import CheckContext, control
 from provisioner.findings import Finding
+from provisioner.harden_keys import KEY_CALLS, ensure_key
 from provisioner.remediate import Action, fix
 
 # The key EBS uses when nobody chose one. It cannot be shared, its policy cannot be changed and
@@ -205,25 +206,26 @@ def chosen_key_arn(ctx: CheckContext) -> str | None:
 def _create_key_action(ctx: CheckContext) -> Action:
     alias, region, prefix = ebs_key_alias(ctx), ctx.region, ctx.baseline.name_prefix
 
+    policy = ebs_key_policy(ctx)
+
     def run() -> dict:
         kms = ctx.client("kms")
         tags = {**ctx.baseline.tags, "Name": f"{prefix}-ebs-{region}"}
-        key = kms.create_key(Description=f"Default EBS encryption key of {region} ({prefix})",
-                             KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT", MultiRegion=False,
-                             Policy=json.dumps(ebs_key_policy(ctx)),
-                             Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])["KeyMetadata"]
-        try:
-            kms.enable_key_rotation(KeyId=key["KeyId"])
-            kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
-        except botocore.exceptions.ClientError as exc:
-            # Say which key exists now, so a person can finish it or schedule its deletion.
-            raise RuntimeError(f"created key {key['Arn']}, then {describe_error(exc)}") from None
-        return {"message": f"created {key['Arn']} as {alias}", "key_arn": key["Arn"]}
+
+        def create(extra_tags: list[dict]) -> dict:
+            return kms.create_key(Description=f"Default EBS encryption key of {region} ({prefix})",
+                                  KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT", MultiRegion=False,
+                                  Policy=json.dumps(policy), Tags=[{"TagKey": k, "TagValue": v}
+                                                                   for k, v in tags.items()] + extra_tags)["KeyMetadata"]
+
+        # Idempotent under concurrent runs and crashes: see provisioner/harden_keys.py.
+        outcome = ensure_key(kms, alias, policy, create)
+        return {"message": outcome.message, "key_arn": outcome.arn}
 
     return Action(ctx.control_id, region, f"arn:{partition(region)}:kms:{region}:{ctx.account_id}:{alias}",
                   f"create a customer-managed KMS key {alias} for EBS in {region}: rotation on, administered by "
                   f"the account root, usable only through EC2 in {region} by this account",
-                  ["kms:CreateKey", "kms:EnableKeyRotation", "kms:CreateAlias"], run)
+                  KEY_CALLS, run)
 
 
 def _default_setting_action(ctx: CheckContext, finding: Finding, key_arn: str | None) -> Action | None:

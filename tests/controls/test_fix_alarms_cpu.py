@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from provisioner.baseline import parse_baseline
+from provisioner.harden_keys import KEY_CALLS
 from provisioner.remediate import run_remediation
 
 REGION = "eu-west-1"
@@ -45,8 +46,7 @@ def test_creates_the_topic_then_one_alarm_per_running_instance(aws):
 
     dry = run_remediation(aws, baseline, controls=CONTROL)
     assert [a.resource for a in dry.actions] == [TOPIC, first, second]
-    assert dry.actions[0].calls == ["kms:CreateKey", "kms:EnableKeyRotation", "kms:CreateAlias", "sns:CreateTopic",
-                                    "sns:Subscribe"]
+    assert dry.actions[0].calls == [*KEY_CALLS, "sns:CreateTopic", "sns:Subscribe"]
     assert "not aws/sns" in dry.actions[0].description
     assert "secret-token" not in json.dumps([a.to_dict() for a in dry.actions])  # endpoints stay out of output
     assert dry.actions[1].description.startswith(f"create alarm harden-cpu-{first}: Average CPUUtilization of "

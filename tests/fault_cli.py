@@ -4,6 +4,8 @@ Reusable by any test that needs a real process to die, wait or race (python -m t
 - HARDEN_FAULT_KILL_AT_LINE=K: the process sends itself SIGKILL right after it has written its
   K-th line to stderr (every progress line counts), i.e. kill -9 exactly at that step boundary:
   no `finally`, no atexit, no flush of anything else.
+- HARDEN_FAULT_KILL_AT_CALL=module:function:N: SIGKILL right before the N-th call of that function
+  (e.g. os:replace:3, the third rename), for faults between two lines.
 - HARDEN_FAULT_PAUSE=Operation:PATH: before its first AWS call of Operation (e.g. StartInstances)
   the process creates PATH.reached and waits until PATH exists (60 s at most), so a test can run
   something else while it holds its place.
@@ -86,6 +88,22 @@ def install() -> None:
     kill_at = os.environ.get("HARDEN_FAULT_KILL_AT_LINE")
     if kill_at:
         sys.stderr = _KillAtLine(sys.stderr, int(kill_at))
+    kill_call = os.environ.get("HARDEN_FAULT_KILL_AT_CALL")
+    if kill_call:
+        import importlib
+
+        module_name, name, count = kill_call.split(":")
+        module = importlib.import_module(module_name)
+        original, calls = getattr(module, name), []
+
+        def counted(*args, **kwargs):
+            calls.append(1)
+            if len(calls) >= int(count):
+                sys.stderr.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return original(*args, **kwargs)
+
+        setattr(module, name, counted)
     pause = os.environ.get("HARDEN_FAULT_PAUSE")
     if pause:
         operation, path = pause.split(":", 1)

@@ -135,3 +135,24 @@ def test_a_migration_backs_off_an_instance_another_run_holds(aws, tmp_path, zygo
     assert "another harden run is migrating this instance: run " in busy["message"]
     assert {v["status"] for v in json.loads(first[1])["volumes"]} == {"migrated"}
     _check_invariants(aws, instance_id, before, "running")
+
+
+def test_a_lock_is_taken_over_only_from_a_run_that_is_provably_gone():
+    import os
+    import socket
+    from datetime import datetime, timedelta, timezone
+
+    from provisioner.instance_lock import LOCK_PREFIX, Holder
+
+    now = datetime.now(timezone.utc)
+    me = socket.gethostname()
+    recent = (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    old = (now - timedelta(hours=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def dead(value: str):
+        return Holder.parse(LOCK_PREFIX + "abc", value).dead(now, 6 * 3600)
+
+    assert dead(f"{me} {os.getpid()} {recent}") is None                  # this very process: alive
+    assert dead(f"other-host 1 {recent}") is None                          # elsewhere, recent: live
+    assert "no longer running" in dead(f"{me} 4194304 {recent}")           # no such pid here
+    assert "has not renewed its lock" in dead(f"other-host 1 {old}")

@@ -167,3 +167,26 @@ def test_kill_9_mid_render_leaves_whole_files_and_the_next_render_finishes(tmp_p
 
         assert answer == {"code": 0}, err
         assert _tree(out) == {**expected, **mine}, point
+
+
+def test_two_renders_into_one_folder_take_turns(tmp_path, monkeypatch):
+    """A render waits while another holds the folder's lock, and gives up with one line after
+    LOCK_WAIT (made short here) without touching anything."""
+    import fcntl
+
+    import provisioner.render as r
+
+    out = tmp_path / "tf"
+    render(parse_baseline({"regions": REGIONS_A, "home_region": "eu-west-1"}), out, fmt=False)
+    before = _tree(out)
+    monkeypatch.setattr(r, "LOCK_WAIT", 0.2)
+    holder = os.open(out, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)       # another render, in the middle of its work
+    try:
+        with pytest.raises(r.RenderError, match="another harden render has been writing"):
+            render(parse_baseline({"regions": REGIONS_B, "home_region": "eu-west-1"}), out, fmt=False)
+        assert _tree(out) == before
+    finally:
+        os.close(holder)
+    render(parse_baseline({"regions": REGIONS_B, "home_region": "eu-west-1"}), out, fmt=False)
+    assert _tree(out) != before

@@ -680,7 +680,14 @@ class Migrator:
                 self.region, instance.id, v.id, v.device, "skipped",
                 message="another run finished this instance meanwhile") for v in instance.volumes]
         finally:
-            lock.release()
+            try:
+                lock.release()
+            except Exception as exc:  # the work is done; a leftover lock is taken over once we are gone
+                released = f"could not remove this run's lock tag {lock.key}: {_why(exc)}"
+            else:
+                released = None
+        if released and results:
+            results[0].message = _join(results[0].message, released)
         if took_over and results:
             results[0].message = _join(results[0].message, took_over)
         return results
@@ -738,6 +745,12 @@ class Migrator:
         owned = instance.stopped_by_harden()
         if instance.state == "stopping":
             self._wait("instance_stopped", f"{instance.id} to stop", InstanceIds=[instance.id])
+        if instance.state in ("running", "pending"):  # never stopped, or started since: only the tags
+            leftover = [k for k in _STOP_TAGS if k in tags_of(instance.instance)]
+            if leftover:
+                self._untag(instance.id, leftover)
+            result.message = "finished an interrupted migration: removed its tags (the instance runs)"
+            return result
         note = self._restore(instance, instance.run_state, failed=False, safe_to_start=True)
         if note:
             result.status, result.message = "failed", note

@@ -130,11 +130,11 @@ REPO = Path(__file__).resolve().parent.parent
 class Zygote:
     """One process that forks a `harden` run per request (see tests/fault_cli.py)."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, endpoint_url: str | None = None) -> None:
         self.tmp, self.n = tmp, 0
+        env = {**os.environ, "COLUMNS": "200", **({"AWS_ENDPOINT_URL": endpoint_url} if endpoint_url else {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.fault_cli", "--zygote"], cwd=REPO,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "COLUMNS": "200"})
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
     def _request(self, args, env) -> dict:
         self.n += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -50,8 +51,11 @@ SNS_NAME_RE = r"^[A-Za-z0-9_-]{1,256}$"
 CONFIG_RULE_RE = r"^[A-Z0-9_]{3,128}$"
 TAG_KEY_RE = r"^[\w .:/=+@-]{1,128}$"
 PRINTABLE_RE = r"^[^\x00-\x1f\x7f]*$"
+# A glob (fnmatch: *, ?, [..]) over a region or a resource id/ARN; printable, no newlines.
+GLOB_RE = r"^[^\x00-\x1f\x7f]{1,2048}$"
 
 _EXPLAIN = {
+    GLOB_RE: "a pattern such as '*', 'eu-*' or 'eipalloc-0abc*' (printable characters)",
     REGION_RE: "an AWS region name such as 'eu-west-1'",
     ACCOUNT_RE: "a 12-digit AWS account id",
     ORG_ID_RE: "an organization id such as 'o-a1b2c3d4e5'",
@@ -231,6 +235,29 @@ class StateSettings(_Section):
         return self
 
 
+class Suppression(_Section):
+    """One `[[suppress]]` entry: a finding of `control` (an id or a family such as "eip")
+    whose region and resource match the globs is reported as `suppressed` with `reason` until
+    `expires`; after that date it fails again, saying the suppression expired."""
+
+    control: str
+    region: _shaped(GLOB_RE) = "*"
+    resource: _shaped(GLOB_RE) = "*"
+    reason: Annotated[str, StringConstraints(min_length=3, max_length=500, pattern=PRINTABLE_RE)]
+    expires: date
+
+    @field_validator("control")
+    @classmethod
+    def _known_control(cls, value: str) -> str:
+        from provisioner.controls import CONTROL_IDS  # controls import this module: look up at use
+
+        families = {cid.split(".", 1)[0] for cid in CONTROL_IDS}
+        if value not in CONTROL_IDS and value not in families:
+            raise ValueError(f"unknown control {value!r} (expected a control id such as "
+                             f"'eip.unassociated' or a family such as 'eip'; `harden controls` lists them)")
+        return value
+
+
 class Baseline(_Section):
     account_id: AccountId | None = None
     organization_id: OrgId | None = None
@@ -248,6 +275,7 @@ class Baseline(_Section):
     ebs: EbsSettings = EbsSettings()
     alarms: AlarmSettings = AlarmSettings()
     state: StateSettings = StateSettings()
+    suppress: list[Suppression] = Field(default_factory=list)
 
     @field_validator("regions")
     @classmethod

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from provisioner.controls import PSEUDO_CONTROLS
 from provisioner.findings import GLOBAL, Finding, Report
 from provisioner.terraform import PlanResult, PlanSummary, Terraform
 
@@ -118,10 +119,11 @@ def drift_report(tf: Terraform, verify: Callable[[], Report] | None, root_name: 
         what = ", ".join(f"{c.action} {c.address}" for c in plan.summary.changes[:5])
         terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "fail",
                                     f"Terraform would change {len(plan.summary.changes)} resource(s): {what}",
-                                    summary)
+                                    summary, severity=PSEUDO_CONTROLS["terraform.plan"].severity)
     else:
         terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "pass",
-                                    "Terraform state matches the configuration", summary)
+                                    "Terraform state matches the configuration", summary,
+                                    severity=PSEUDO_CONTROLS["terraform.plan"].severity)
     report = verify() if verify else Report(account=None, regions=[], findings=[])
     report.findings.append(terraform_finding)
     return report

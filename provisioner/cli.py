@@ -46,6 +46,27 @@ class ReportFormat(str, Enum):
     json = "json"
     junit = "junit"
     sarif = "sarif"
+    ocsf = "ocsf"
+    csv = "csv"
+    html = "html"
+
+
+SEVERITY_OPTION = typer.Option(None, "--severity", metavar="SEVERITY", help="Report only findings of this "
+                               "severity or worse: critical, high, medium or low. The exit code still "
+                               "counts every failure unless --fail-on says otherwise.")
+FAIL_ON_OPTION = typer.Option(None, "--fail-on", metavar="SEVERITY", help="Exit 1 only when a failure of "
+                              "this severity or worse is found (critical, high, medium, low). Default: any "
+                              "failure. Checks that could not run still exit 3.")
+
+
+def _severities(severity: Optional[str], fail_on: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    from provisioner.severity import parse_severity
+
+    try:
+        return (parse_severity(severity, "--severity") if severity else None,
+                parse_severity(fail_on, "--fail-on") if fail_on else None)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -61,10 +82,15 @@ CONFIG_OPTION = typer.Option(
 )
 
 
-def resolve_config(config: Optional[Path]) -> Baseline:
+def _config_path(config: Optional[Path]) -> Optional[Path]:
     path = config or (Path(os.environ["HARDEN_CONFIG"]) if os.environ.get("HARDEN_CONFIG") else None)
     if path is None and Path("harden.toml").is_file():
         path = Path("harden.toml")
+    return path
+
+
+def resolve_config(config: Optional[Path]) -> Baseline:
+    path = _config_path(config)
     if path is None:
         err.print("[dim]no harden.toml given or found: using the built-in defaults[/]")
     try:
@@ -168,12 +194,16 @@ def scan(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
-def _emit_report(report, fmt: "ReportFormat", output: Optional[Path]) -> None:
-    """A verify (or drift) report in the chosen format, to stdout or a file."""
-    from provisioner.controls import select
+def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_severity: Optional[str] = None,
+                 sources=None) -> None:
+    """A verify (or drift) report in the chosen format, to stdout or a file; `min_severity`
+    leaves out less severe findings, `sources` is where SARIF results point."""
+    from provisioner.controls import rule_metadata
+    from provisioner.report_formats import html_text, ocsf_text, to_csv
     from provisioner.report_table import render_report
 
-    rules = {c.id: c.metadata() for c in select(None)}
+    rules = rule_metadata()
+    report = report.filtered(min_severity)
     if fmt is ReportFormat.table:
         if output:
             with output.open("w", encoding="utf-8") as handle:
@@ -181,8 +211,10 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path]) -> None:
         else:
             render_report(report, out, rules)
     else:
-        text = {ReportFormat.json: report.to_json, ReportFormat.junit: report.to_junit,
-                ReportFormat.sarif: lambda: report.to_sarif(rules)}[fmt]()
+        text = {ReportFormat.json: lambda: report.to_json(rules), ReportFormat.junit: lambda: report.to_junit(rules),
+                ReportFormat.sarif: lambda: report.to_sarif(rules, sources),
+                ReportFormat.ocsf: lambda: ocsf_text(report, rules), ReportFormat.csv: lambda: to_csv(report, rules),
+                ReportFormat.html: lambda: html_text(report, rules)}[fmt]()
         if output:
             output.write_text(text, encoding="utf-8")
         else:
@@ -195,7 +227,8 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path]) -> None:
 
 def _verify_organization(aws, baseline: Baseline, role_name: str, accounts: list[str] | None,
                          regions: list[str] | None, controls: list[str] | None, window,
-                         fmt: "ReportFormat", output: Optional[Path]) -> NoReturn:
+                         fmt: "ReportFormat", output: Optional[Path], min_severity: Optional[str] = None,
+                         fail_on: Optional[str] = None, sources=None) -> NoReturn:
     import re
 
     import botocore.exceptions
@@ -217,6 +250,8 @@ def _verify_organization(aws, baseline: Baseline, role_name: str, accounts: list
                                                          f"{r.summary()['error']} error"))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"verify --organization-role: {describe_error(exc)}", EXIT_UNABLE)
+    exit_code = result.exit_code(fail_on)
+    result.reports = [r.filtered(min_severity) for r in result.reports]
     if fmt is ReportFormat.json:
         text = json.dumps(result.to_dict(), indent=2, default=str)
         output.write_text(text, encoding="utf-8") if output else print(text)
@@ -231,8 +266,17 @@ def _verify_organization(aws, baseline: Baseline, role_name: str, accounts: list
         target.print(f"[bold]organization {escape(str(result.organization_id))}[/]: {s['accounts']} accounts, "
                      f"{s['accounts_failing']} with drift, {s['accounts_unable']} not fully checked")
     else:
-        _emit_report(result.merged(), fmt, output)
-    raise typer.Exit(result.exit_code())
+        _emit_report(result.merged(), fmt, output, sources=sources)
+    raise typer.Exit(exit_code)
+
+
+def _sources(terraform_dir: Optional[Path], config: Optional[Path]):
+    """Where SARIF results point: the rendered Terraform and the harden.toml of this run."""
+    from provisioner.sarif import Sources
+
+    path = _config_path(config)
+    return Sources(terraform_dir=terraform_dir if terraform_dir and terraform_dir.is_dir() else None,
+                   config_file=path, base=Path.cwd())
 
 
 def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[str], workers: int = 8):
@@ -256,7 +300,8 @@ def verify(
     controls: list[str] = typer.Option([], "--controls", help="Control ids or families to check "
                                        "(repeatable or comma-separated), e.g. flow_logs,cloudtrail.kms. Default: all."),
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f",
-                                     help="table for people; json (the DESIGN.md contract), junit or sarif for CI."),
+                                     help="table for people; json (the DESIGN.md contract), junit, sarif (GitHub code "
+                                     "scanning), ocsf (Detection Finding, as Prowler), csv, or html (one file)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file "
                                           "instead of stdout."),
     since: str = typer.Option("7d", "--since", help="Look-back window for eip.allocations "
@@ -270,6 +315,10 @@ def verify(
         "role name in each (run from the management or delegated-admin account; a read-only audit role is "
         "enough). The SCP controls run once, from the caller's account."),
     accounts: list[str] = typer.Option([], "--accounts", help="With --organization-role: only these account ids."),
+    severity: Optional[str] = SEVERITY_OPTION,
+    fail_on: Optional[str] = FAIL_ON_OPTION,
+    tf_dir: Path = typer.Option(Path("terraform"), "--dir", "-d", metavar="DIR", help="The rendered Terraform: SARIF results "
+                                "point at the resource that fixes each failure there (else at harden.toml)."),
 ) -> None:
     """Verify the live account against the baseline: the drift-verification job.
 
@@ -285,6 +334,8 @@ def verify(
     from provisioner.verify import parse_since, run_verify
 
     baseline = resolve_config(config)
+    min_severity, fail_on = _severities(severity, fail_on)
+    sources = _sources(tf_dir, config)
     try:
         window = parse_since(since)
         select(controls or None)
@@ -295,7 +346,7 @@ def verify(
 
     if organization_role:
         _verify_organization(aws, baseline, organization_role, _split(accounts), wanted_regions,
-                             controls or None, window, fmt, output)
+                             controls or None, window, fmt, output, min_severity, fail_on, sources)
     elif accounts:
         fail("--accounts needs --organization-role")
 
@@ -319,8 +370,8 @@ def verify(
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"verify could not start: {describe_error(exc)}", EXIT_UNABLE)
 
-    _emit_report(report, fmt, output)
-    raise typer.Exit(report.exit_code())
+    _emit_report(report, fmt, output, min_severity=min_severity, sources=sources)
+    raise typer.Exit(report.exit_code(fail_on))
 
 
 # -- remediation --------------------------------------------------------------------------------
@@ -836,13 +887,15 @@ def drift(
     config: Optional[Path] = CONFIG_OPTION,
     out_dir: Path = OUT_OPTION,
     root: Root = ROOT_OPTION,
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json, junit or sarif."),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json, junit, sarif, ocsf, csv or html."),
     output: Optional[Path] = typer.Option(None, "--output", help="Write the report to this file."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Terraform drift only."),
     terraform_bin: Optional[str] = TF_BIN_OPTION,
     verbose: bool = VERBOSE_OPTION,
     profile: Optional[str] = PROFILE_OPTION,
     role_arn: Optional[str] = ROLE_OPTION,
+    severity: Optional[str] = SEVERITY_OPTION,
+    fail_on: Optional[str] = FAIL_ON_OPTION,
 ) -> None:
     """Nightly drift job: Terraform drift (a non-empty plan) plus `harden verify`, one report.
 
@@ -856,6 +909,7 @@ def drift(
     from provisioner.verify import run_verify
 
     baseline = resolve_config(config)
+    min_severity, fail_on = _severities(severity, fail_on)
     aws = None if no_verify else _aws_session(baseline, profile, role_arn)
     try:
         with err.status("terraform plan") as status:
@@ -866,8 +920,8 @@ def drift(
         fail(str(exc))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"drift: verify could not run: {describe_error(exc)}", EXIT_UNABLE)
-    _emit_report(report, fmt, output)
-    raise typer.Exit(report.exit_code())
+    _emit_report(report, fmt, output, min_severity=min_severity, sources=_sources(out_dir, config))
+    raise typer.Exit(report.exit_code(fail_on))
 
 
 # -- the sandbox ---------------------------------------------------------------------------------
@@ -948,6 +1002,37 @@ def sandbox_exec(
         except FileNotFoundError:
             fail(f"sandbox exec: command not found: {command[0]}")
     raise typer.Exit(code)
+
+
+@app.command("controls")
+def list_controls(
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+) -> None:
+    """List every control: id, title, severity, scope, what it maps to, and how it is fixed.
+
+    `remediate`: `harden remediate` has a boto3 fix; `terraform`: a resource of the rendered
+    modules declares it (`--format json` names it, with the fix in words). Mappings: CIS AWS Foundations Benchmark v3.0.0 and
+    v4.0.1 recommendation numbers, AWS Security Hub (FSBP) control ids.
+    """
+    from rich.table import Table
+
+    from provisioner.controls import catalog, mapping_labels
+
+    rows = catalog()
+    if fmt is Format.json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} controls", title_justify="left", show_edge=False)
+    # Wide enough for the longest id, so ids are never split; titles and the rest wrap at words.
+    table.add_column("control", min_width=max(len(r["id"]) for r in rows))
+    table.add_column("severity")
+    table.add_column("maps to")
+    table.add_column("fixed by")
+    for r in rows:
+        how = ["remediate"] * r["remediate"] + ["terraform"] * bool(r["terraform"]) or ["command"]
+        table.add_row(f"[bold]{r['id']}[/]\n{escape(r['title'])}", f"{r['severity'] or '?'}\n[dim]{r['scope']}[/]",
+                      escape(", ".join(mapping_labels(r["mappings"])) or "—"), ", ".join(how))
+    out.print(table)
 
 
 @app.command()

@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Literal
-from xml.etree import ElementTree as ET
 
 from provisioner import __version__
 
-Status = Literal["pass", "fail", "error", "skipped"]
-STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "skipped")
+Status = Literal["pass", "fail", "error", "skipped", "suppressed"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "skipped", "suppressed")
 GLOBAL = "global"  # the region of findings about global services (Organizations, IAM)
+
+
+# The JSON report's layout version: bump the major part when a field changes meaning or goes away.
+SCHEMA_VERSION = "1.0"
+
+
+def report_header(generated_at: datetime) -> dict[str, Any]:
+    """What every JSON report starts with: layout version, the tool and when it ran."""
+    return {"schema_version": SCHEMA_VERSION, "tool": {"name": "harden", "version": __version__},
+            "generated_at": generated_at.astimezone(timezone.utc).isoformat(timespec="seconds")}
+
+
+def all_rules() -> dict[str, dict[str, Any]]:
+    from provisioner.controls import rule_metadata  # controls import this module
+
+    return rule_metadata()
+
+
+def severity_of(finding: "Finding", rules: dict[str, dict[str, Any]]) -> str | None:
+    return finding.severity or rules.get(finding.control, {}).get("severity")
 
 
 @dataclass(frozen=True)
@@ -23,6 +43,8 @@ class Finding:
     status: Status
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    severity: str | None = None          # the control's (provisioner/controls), set by verify
+    suppression: dict[str, Any] | None = None  # the [[suppress]] entry that matched: reason, expires
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -36,9 +58,10 @@ class Report:
     api_calls: dict[str, int] = field(default_factory=dict)
     api_calls_by_region: dict[str, int] = field(default_factory=dict)
     duration_seconds: float = 0.0
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def sorted_findings(self) -> list[Finding]:
-        order = {s: i for i, s in enumerate(("fail", "error", "skipped", "pass"))}
+        order = {s: i for i, s in enumerate(("fail", "error", "suppressed", "skipped", "pass"))}
         return sorted(self.findings, key=lambda f: (f.control, f.region, order[f.status], f.resource))
 
     def summary(self) -> dict[str, Any]:
@@ -54,93 +77,88 @@ class Report:
             "duration_seconds": round(self.duration_seconds, 3),
         }
 
-    def exit_code(self) -> int:
-        """3 when something could not be checked (the job is blind there), else 1 on drift, else 0."""
+    def exit_code(self, fail_on: str | None = None) -> int:
+        """3 when something could not be checked (the job is blind there), else 1 on drift, else 0.
+        With `fail_on` (a severity) only failures of that severity or worse count as drift."""
+        from provisioner.severity import at_least
+
         statuses = {f.status for f in self.findings}
         if "error" in statuses:
             return 3
-        if "fail" in statuses:
+        if any(f.status == "fail" and (fail_on is None or at_least(f.severity, fail_on)) for f in self.findings):
             return 1
         return 0
 
+    def filtered(self, min_severity: str | None) -> "Report":
+        """The report with only the findings of `min_severity` or worse (every finding without one)."""
+        from provisioner.severity import at_least
+
+        if not min_severity:
+            return self
+        return replace(self, findings=[f for f in self.findings
+                                       if f.severity is None or at_least(f.severity, min_severity)])
+
     # -- writers -------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, rules: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The JSON report (schema: provisioner/schemas/report.schema.json, SCHEMA_VERSION)."""
+        rules = all_rules() if rules is None else rules
+        used = sorted({f.control for f in self.findings} & set(rules))
         return {
+            **report_header(self.generated_at),
             "account": self.account,
             "regions": list(self.regions),
-            "findings": [f.to_dict() for f in self.sorted_findings()],
+            "controls": {c: {k: rules[c][k] for k in ("title", "severity", "mappings", "fix")} for c in used},
+            "findings": [{**f.to_dict(), "severity": severity_of(f, rules)} for f in self.sorted_findings()],
             "summary": self.summary(),
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str)
+    def to_json(self, rules: dict[str, dict[str, Any]] | None = None) -> str:
+        return json.dumps(self.to_dict(rules), indent=2, sort_keys=False, default=str)
 
-    def to_junit(self) -> str:
-        """One testsuite per control, one testcase per finding (name: region/resource)."""
-        suites = ET.Element("testsuites", name="harden verify", tests=str(len(self.findings)))
+    def to_junit(self, rules: dict[str, dict[str, Any]] | None = None) -> str:
+        """One testsuite per control, one testcase per finding (name: region/resource), written
+        by junitparser: CI systems read failure/error/skipped, the severity is a property."""
+        from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
+
+        rules = all_rules() if rules is None else rules
+        xml = JUnitXml("harden verify")
         grouped: dict[str, list[Finding]] = defaultdict(list)
         for f in self.sorted_findings():
             grouped[f.control].append(f)
         for control, items in grouped.items():
-            counts = Counter(f.status for f in items)
-            suite = ET.SubElement(suites, "testsuite", name=control, tests=str(len(items)),
-                                  failures=str(counts["fail"]), errors=str(counts["error"]),
-                                  skipped=str(counts["skipped"]))
+            suite = TestSuite(control)
+            severity = rules.get(control, {}).get("severity")
+            if severity:
+                suite.add_property("severity", severity)
+            for key, ids in (rules.get(control, {}).get("mappings") or {}).items():
+                if ids:
+                    suite.add_property(key, ids if isinstance(ids, str) else ", ".join(ids))
             for f in items:
-                case = ET.SubElement(suite, "testcase", classname=f"{control}.{f.region}",
-                                     name=f"{f.region}/{f.resource}")
+                case = TestCase(f"{f.region}/{f.resource}", f"{control}.{f.region}")
                 detail = json.dumps(f.evidence, sort_keys=True, default=str)
                 if f.status == "fail":
-                    ET.SubElement(case, "failure", message=f.message, type="drift").text = detail
+                    result = Failure(f.message, "drift")
+                    result.text = detail
+                    case.result = [result]
                 elif f.status == "error":
-                    ET.SubElement(case, "error", message=f.message, type="unable-to-check").text = detail
-                elif f.status == "skipped":
-                    ET.SubElement(case, "skipped", message=f.message)
+                    result = Error(f.message, "unable-to-check")
+                    result.text = detail
+                    case.result = [result]
+                elif f.status in ("skipped", "suppressed"):
+                    reason = (f"suppressed until {f.suppression['expires']}: {f.suppression['reason']}"
+                              if f.status == "suppressed" and f.suppression else f.message)
+                    case.result = [Skipped(reason)]
                 else:
-                    ET.SubElement(case, "system-out").text = f.message
-        ET.indent(suites)
-        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+                    case.system_out = f.message
+                suite.add_testcase(case)
+            suite.update_statistics()
+            xml.add_testsuite(suite)
+        xml.update_statistics()
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + xml.tostring().decode("utf-8") + "\n"
 
-    def to_sarif(self, rules: dict[str, dict[str, str]] | None = None) -> str:
-        """SARIF 2.1.0: one rule per control, one result per finding (pass as level "none")."""
-        rules = rules or {}
-        controls = sorted({f.control for f in self.findings} | set(rules))
-        level = {"fail": "error", "error": "warning", "skipped": "note", "pass": "none"}
-        kind = {"fail": "fail", "error": "review", "skipped": "notApplicable", "pass": "pass"}
-        results = []
-        for f in self.sorted_findings():
-            results.append({
-                "ruleId": f.control,
-                "ruleIndex": controls.index(f.control),
-                "kind": kind[f.status],
-                "level": level[f.status],
-                "message": {"text": f"[{f.region}] {f.message}"},
-                "locations": [{
-                    "logicalLocations": [{
-                        "name": f.resource,
-                        "fullyQualifiedName": f"{self.account or 'account'}/{f.region}/{f.resource}",
-                        "kind": "resource",
-                    }],
-                }],
-                "properties": {"region": f.region, "status": f.status, "evidence": f.evidence},
-            })
-        doc = {
-            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-            "version": "2.1.0",
-            "runs": [{
-                "tool": {"driver": {
-                    "name": "harden",
-                    "version": __version__,
-                    "informationUri": "https://github.com/harden/harden",
-                    "rules": [{
-                        "id": c,
-                        "name": c.replace(".", "_"),
-                        "shortDescription": {"text": rules.get(c, {}).get("title", c)},
-                        "fullDescription": {"text": rules.get(c, {}).get("description", rules.get(c, {}).get("title", c))},
-                        "properties": {"maps_to": rules.get(c, {}).get("maps_to", "")},
-                    } for c in controls],
-                }},
-                "results": results,
-            }],
-        }
-        return json.dumps(doc, indent=2, default=str)
+    def to_sarif(self, rules: dict[str, dict[str, Any]] | None = None, sources=None,
+                 statuses: tuple[str, ...] = ("fail",)) -> str:
+        """SARIF 2.1.0 for GitHub code scanning: see provisioner/sarif.py."""
+        from provisioner.sarif import Sources, sarif_text
+
+        return sarif_text(self, all_rules() if rules is None else rules, sources or Sources(), statuses)

@@ -10,14 +10,14 @@ others still run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from provisioner.aws import AwsSession, describe_error, paginate, partition_for
 from provisioner.baseline import Baseline
 from provisioner.controls import select
-from provisioner.findings import GLOBAL, STATUSES, Finding, Report
+from provisioner.findings import GLOBAL, STATUSES, Finding, Report, all_rules, report_header
 from provisioner.verify import run_verify
 
 ROLE_NAME_RE = r"^[\w+=,.@-]{1,64}$"
@@ -28,8 +28,8 @@ class OrganizationReport:
     organization_id: str | None
     reports: list[Report] = field(default_factory=list)
 
-    def exit_code(self) -> int:
-        codes = {r.exit_code() for r in self.reports}
+    def exit_code(self, fail_on: str | None = None) -> int:
+        codes = {r.exit_code(fail_on) for r in self.reports}
         return 3 if 3 in codes else 1 if 1 in codes else 0
 
     def summary(self) -> dict[str, Any]:
@@ -39,13 +39,14 @@ class OrganizationReport:
                 "accounts_unable": sum(1 for r in self.reports if r.exit_code() == 3)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"organization": self.organization_id, "accounts": [r.to_dict() for r in self.reports],
-                "summary": self.summary()}
+        rules = all_rules()
+        generated = min((r.generated_at for r in self.reports), default=None) or datetime.now(timezone.utc)
+        return {**report_header(generated), "organization": self.organization_id,
+                "accounts": [r.to_dict(rules) for r in self.reports], "summary": self.summary()}
 
     def merged(self) -> Report:
         """One report for JUnit/SARIF: each resource is prefixed with its account."""
-        findings = [Finding(f.control, f.region, f"{r.account}:{f.resource}", f.status, f.message,
-                            {**f.evidence, "account": r.account})
+        findings = [replace(f, resource=f"{r.account}:{f.resource}", evidence={**f.evidence, "account": r.account})
                     for r in self.reports for f in r.findings]
         regions = sorted({region for r in self.reports for region in r.regions})
         return Report(account=self.organization_id, regions=regions, findings=findings)

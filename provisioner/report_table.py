@@ -11,14 +11,15 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from provisioner.controls import mapping_labels
 from provisioner.findings import Finding, Report
 
-_STYLE = {"fail": "bold red", "error": "yellow", "skipped": "dim", "pass": "green"}
-_WORD = {"fail": "FAIL", "error": "ERROR", "skipped": "SKIP", "pass": "PASS"}
-_RANK = {"fail": 0, "error": 1, "pass": 2, "skipped": 3}
+_STYLE = {"fail": "bold red", "error": "yellow", "skipped": "dim", "pass": "green", "suppressed": "magenta"}
+_WORD = {"fail": "FAIL", "error": "ERROR", "skipped": "SKIP", "pass": "PASS", "suppressed": "SUPPR"}
+_RANK = {"fail": 0, "error": 1, "suppressed": 2, "pass": 3, "skipped": 4}
 
 
-def _worst(findings: list[Finding]) -> str:
+def worst_status(findings: list[Finding]) -> str:
     return min((f.status for f in findings), key=_RANK.__getitem__) if findings else "skipped"
 
 
@@ -31,6 +32,7 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
     table = Table(title=f"harden verify · account {report.account or '?'} · {len(report.regions)} regions",
                   title_justify="left", show_lines=False)
     table.add_column("control", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
     table.add_column("result", no_wrap=True)
     table.add_column("regions")
     wide = console.width >= 120
@@ -43,13 +45,16 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
             per_region[f.region].append(f)
         cells = []
         for region in sorted(per_region):
-            worst = _worst(per_region[region])
+            worst = worst_status(per_region[region])
             bad = sum(1 for f in per_region[region] if f.status in ("fail", "error"))
             label = f"{region}" + (f" ({bad})" if bad else "")
             cells.append(f"[{_STYLE[worst]}]{escape(label)}[/]")
-        worst = _worst(items)
-        row = [control, f"[{_STYLE[worst]}]{_WORD[worst]}[/]", " ".join(cells)]
-        table.add_row(*row, *([escape(rules.get(control, {}).get("title", ""))] if wide else []))
+        worst = worst_status(items)
+        rule = rules.get(control, {})
+        row = [control, rule.get("severity") or "", f"[{_STYLE[worst]}]{_WORD[worst]}[/]", " ".join(cells)]
+        checks = escape(rule.get("title", "")) + (f" [dim]({escape(', '.join(labels))})[/]"
+                                                  if (labels := mapping_labels(rule.get("mappings") or {})) else "")
+        table.add_row(*row, *([checks] if wide else []))
     console.print(table)
 
     problems = [f for f in report.sorted_findings() if f.status in ("fail", "error")]
@@ -57,14 +62,21 @@ def render_report(report: Report, console: Console, rules: dict[str, dict[str, s
         # A list, not a table: messages are sentences and must stay readable at 80 columns.
         console.print("\n[bold]what needs attention[/]")
         for f in problems:
-            console.print(f"[{_STYLE[f.status]}]{_WORD[f.status]:<5}[/] {f.control} · {escape(f.region)} · "
-                          f"[bold]{escape(f.resource)}[/]", highlight=False, soft_wrap=True)
+            severity = f.severity or rules.get(f.control, {}).get("severity") or "?"
+            console.print(f"[{_STYLE[f.status]}]{_WORD[f.status]:<5}[/] {severity} · {f.control} · "
+                          f"{escape(f.region)} · [bold]{escape(f.resource)}[/]", highlight=False, soft_wrap=True)
             console.print(Padding(Text(f.message), (0, 0, 0, 6)))
+    suppressed = [f for f in report.sorted_findings() if f.status == "suppressed"]
+    for f in suppressed:
+        s = f.suppression or {}
+        console.print(f"[{_STYLE['suppressed']}]SUPPR[/] {f.control} · {escape(f.region)} · {escape(f.resource)}: "
+                      f"{escape(str(s.get('reason', '')))} (until {s.get('expires', '?')})",
+                      highlight=False, soft_wrap=True)
     s = report.summary()
     verdict = ("[yellow]some checks could not run[/]" if s["error"] else
                "[bold red]drift found[/]" if s["fail"] else "[green]no drift[/]")
     console.print(f"{verdict}: {s['fail']} fail, {s['error']} error, {s['pass']} pass, "
-                  f"{s['skipped']} skipped · {s['api_calls']} API calls in {s['duration_seconds']:.1f}s")
+                  f"{s['skipped']} skipped, {s['suppressed']} suppressed · {s['api_calls']} API calls in {s['duration_seconds']:.1f}s")
 
 
 _ACTION_STYLE = {"planned": "cyan", "applied": "green", "failed": "bold red", "skipped": "dim"}

@@ -17,8 +17,9 @@ import botocore.exceptions
 
 from provisioner.aws import AwsSession, describe_error
 from provisioner.baseline import Baseline
-from provisioner.controls import CheckContext, Control, disabled_reason, select
+from provisioner.controls import CheckContext, Control, disabled_reason, rule_metadata, select
 from provisioner.findings import GLOBAL, Finding, Report
+from provisioner.triage import triage
 
 ProgressFn = Callable[[str], None]
 
@@ -112,10 +113,11 @@ def run_verify(
     return Report(
         account=account_id,
         regions=run_regions,
-        findings=findings,
+        findings=triage(findings, rule_metadata(), baseline.suppress, now),
         api_calls=aws.calls.by_operation(),
         api_calls_by_region=aws.calls.by_region(),
         duration_seconds=time.monotonic() - started,
+        generated_at=now,
     )
 
 

@@ -12,6 +12,7 @@ import boto3
 
 from provisioner.aws import AwsSession
 from provisioner.baseline import parse_baseline
+from provisioner.findings import Report
 from provisioner.organization import verify_organization
 
 REGION = "us-east-1"
@@ -88,7 +89,8 @@ def test_cli_organization_json(aws, emulator, tmp_path):
     doc = json.loads(proc.stdout)
     assert {a["account"] for a in doc["accounts"]} >= {compliant, drifted}
     for account in doc["accounts"]:
-        assert set(account) == {"account", "regions", "findings", "summary"}  # each is the verify contract
+        assert set(account) == set(json.loads(Report(None, [], []).to_json()))  # each is the verify contract
+    assert doc["schema_version"] and doc["tool"]["name"] == "harden" and doc["generated_at"]
     bad = subprocess.run(HARDEN + ["verify", "-c", str(cfg), "--accounts", "123"], capture_output=True, text=True,
                          env=env, timeout=120)
     assert bad.returncode == 2 and "--accounts needs --organization-role" in bad.stderr

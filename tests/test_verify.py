@@ -147,11 +147,15 @@ def _report() -> Report:
 
 def test_json_contract():
     doc = json.loads(_report().to_json())
-    assert set(doc) == {"account", "regions", "findings", "summary"}
+    assert set(doc) == {"schema_version", "tool", "generated_at", "account", "regions", "controls",
+                        "findings", "summary"}
     assert doc["account"] == "123456789012" and doc["regions"] == REGIONS
+    assert doc["controls"]["flow_logs.all_vpcs"]["severity"] == "medium"
     for f in doc["findings"]:
-        assert set(f) == {"control", "region", "resource", "status", "message", "evidence"}
-        assert f["status"] in ("pass", "fail", "error", "skipped")
+        assert set(f) == {"control", "region", "resource", "status", "message", "evidence", "severity",
+                          "suppression"}
+        assert f["status"] in ("pass", "fail", "error", "skipped", "suppressed")
+        assert f["severity"] in ("critical", "high", "medium", "low")
     assert doc["summary"]["fail"] == 1 and doc["summary"]["error"] == 1 and doc["summary"]["total"] == 4
 
 
@@ -163,8 +167,10 @@ def test_junit_has_one_testcase_per_finding():
     assert len(root.findall(".//skipped")) == 1
 
 
-def test_sarif_has_one_result_per_finding():
-    doc = json.loads(_report().to_sarif({"flow_logs.all_vpcs": {"title": "t"}}))
+def test_sarif_has_one_result_per_failure_by_default_and_per_finding_on_request():
+    doc = json.loads(_report().to_sarif())
+    assert [r["ruleId"] for r in doc["runs"][0]["results"]] == ["flow_logs.all_vpcs"]
+    doc = json.loads(_report().to_sarif(statuses=("fail", "error", "skipped", "pass")))
     assert doc["version"] == "2.1.0"
     run = doc["runs"][0]
     assert len(run["results"]) == 4

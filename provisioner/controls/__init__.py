@@ -3,9 +3,16 @@
 A control is a read-only check over the live account that returns findings. Each family lives in
 its own module (`cloudtrail.py`, `flow_logs.py`, ...) with its metadata beside its code:
 
-    @control("flow_logs.all_vpcs", title="...", scope="regional", maps_to="CIS 3.7, EC2.6")
+    @control("flow_logs.all_vpcs", title="...", scope="regional", severity="medium",
+             rationale="why this severity", mappings=Mappings(cis_v3=("3.7",), ...),
+             fix="what makes it pass", terraform="flow_logs/aws_flow_log.this")
     def all_vpcs(ctx: CheckContext) -> list[Finding]:
         ...
+
+Every field of the decorator is the control's metadata, in one place: reports (every format),
+`harden controls`, SARIF rules and OCSF findings read it from here. tests/test_control_metadata.py
+fails when a control lacks a severity, its rationale, its mappings (or the reason it has none)
+or its fix.
 
 Scopes: "regional" runs once per region of the run; "account" runs once, in the home region
 (the trail, account-wide settings); "organization" runs once against the Organizations API.
@@ -21,6 +28,7 @@ from typing import Any, Callable, Literal
 from provisioner.aws import AwsSession
 from provisioner.baseline import Baseline
 from provisioner.findings import Finding, Status
+from provisioner.severity import Severity
 
 Scope = Literal["regional", "account", "organization"]
 
@@ -81,33 +89,110 @@ class CheckContext:
 CheckFn = Callable[[CheckContext], list[Finding]]
 
 
+# The mapping keys of reports, with a short label (tables, CSV) and a long one (SARIF help).
+_MAPPING_LABELS = (("cis_aws_v3.0.0", "CIS-v3.0.0", "CIS AWS Foundations Benchmark v3.0.0"),
+                   ("cis_aws_v4.0.1", "CIS-v4.0.1", "CIS AWS Foundations Benchmark v4.0.1"),
+                   ("aws_securityhub", "SecurityHub", "AWS Security Hub"))
+
+
+def mapping_labels(mappings: dict[str, Any], long: bool = False) -> list[str]:
+    """'CIS-v3.0.0 3.1', 'SecurityHub CloudTrail.1' (or the long names) from a mappings dict."""
+    return [f"{full if long else short} {i}" for key, short, full in _MAPPING_LABELS for i in mappings.get(key, [])]
+
+
+@dataclass(frozen=True)
+class Mappings:
+    """Where a control sits in the public baselines, as ids a compliance team can look up.
+
+    cis_v3 / cis_v4: recommendation numbers of the CIS AWS Foundations Benchmark v3.0.0 and
+    v4.0.1 (the numbering moved between them: EBS encryption is 2.2.1 in v3 and 5.1.1 in v4).
+    securityhub: AWS Security Hub CSPM control ids (the ids of the AWS Foundational Security
+    Best Practices standard, e.g. CloudTrail.1). `none` says why a control has no mapping (the
+    Elastic IP controls are this tool's own); a control must have ids or that reason.
+    Sources: the "Related requirements" of each control in
+    https://docs.aws.amazon.com/securityhub/latest/userguide/cloudtrail-controls.html (and the
+    ec2-, config-, s3-, kms- pages beside it) and the standard's list in
+    https://docs.aws.amazon.com/securityhub/latest/userguide/cis-aws-foundations-benchmark.html for
+    CIS v3.0.0 and the Security Hub ids; CIS v4.0.1, which Security Hub does not carry, from
+    Prowler's prowler/compliance/aws/cis_4.0_aws.json (github.com/prowler-cloud/prowler), whose
+    cis_3.0_aws.json and aws_foundational_security_best_practices_aws.json agree with the ids here.
+    """
+
+    cis_v3: tuple[str, ...] = ()
+    cis_v4: tuple[str, ...] = ()
+    securityhub: tuple[str, ...] = ()
+    none: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cis_aws_v3.0.0": list(self.cis_v3), "cis_aws_v4.0.1": list(self.cis_v4),
+                "aws_securityhub": list(self.securityhub), **({"none": self.none} if self.none else {})}
+
+    def labels(self) -> list[str]:
+        return mapping_labels(self.to_dict())
+
+    def __bool__(self) -> bool:
+        return bool(self.cis_v3 or self.cis_v4 or self.securityhub or self.none)
+
+
 @dataclass(frozen=True)
 class Control:
     id: str
     title: str
     scope: Scope
-    maps_to: str
     check: CheckFn
+    severity: Severity | None = None
+    rationale: str = ""             # why this severity, for the person deciding what to fix first
+    mappings: Mappings = Mappings()
+    fix: str = ""                   # what makes the control pass (shown beside failures)
+    terraform: str = ""             # "<module>/<type>.<name>": the resource that declares the fix
     description: str = ""
 
-    def metadata(self) -> dict[str, str]:
+    def metadata(self) -> dict[str, Any]:
         return {"title": self.title, "description": self.description or self.title,
-                "maps_to": self.maps_to, "scope": self.scope}
+                "scope": self.scope, "severity": self.severity, "rationale": self.rationale,
+                "mappings": self.mappings.to_dict(), "fix": self.fix, "terraform": self.terraform}
 
 
 REGISTRY: dict[str, Control] = {}
 
 
-def control(control_id: str, *, title: str, scope: Scope, maps_to: str = "", description: str = ""):
+def control(control_id: str, *, title: str, scope: Scope, severity: Severity | None = None,
+            rationale: str = "", mappings: Mappings = Mappings(), fix: str = "", terraform: str = "",
+            description: str = ""):
     if control_id not in CONTROL_IDS:
         raise ValueError(f"{control_id} is not a control id of DESIGN.md")
 
     def register(fn: CheckFn) -> CheckFn:
-        REGISTRY[control_id] = Control(control_id, title, scope, maps_to, fn,
-                                       description or (fn.__doc__ or "").strip())
+        REGISTRY[control_id] = Control(control_id, title, scope, fn, severity, rationale, mappings, fix,
+                                       terraform, description or (fn.__doc__ or "").strip())
         return fn
 
     return register
+
+
+# Findings that come from the tool itself rather than a control: their metadata, in the same shape.
+def _no_check(ctx: CheckContext) -> list[Finding]:  # pragma: no cover - never selected or run
+    return []
+
+
+PSEUDO_CONTROLS: dict[str, Control] = {
+    "verify": Control(
+        "verify", "harden could check the account or region", "account", _no_check, "high",
+        "a region or account that could not be checked is a blind spot: nothing is known there",
+        Mappings(none="about the run itself, not the account"),
+        "give the verify role read access (SecurityAudit) in that account and region, then run again"),
+    "terraform.plan": Control(
+        "terraform.plan", "Terraform state matches the rendered configuration", "account", _no_check,
+        "medium", "someone changed what Terraform manages outside Terraform: the controls may still "
+        "pass, but the next apply will undo or fight the change",
+        Mappings(none="about Terraform state, not a public baseline"),
+        "review the plan (`harden plan`) and apply it, or change harden.toml to the new intent"),
+}
+
+
+def rule_metadata() -> dict[str, dict[str, Any]]:
+    """Every control's metadata and the tool's own pseudo-controls, by id (what writers read)."""
+    return {cid: c.metadata() for cid, c in {**load_controls(), **PSEUDO_CONTROLS}.items()}
 
 
 def load_controls() -> dict[str, Control]:
@@ -159,3 +244,13 @@ def select(ids: list[str] | None) -> list[Control]:
                 raise UnknownControl(f"unknown control {wanted!r} (known: {', '.join(registry)})")
             chosen.update((c.id, c) for c in matches)
     return [registry[cid] for cid in registry if cid in chosen]
+
+
+def catalog() -> list[dict[str, Any]]:
+    """Every control as `harden controls` lists it: metadata plus whether remediate can fix it."""
+    from provisioner.remediate import FIXES  # importing the families (load_controls) registers the fixes
+
+    controls = load_controls()
+    return [{"id": c.id, "title": c.title, "severity": c.severity, "scope": c.scope,
+             "mappings": c.mappings.to_dict(), "remediate": c.id in FIXES, "terraform": c.terraform or None,
+             "fix": c.fix, "rationale": c.rationale} for c in controls.values()]

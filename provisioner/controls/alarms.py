@@ -23,7 +23,7 @@ from typing import Any
 import botocore.exceptions
 
 from provisioner.aws import error_code, paginate
-from provisioner.controls import CheckContext, control
+from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.ebs import partition
 from provisioner.findings import Finding
 from provisioner.harden_keys import KEY_CALLS, ensure_key
@@ -180,7 +180,13 @@ def _cpu_finding(ctx: CheckContext, instance: dict, alarms: list[dict]) -> Findi
 
 
 @control("alarms.cpu", title="Every running instance has a CPU alarm with an action", scope="regional",
-         maps_to="seed document (high CPU utilization)")
+         severity="low",
+         rationale="sustained high CPU is a late, indirect sign of a hijacked instance (cryptomining); "
+         "useful, but the other controls catch the abuse earlier",
+         mappings=Mappings(none="from the seed document; no public baseline requires CPU alarms"),
+         fix="a CPUUtilization alarm with an action for every running instance (`harden remediate "
+         "--controls alarms.cpu`, or the alarms module)",
+         terraform="alarms/aws_cloudwatch_metric_alarm.cpu")
 def cpu(ctx: CheckContext) -> list[Finding]:
     """Each running instance (stopped and terminated ones are ignored) has a metric alarm on its
     AWS/EC2 CPUUtilization that fires on high CPU, with actions enabled and an alarm action."""
@@ -650,7 +656,13 @@ def _metric_filter_finding(ctx: CheckContext) -> Finding:
 
 
 @control("alarms.allocate_address", title="Elastic IP allocation is detected and someone is notified",
-         scope="regional", maps_to="seed document (no public baseline has it)")
+         scope="regional", severity="high",
+         rationale="the detective control for this tool's core risk: without it an allocation outside "
+         "the allow-list is recorded but nobody is told until the next verify",
+         mappings=Mappings(none="CIS section 4 alarms cover other API calls, none covers AllocateAddress"),
+         fix="an EventBridge rule in every region and a metric filter + alarm in the home region, to a "
+         "topic with a confirmed subscription (the alarms module; `harden apply`)",
+         terraform="alarms/aws_cloudwatch_event_rule.address_api_calls")
 def allocate_address(ctx: CheckContext) -> list[Finding]:
     """Every region: an enabled EventBridge rule that catches every AllocateAddress call
     (succeeded or denied, by any kind of principal) targets an SNS topic with a confirmed

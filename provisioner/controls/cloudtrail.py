@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import botocore.exceptions
 
 from provisioner.aws import AwsSession, error_code, partition_for
-from provisioner.controls import CheckContext, control
+from provisioner.controls import CheckContext, Mappings, control
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
 
@@ -216,7 +216,13 @@ def _multi_region_gaps(summary: dict) -> list[str]:
 
 @control("cloudtrail.multi_region",
          title="A multi-region trail is logging read and write management events",
-         scope="account", maps_to="CIS 3.1, SecurityHub CloudTrail.1")
+         scope="account", severity="high",
+         rationale="without a logging multi-region trail nothing records who allocated, associated or "
+         "released an address, in any region: every detection of this tool goes blind",
+         mappings=Mappings(cis_v3=("3.1",), cis_v4=("3.1",), securityhub=("CloudTrail.1",)),
+         fix="a multi-region trail that is logging, with global service events and read+write management "
+         "events (`harden remediate --controls cloudtrail.multi_region`, or the cloudtrail module)",
+         terraform="cloudtrail/aws_cloudtrail.this")
 def multi_region(ctx: CheckContext) -> list[Finding]:
     """At least one trail that is multi-region, logging, includes global service events,
     captures read and write management events and delivers to S3 without error."""
@@ -245,7 +251,12 @@ def multi_region(ctx: CheckContext) -> list[Finding]:
 # cloudtrail.log_validation
 
 @control("cloudtrail.log_validation", title="Trails validate their log files (digest files)",
-         scope="account", maps_to="CIS 3.2, SecurityHub CloudTrail.4")
+         scope="account", severity="medium",
+         rationale="without digest files a deleted or edited log cannot be proven, so an intruder can "
+         "erase the AllocateAddress calls that would show the abuse",
+         mappings=Mappings(cis_v3=("3.2",), cis_v4=("3.2",), securityhub=("CloudTrail.4",)),
+         fix="turn on log file validation on the trail (`harden remediate --controls cloudtrail.log_validation`)",
+         terraform="cloudtrail/aws_cloudtrail.this")
 def log_validation(ctx: CheckContext) -> list[Finding]:
     """Every multi-region trail (or every trail, when none is multi-region) has log file
     validation on, so a deleted or altered log file can be proven."""
@@ -306,7 +317,13 @@ def _key_gaps(facts: dict) -> list[str]:
 
 
 @control("cloudtrail.kms", title="Trails encrypt with a customer managed KMS key that rotates",
-         scope="account", maps_to="CIS 3.5, CIS 3.6, SecurityHub CloudTrail.2")
+         scope="account", severity="medium",
+         rationale="SSE-S3 logs are readable by anyone who can read the bucket; a customer key adds a "
+         "second, auditable permission and rotation limits a leaked key's reach",
+         mappings=Mappings(cis_v3=("3.5", "3.6"), cis_v4=("3.5", "3.6"), securityhub=("CloudTrail.2", "KMS.4")),
+         fix="encrypt the trail with a customer managed KMS key that rotates (the cloudtrail module's "
+         "aws_kms_key; apply with `harden apply`)",
+         terraform="cloudtrail/aws_kms_key.this")
 def kms(ctx: CheckContext) -> list[Finding]:
     """Each relevant trail has SSE-KMS with a customer managed, enabled key with rotation on."""
     chosen = relevant_trails(ctx)
@@ -353,7 +370,13 @@ def _cloudwatch_gaps(ctx: CheckContext, trail: dict, status: dict) -> list[str]:
 
 
 @control("cloudtrail.cloudwatch_logs", title="Trails deliver to CloudWatch Logs without error",
-         scope="account", maps_to="SecurityHub CloudTrail.5")
+         scope="account", severity="medium",
+         rationale="the Elastic IP metric filter and alarm read the trail's CloudWatch Logs group: "
+         "without delivery, allocations are logged but nobody is told",
+         mappings=Mappings(securityhub=("CloudTrail.5",)),
+         fix="deliver the trail to a CloudWatch Logs group through a delivery role (the cloudtrail module; "
+         "`harden apply`)",
+         terraform="cloudtrail/aws_cloudwatch_log_group.this")
 def cloudwatch_logs(ctx: CheckContext) -> list[Finding]:
     """Each relevant trail names a log group and a delivery role, and its last CloudWatch Logs
     delivery neither failed nor is more than 24 hours old."""
@@ -582,7 +605,14 @@ def _bucket_finding(ctx: CheckContext, bucket: str, users: list[dict]) -> Findin
 
 
 @control("cloudtrail.bucket", title="The trail's S3 bucket is private, TLS-only, scoped, versioned",
-         scope="account", maps_to="CIS 3.4, SecurityHub CloudTrail.7")
+         scope="account", severity="high",
+         rationale="a public, unversioned or writable-by-anyone log bucket leaks or loses the only record "
+         "of what happened; logs are what an investigation starts from",
+         mappings=Mappings(cis_v3=("2.1.1", "2.1.4"), cis_v4=("2.1.1", "2.1.4"),
+                           securityhub=("CloudTrail.6", "S3.5", "S3.8")),
+         fix="block public access, deny non-TLS requests, scope CloudTrail's writes with aws:SourceArn, turn "
+         "on versioning and BucketOwnerEnforced (the cloudtrail module's bucket resources; `harden apply`)",
+         terraform="cloudtrail/aws_s3_bucket_policy.this")
 def bucket(ctx: CheckContext) -> list[Finding]:
     """Each relevant trail's bucket (one finding per bucket): public access blocked (bucket or
     account level), a TLS-only Deny, CloudTrail's PutObject conditioned on aws:SourceArn,

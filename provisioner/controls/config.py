@@ -13,7 +13,7 @@ import botocore.exceptions
 
 from provisioner.aws import error_code, paginate
 from provisioner.baseline import Baseline
-from provisioner.controls import CheckContext, control
+from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.cloudtrail import MissingPrerequisite, baseline_kms_key_arn
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
@@ -100,7 +100,13 @@ def _recorder_gaps(evidence: dict) -> list[str]:
 
 
 @control("config.recorder", title="AWS Config records every resource type, continuously",
-         scope="regional", maps_to="CIS 3.3, SecurityHub Config.1")
+         scope="regional", severity="medium",
+         rationale="AWS Config keeps the history of each address and interface: without it, which "
+         "instance held an address last week cannot be answered",
+         mappings=Mappings(cis_v3=("3.3",), cis_v4=("3.3",), securityhub=("Config.1",)),
+         fix="record all supported resource types continuously in every region (`harden remediate "
+         "--controls config`, or the config module)",
+         terraform="config/aws_config_configuration_recorder.this")
 def recorder(ctx: CheckContext) -> list[Finding]:
     """A recorder that is recording all supported resource types continuously, global types in
     the home region (elsewhere optional: only a duplicate), last status not Failure, and a
@@ -193,7 +199,12 @@ def _channel_finding(ctx: CheckContext, channel: dict, status: dict) -> Finding:
 
 
 @control("config.delivery", title="AWS Config delivers to the log bucket without failure",
-         scope="regional", maps_to="SecurityHub Config.1")
+         scope="regional", severity="low",
+         rationale="a recorder without a working channel still evaluates rules, but its history is not "
+         "kept durably; the gap is in retention, not in detection",
+         mappings=Mappings(cis_v3=("3.3",), cis_v4=("3.3",), securityhub=("Config.1",)),
+         fix="a delivery channel to the log bucket (`harden remediate --controls config.delivery`)",
+         terraform="config/aws_config_delivery_channel.this")
 def delivery(ctx: CheckContext) -> list[Finding]:
     """A delivery channel to an existing bucket (the baseline's log bucket, or any other, said
     in evidence) whose last history and snapshot deliveries did not fail."""

@@ -8,7 +8,7 @@ from typing import Any
 import botocore.exceptions
 
 from provisioner.aws import error_code, paginate
-from provisioner.controls import CheckContext, control
+from provisioner.controls import CheckContext, Mappings, control
 from provisioner.findings import Finding
 from provisioner.harden_keys import KEY_CALLS, ensure_key
 from provisioner.remediate import Action, fix
@@ -74,7 +74,13 @@ def _default_key_problems(key: dict[str, Any], key_ref: str, wanted: str | None)
 
 
 @control("ebs.default_encryption", title="EBS encryption by default is on, with a customer-managed key",
-         scope="regional", maps_to="CIS 2.2.1, SecurityHub EC2.7")
+         scope="regional", severity="medium",
+         rationale="new volumes (and snapshots shared from them) are created unencrypted until someone "
+         "remembers to ask; the exposure grows with every launch",
+         mappings=Mappings(cis_v3=("2.2.1",), cis_v4=("5.1.1",), securityhub=("EC2.7",)),
+         fix="turn on EBS encryption by default with the baseline key (`harden remediate --controls "
+         "ebs.default_encryption`, or the ebs_encryption module)",
+         terraform="ebs_encryption/aws_ebs_encryption_by_default.this")
 def default_encryption(ctx: CheckContext) -> list[Finding]:
     """New volumes are encrypted by default in the region, with a customer-managed key (the
     baseline's key for the region when ebs.kms_key_arns names one)."""
@@ -327,7 +333,11 @@ def _volume_finding(ctx: CheckContext, volume: dict) -> Finding:
 
 
 @control("ebs.unencrypted_volumes", title="No unencrypted EBS volume", scope="regional",
-         maps_to="SecurityHub EC2.3")
+         severity="medium",
+         rationale="data at rest on an unencrypted volume is readable from any snapshot copied out of "
+         "the account; existing data, not a missing setting",
+         mappings=Mappings(securityhub=("EC2.3",)),
+         fix="encrypt the volumes in place: `harden ebs migrate --apply` (stop, snapshot, encrypted copy, swap)")
 def no_unencrypted_volumes(ctx: CheckContext) -> list[Finding]:
     """Every EBS volume that still holds data (attached or not) is encrypted."""
     volumes = [v for v in unencrypted_volumes(ctx) if v.get("State") not in _GONE_STATES]

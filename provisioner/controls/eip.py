@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from provisioner.aws import paginate
-from provisioner.controls import CheckContext, control
+from provisioner.controls import CheckContext, Mappings, control
 from provisioner.findings import Finding
 
 # The tag that marks an unassociated address as kept on purpose (a DNS record, an allow-list
@@ -74,7 +74,11 @@ def _address_finding(ctx: CheckContext, address: dict) -> Finding:
 
 
 @control("eip.unassociated", title="No Elastic IP left unassociated", scope="regional",
-         maps_to="SecurityHub EC2.12")
+         severity="low",
+         rationale="an idle address costs money and, if DNS still points at it, can be released and "
+         "re-allocated by someone else; no data is exposed by itself",
+         mappings=Mappings(securityhub=("EC2.12",)),
+         fix="associate the address, tag it harden:keep=<reason>, or release it (`harden eip release --apply`)")
 def unassociated(ctx: CheckContext) -> list[Finding]:
     """Every Elastic IP of the region is associated with an instance or a network interface,
     or tagged harden:keep=<reason>."""
@@ -280,7 +284,12 @@ def _principal_finding(ctx: CheckContext, principal: str, offending: list[tuple[
 
 
 @control("eip.allocations", title="No Elastic IP allocation outside the allow-list", scope="regional",
-         maps_to="seed document (AllocateAddress)")
+         severity="critical",
+         rationale="not a missing setting but evidence: a principal outside the allow-list called "
+         "AllocateAddress or accepted an address transfer, so the abuse may be under way",
+         mappings=Mappings(none="from the seed document (the AllocateAddress event); harden's own control"),
+         fix="contain the principal (`harden respond --principal ARN --apply`) and release what it "
+         "allocated (`harden eip release --allocation-ids ... --apply`)")
 def allocations(ctx: CheckContext) -> list[Finding]:
     """In the look-back window, every AllocateAddress / EnableAddressTransfer /
     AcceptAddressTransfer call of the region came from an allowed principal (ArnLike) in an

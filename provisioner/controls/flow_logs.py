@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from provisioner.aws import paginate, partition_for
-from provisioner.controls import CheckContext, control
+from provisioner.controls import CheckContext, Mappings, control
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
 
@@ -44,7 +44,13 @@ def _counts(fl: dict) -> bool:
 
 
 @control("flow_logs.all_vpcs", title="Every VPC has an active flow log capturing ALL traffic",
-         scope="regional", maps_to="CIS 3.7, SecurityHub EC2.6")
+         scope="regional", severity="medium",
+         rationale="flow logs are how traffic to and from a hijacked or newly associated address is seen; "
+         "a VPC without them is unobserved network",
+         mappings=Mappings(cis_v3=("3.7",), cis_v4=("3.7",), securityhub=("EC2.6",)),
+         fix="a flow log capturing ALL traffic on every VPC (`harden remediate --controls flow_logs`, or "
+         "the flow_logs module)",
+         terraform="flow_logs/aws_flow_log.this")
 def all_vpcs(ctx: CheckContext) -> list[Finding]:
     wanted = set(ctx.baseline.flow_logs.vpc_ids.get(ctx.region, []))
     logs = flow_logs_by_vpc(ctx)

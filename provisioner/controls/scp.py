@@ -38,7 +38,7 @@ import botocore.exceptions
 
 from provisioner.aws import error_code, paginate
 from provisioner.baseline import Baseline
-from provisioner.controls import CheckContext, control
+from provisioner.controls import CheckContext, Mappings, control
 from provisioner.findings import Finding
 from provisioner.policies import (
     allocate_address_policy_name,
@@ -690,7 +690,13 @@ def _satisfied_by(results: list[Coverage]) -> str:
 
 @control("scp.allocate_address",
          title="An SCP denies Elastic IP allocation and address transfer to all but the approved principals",
-         scope="organization", maps_to="none of the public baselines")
+         scope="organization", severity="high",
+         rationale="the preventive control this tool exists for: without it any principal with ec2:* "
+         "can allocate addresses or accept address transfers in any region",
+         mappings=Mappings(none="no public baseline restricts ec2:AllocateAddress; harden's own control"),
+         fix="attach the allocate-address SCP to every scp.targets entry (`harden remediate --controls "
+         "scp.allocate_address`, or `harden apply --root organization`)",
+         terraform="scp/aws_organizations_policy.allocate_address")
 def allocate_address(ctx: CheckContext) -> list[Finding]:
     """Each scp.targets entry is reached by SCPs that deny ec2:AllocateAddress, EnableAddressTransfer
     and AcceptAddressTransfer to every principal outside allocate_address.allowed_principals (and,
@@ -728,7 +734,13 @@ def allocate_address(ctx: CheckContext) -> list[Finding]:
 
 @control("scp.baseline_protection",
          title="An SCP denies turning off CloudTrail, Config, flow logs and EBS default encryption",
-         scope="organization", maps_to="AWS Landing Zone Accelerator guardrails")
+         scope="organization", severity="high",
+         rationale="without it a compromised principal switches off the trail, Config, flow logs or EBS "
+         "defaults first, and every other control goes quiet",
+         mappings=Mappings(none="AWS Landing Zone Accelerator guardrails; no CIS or Security Hub id"),
+         fix="attach the baseline-protection SCP to every scp.targets entry (`harden remediate --controls "
+         "scp.baseline_protection`, or `harden apply --root organization`)",
+         terraform="scp/aws_organizations_policy.baseline_protection")
 def baseline_protection(ctx: CheckContext) -> list[Finding]:
     """Each scp.targets entry is reached by SCPs that deny StopLogging, DeleteTrail, UpdateTrail,
     PutEventSelectors, StopConfigurationRecorder, DeleteDeliveryChannel, DeleteFlowLogs,

@@ -414,6 +414,7 @@ def find_targets(aws: AwsSession, baseline: Baseline, region: str,
 
 
 def _left_by_interrupted_runs(ec2) -> list[str]:
+    # Filter values take `*` wildcards: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Filtering.html
     tags = paginate(ec2, "describe_tags", "Tags", Filters=[
         {"Name": "resource-type", "Values": ["instance"]},
         {"Name": "key", "Values": [TAG_RUN_STATE, LOCK_PREFIX + "*"]}])

@@ -39,6 +39,7 @@ ORG_ID_RE = r"^o-[a-z0-9]{10,32}$"
 PRINCIPAL_ARN_RE = r"^arn:aws(-cn|-us-gov)?:(iam|sts)::[0-9]{12}:(root|(user|role|assumed-role)/[A-Za-z0-9+=,.@_/*?-]{1,512})$"
 SCP_TARGET_RE = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|[0-9]{12})$"
 VPC_ID_RE = r"^vpc-[0-9a-f]{8,17}$"
+INSTANCE_ID_RE = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$"
 KMS_KEY_ARN_RE = r"^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]{1,64}$"
 NAME_PREFIX_RE = r"^[a-z0-9][a-z0-9-]{0,19}$"
 # CloudTrail: 3-128 chars, letters, digits, '.', '_', '-', starting and ending alphanumeric.
@@ -63,6 +64,7 @@ _EXPLAIN = {
     "(wildcards * and ? allowed in the name)",
     SCP_TARGET_RE: "an organization root (r-...), an OU (ou-...-...) or a 12-digit account id",
     VPC_ID_RE: "a VPC id such as 'vpc-0a1b2c3d'",
+    INSTANCE_ID_RE: "an instance id such as 'i-0123456789abcdef0'",
     KMS_KEY_ARN_RE: "a KMS key ARN such as 'arn:aws:kms:eu-west-1:123456789012:key/<id>'",
     NAME_PREFIX_RE: "1-20 lowercase letters, digits or '-', starting with a letter or digit",
     TRAIL_NAME_RE: "3-128 letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
@@ -207,6 +209,8 @@ class AlarmSettings(_Section):
     cpu_threshold: float = Field(80, gt=0, le=100)
     cpu_evaluation_periods: int = Field(3, ge=1, le=1440)
     cpu_period_seconds: int = 300
+    # Per region, instances that get a CPU alarm of their own besides the region's fleet alarm.
+    cpu_instance_ids: dict[Region, list[_shaped(INSTANCE_ID_RE)]] = Field(default_factory=dict)
     allocate_address_threshold: int = Field(1, ge=1)
 
     @field_validator("cpu_period_seconds")
@@ -215,6 +219,20 @@ class AlarmSettings(_Section):
         if value not in (10, 30) and (value < 60 or value % 60):
             raise ValueError("must be 10, 30 or a multiple of 60 seconds")
         return value
+
+    @property
+    def cpu_fleet_period_seconds(self) -> int:
+        """The fleet alarm's period: Metrics Insights has no sub-minute data."""
+        return max(60, self.cpu_period_seconds)
+
+    @model_validator(mode="after")
+    def _fleet_alarm_window(self) -> "AlarmSettings":
+        # Alarms on Metrics Insights queries evaluate the latest 3 hours only
+        # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html).
+        if self.cpu_evaluation_periods * self.cpu_fleet_period_seconds > 3 * 3600:
+            raise ValueError("cpu_evaluation_periods x cpu_period_seconds must be at most 3 hours: the fleet "
+                             "CPU alarm (a Metrics Insights query) evaluates the latest 3 hours only")
+        return self
 
 
 class StateSettings(_Section):

@@ -104,6 +104,8 @@ def render(
     config: Optional[Path] = CONFIG_OPTION,
     out_dir: Path = typer.Option(Path("terraform"), "--out", "-o",
                                  help="Directory to write the modules to (created if missing)."),
+    allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Render prevent_destroy = false "
+                                       "on the log bucket, keys and log groups (deliberate teardown)."),
 ) -> None:
     """Render the Terraform modules of the baseline.
 
@@ -120,13 +122,16 @@ def render(
     if endpoint:
         err.print(f"AWS_ENDPOINT_URL is set: the provider blocks point every service at {escape(endpoint)}")
     try:
-        written = do_render(baseline, out_dir, endpoint_url=endpoint)
+        written = do_render(baseline, out_dir, endpoint_url=endpoint, allow_destroy=allow_destroy)
     except (RenderError, TerraformError) as exc:
         fail(f"render: {exc}")
     except OSError as exc:
         fail(f"render: cannot write {out_dir}: {exc.strerror or exc}")
     roots = sorted({p.parent.relative_to(out_dir).as_posix() for p in written})
     out.print(f"[green]rendered[/] {len(written)} files into {escape(str(out_dir))}: {', '.join(roots)}")
+    if allow_destroy:
+        err.print("[yellow]--allow-destroy: the log bucket, keys and log groups are not protected from "
+                  "destruction in this rendering; render again without it to restore the guard[/]")
 
 
 @app.command()
@@ -695,16 +700,35 @@ def _terraform(root_dir: Path, terraform_bin: Optional[str], verbose: bool, stat
     return Terraform(root_dir, engine=engine_from(terraform_bin), on_line=on_line)
 
 
-def _render_into(config: Optional[Path], out_dir: Path) -> Baseline:
+def _render_into(config: Optional[Path], out_dir: Path, allow_destroy: bool = False) -> Baseline:
     from provisioner.render import RenderError, render as do_render
     from provisioner.terraform import TerraformError
 
     baseline = resolve_config(config)
     try:
-        do_render(baseline, out_dir, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+        do_render(baseline, out_dir, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+                  allow_destroy=allow_destroy)
     except (RenderError, TerraformError, OSError) as exc:
         fail(f"render: {exc}")
     return baseline
+
+
+def _preflight(baseline: Baseline, root: "Root") -> None:
+    """Before Terraform plans the account root: an organization trail is applied from the
+    management account only (provisioner/preflight.py). Exit 2 elsewhere, 3 when AWS cannot say."""
+    import botocore.exceptions
+
+    from provisioner.aws import AwsSession, describe_error
+    from provisioner.preflight import PreflightError, check_organization_trail
+
+    if root is not Root.account or not baseline.cloudtrail.organization_trail:
+        return
+    try:
+        check_organization_trail(AwsSession(region=baseline.home_region), baseline)
+    except PreflightError as exc:
+        fail(str(exc))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"cloudtrail.organization_trail: cannot check the caller's account: {describe_error(exc)}", EXIT_UNABLE)
 
 
 def _print_plan(summary) -> None:
@@ -730,6 +754,8 @@ def plan(
     out_dir: Path = OUT_OPTION,
     root: Root = ROOT_OPTION,
     no_render: bool = typer.Option(False, "--no-render", help="Plan the modules as they are on disk."),
+    allow_destroy: bool = typer.Option(False, "--allow-destroy", help="Render without prevent_destroy so "
+                                       "the plan may destroy or replace the log bucket, keys, log groups."),
     terraform_bin: Optional[str] = TF_BIN_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
@@ -737,7 +763,9 @@ def plan(
     from provisioner.terraform import TerraformError
 
     if not no_render:
-        _render_into(config, out_dir)
+        _preflight(_render_into(config, out_dir, allow_destroy), root)
+    else:
+        _preflight(resolve_config(config), root)
     try:
         with err.status("terraform init") as status:
             tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
@@ -768,10 +796,11 @@ def apply(
 
     root_dir = out_dir / root.value
     saved = root_dir / "harden.tfplan"
+    _preflight(resolve_config(config), root)
     try:
         with err.status("terraform") as status:
             if not saved.is_file():
-                _render_into(config, out_dir)
+                _render_into(config, out_dir, allow_destroy)
             tf = _terraform(root_dir, terraform_bin, verbose, status)
             if saved.is_file():
                 summary, has_changes = tf.show(saved), True
@@ -837,9 +866,10 @@ def bootstrap(
     from provisioner.verify import run_verify
 
     baseline = resolve_config(config)
+    _preflight(baseline, Root.account)
 
     def do_render() -> Path:
-        _render_into(config, out_dir)
+        _render_into(config, out_dir, allow_destroy)
         out.print(f"[green]rendered[/] {escape(str(out_dir))}")
         return out_dir
 

@@ -133,9 +133,14 @@ def plan_actions(aws: AwsSession, baseline: Baseline, report: Report) -> tuple[l
         ctx = CheckContext(aws=aws, baseline=baseline, region=region, account_id=report.account or aws.account_id(),
                            control_id=control, regions=tuple(report.regions), cache=caches[region])
         try:
-            actions.extend(FIXES[control](ctx, failed))
+            planned = FIXES[control](ctx, failed)
         except Exception as exc:  # one planner's failure must not hide the others' actions
             errors.append(ctx.errored(region, f"could not plan the fix: {describe_error(exc)}"))
+            continue
+        # An account-wide prerequisite (the home region's alarm topic) can be planned by the
+        # planner of every region that needs it: it is taken once.
+        seen = {(a.control, a.region, a.resource, a.description) for a in actions}
+        actions.extend(a for a in planned if (a.control, a.region, a.resource, a.description) not in seen)
     return actions, errors
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
-from provisioner import __version__
+from provisioner import __version__, tf_versions
 from provisioner.baseline import Baseline
 from provisioner.policies import PolicyError, allocate_address_scp, baseline_protection_scp
 
@@ -148,8 +148,11 @@ EMULATED_SERVICES = ("cloudtrail", "cloudwatch", "configservice", "ec2", "events
 
 
 def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
-                 endpoint_url: str | None = None) -> list[RenderedFile]:
-    """Render every template to memory, sorted; nothing touches the disk here."""
+                 endpoint_url: str | None = None, allow_destroy: bool = False) -> list[RenderedFile]:
+    """Render every template to memory, sorted; nothing touches the disk here.
+
+    allow_destroy renders `prevent_destroy = false` on the log bucket, the keys and the log
+    groups (harden's deliberate destroy path); by default they are guarded."""
     if endpoint_url is not None and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[^\s\"\\$%{}]*)?", endpoint_url):
         raise RenderError(f"AWS_ENDPOINT_URL is not an http(s) URL: {endpoint_url!r}")
     if not templates.is_dir():
@@ -165,30 +168,55 @@ def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
     except PolicyError as exc:
         raise RenderError(str(exc)) from None
     context = {"b": baseline, "harden_version": __version__, "endpoint_url": endpoint_url,
-               "emulated_services": EMULATED_SERVICES, **documents}
+               "emulated_services": EMULATED_SERVICES, "allow_destroy": bool(allow_destroy), **documents}
+    sources = [s.relative_to(templates) for s in sorted(templates.rglob("*.tf.j2"))]
+    # No SCPs wanted: no organization root module to apply.
+    sources = [rel for rel in sources if rel.parts[0] != "organization" or baseline.scp.enabled]
+    # versions.tf last in each directory: its required_version follows what the others use.
+    texts: dict[Path, list[str]] = {}
     files: list[RenderedFile] = []
-    for source in sorted(templates.rglob("*.tf.j2")):
-        rel = source.relative_to(templates)
-        if rel.parts[0] == "organization" and not baseline.scp.enabled:
-            continue  # no SCPs wanted: no organization root module to apply
-        try:
-            text = env.get_template(rel.as_posix()).render(context)
-        except jinja2.TemplateError as exc:
-            line = getattr(exc, "lineno", None)
-            where = f"{rel}:{line}" if line else str(rel)
-            raise RenderError(f"template {where}: {exc}") from None
-        except RenderError as exc:
-            raise RenderError(f"template {rel}: {exc}") from None
+    for rel in sorted(sources, key=lambda r: (r.name == "versions.tf.j2", r)):
+        local = dict(context)
+        if rel.name == "versions.tf.j2":
+            version, features = tf_versions.needed(baseline, _texts_in_reach(rel.parent, texts),
+                                                   root=rel.parts[0] != "modules")
+            local.update(required_version=tf_versions.constraint(version), terraform_features=features,
+                         aws_provider_constraint=tf_versions.AWS_PROVIDER_CONSTRAINT)
+        text = _render_one(env, rel, local)
+        texts.setdefault(rel.parent, []).append(text)
         files.append(RenderedFile(rel.with_suffix(""), text))
     if not files:
         raise RenderError(f"no *.tf.j2 templates under {templates}")
-    return files
+    return sorted(files, key=lambda f: f.path)
+
+
+def _render_one(env: jinja2.Environment, rel: Path, context: dict) -> str:
+    try:
+        return env.get_template(rel.as_posix()).render(context)
+    except jinja2.TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f"{rel}:{line}" if line else str(rel)
+        raise RenderError(f"template {where}: {exc}") from None
+    except RenderError as exc:
+        raise RenderError(f"template {rel}: {exc}") from None
+
+
+_MODULE_SOURCE = re.compile(r'^\s*source\s*=\s*"\.\./(modules/[A-Za-z0-9_-]+)"', re.MULTILINE)
+
+
+def _texts_in_reach(directory: Path, texts: dict[Path, list[str]]) -> list[str]:
+    """The rendered text of a directory and of the local modules it calls (a root's constraint
+    covers its modules: the one number to read before running it). Versions files of other
+    directories are rendered later and are not needed: they only restate requirements."""
+    own = texts.get(directory, [])
+    called = {Path(m) for t in own for m in _MODULE_SOURCE.findall(t)}
+    return own + [t for d in sorted(called) for t in texts.get(d, [])]
 
 
 def render(baseline: Baseline, out: Path, templates: Path = TEMPLATES_DIR, fmt: bool = True,
-           endpoint_url: str | None = None) -> list[Path]:
+           endpoint_url: str | None = None, allow_destroy: bool = False) -> list[Path]:
     """Render into `out`, all or nothing, touching only harden's own files (see render_tree)."""
-    return render_tree(render_files(baseline, templates, endpoint_url), Path(out), fmt=fmt)
+    return render_tree(render_files(baseline, templates, endpoint_url, allow_destroy), Path(out), fmt=fmt)
 
 
 # -- writing the tree: all or nothing, only harden's own files -----------------------------------

@@ -23,7 +23,7 @@ def load_hcl(directory: Path) -> dict:
     {"resource": {type: {name: body}}, "data": {...}, "variable": {name: body},
      "output": {...}, "module": {...}, "locals": {...}, "terraform": [...], "provider": {...}}"""
     merged: dict = {"resource": {}, "data": {}, "variable": {}, "output": {}, "module": {},
-                    "locals": {}, "terraform": [], "provider": {}}
+                    "locals": {}, "terraform": [], "provider": {}, "check": {}}
     files = sorted(Path(directory).glob("*.tf"))
     if not files:
         raise FileNotFoundError(f"no .tf files in {directory}")
@@ -35,7 +35,7 @@ def load_hcl(directory: Path) -> dict:
         for block in doc.get("data", []):
             for dtype, named in block.items():
                 merged["data"].setdefault(dtype, {}).update(named)
-        for key in ("variable", "output", "module", "provider"):
+        for key in ("variable", "output", "module", "provider", "check"):
             for block in doc.get(key, []):
                 merged[key].update(block)
         for block in doc.get("locals", []):

@@ -1,5 +1,6 @@
-"""Module `alarms`: CPU alarm per instance, Elastic IP API-call detection (CloudTrail metric filter
-+ alarm, EventBridge rule), all to one KMS-encrypted SNS topic.
+"""Module `alarms`: a fleet CPU alarm per region (own alarms for listed instances), Elastic IP
+API-call detection (CloudTrail metric filter + alarm, EventBridge rule), all to one KMS-encrypted
+SNS topic in the home region, which the other regions reach through its event bus.
 
 The HCL is read with python-hcl2; the pieces that are pure expressions (the EventBridge pattern,
 the variable validations) are evaluated by the real bundled Terraform, which needs no provider
@@ -20,7 +21,7 @@ from tests.module_checks import (
 )
 from tests.terraform_helpers import apply_and_read_outputs, assert_accepted, plan_error, variables_root
 
-TOPIC_ARN = "${aws_sns_topic.alarms.arn}"
+TOPIC_ARN = "${aws_sns_topic.alarms[0].arn}"
 ADDRESS_EVENTS = [
     "AllocateAddress",
     "ReleaseAddress",
@@ -89,14 +90,19 @@ def test_topic_is_kms_encrypted_with_a_rotating_key(mod: dict):
     assert topic["kms_master_key_id"] == "${local.kms_key_arn}"
     assert topic["name"] == "${local.topic_name}"
     assert mod["locals"]["topic_name"] == '${coalesce(var.topic_name, "${var.name_prefix}-security-alarms")}'
-    assert mod["locals"]["create_key"] == "${var.kms_key_arn == null}"
-    assert mod["locals"]["kms_key_arn"] == "${local.create_key ? aws_kms_key.topic[0].arn : var.kms_key_arn}"
+    # One topic, one key: in the home region only (issue 11.4).
+    assert mod["locals"]["is_home"] == "${var.region == var.home_region}"
+    assert topic["count"] == "${local.is_home ? 1 : 0}"
+    assert mod["locals"]["create_key"] == "${local.is_home && var.kms_key_arn == null}"
+    assert mod["locals"]["kms_key_arn"] == \
+        "${local.is_home ? (local.create_key ? aws_kms_key.topic[0].arn : var.kms_key_arn) : null}"
 
     key = mod["resource"]["aws_kms_key"]["topic"]
     assert key["count"] == "${local.create_key ? 1 : 0}"
     assert key["enable_key_rotation"] is True
     assert key["rotation_period_in_days"] == 365
-    assert key["deletion_window_in_days"] == 30
+    # [kms] deletion_window_days reaches this key like every other (issue 11.9).
+    assert key["deletion_window_in_days"] == "${var.kms_deletion_window_days}"
     assert key["policy"] == "${data.aws_iam_policy_document.topic_key[0].json}"
 
 
@@ -137,7 +143,9 @@ def test_eventbridge_key_grant_carries_no_condition_eventbridge_does_not_send(mo
 
 def test_topic_policy_only_the_two_services_may_publish(mod: dict):
     assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["arn"] == TOPIC_ARN
-    assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["policy"] == "${data.aws_iam_policy_document.topic.json}"
+    assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["count"] == "${local.is_home ? 1 : 0}"
+    assert mod["data"]["aws_iam_policy_document"]["topic"]["count"] == "${local.is_home ? 1 : 0}"
+    assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["policy"] == "${data.aws_iam_policy_document.topic[0].json}"
     sts = _statements(mod, "topic")
 
     publishers = {}
@@ -151,8 +159,9 @@ def test_topic_policy_only_the_two_services_may_publish(mod: dict):
             assert _conditions(st)[("StringEquals", "aws:SourceAccount")] == ["${local.account_id}"], sid
     assert set(publishers) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
 
+    # The home region's two rules; nothing of another region publishes here directly.
     assert _conditions(publishers["events.amazonaws.com"])[("ArnEquals", "aws:SourceArn")] == \
-        ["${aws_cloudwatch_event_rule.address_api_calls.arn}"]
+        ["${aws_cloudwatch_event_rule.address_api_calls.arn}", "${aws_cloudwatch_event_rule.alarm_state_changes.arn}"]
     assert _conditions(publishers["cloudwatch.amazonaws.com"])[("ArnLike", "aws:SourceArn")] == \
         ["arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.name_prefix}-*"]
 
@@ -169,6 +178,9 @@ def test_topic_policy_only_the_two_services_may_publish(mod: dict):
 
 def test_subscriptions(mod: dict):
     sub = mod["resource"]["aws_sns_topic_subscription"]["alarms"]
+    # Subscribed once, in the home region: one confirmation per subscriber (issue 11.4).
+    assert sub["for_each"] == ('${local.is_home ? {for i, s in var.subscriptions : "${s.protocol}:${s.endpoint}" '
+                               '=> s} : {}}')
     assert sub["topic_arn"] == TOPIC_ARN
     assert sub["protocol"] == "${each.value.protocol}"
     assert sub["endpoint"] == "${each.value.endpoint}"
@@ -179,15 +191,52 @@ def test_subscriptions(mod: dict):
 # CPU alarms
 # ---------------------------------------------------------------------------
 
-def test_cpu_alarm_per_running_instance(mod: dict):
-    running = mod["data"]["aws_instances"]["running"]
-    assert running["filter"] == [{"name": "instance-state-name", "values": ["running"]}]
-    assert running["count"] == "${local.discover_instances ? 1 : 0}"
-    assert mod["locals"]["discover_instances"] == "${var.cpu_alarms_enabled && length(var.instance_ids) == 0}"
-    ids = mod["locals"]["cpu_instance_ids"]
-    assert "data.aws_instances.running[0].ids" in ids and "var.instance_ids" in ids
-    assert ids.startswith("${var.cpu_alarms_enabled ?")
+FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'
 
+
+def test_one_fleet_cpu_alarm_per_region_on_a_metrics_insights_query(mod: dict):
+    # Issue 11.3: instances launched after the last apply join as contributors; nothing in the
+    # alarm depends on the instance list, so an Auto Scaling fleet leaves the plan empty.
+    fleet = mod["resource"]["aws_cloudwatch_metric_alarm"]["cpu_fleet"]
+    assert fleet["count"] == "${var.cpu_alarms_enabled ? 1 : 0}"
+    assert fleet["alarm_name"] == "${var.name_prefix}-cpu-fleet"
+    (query,) = fleet["metric_query"]
+    assert query["id"] == "cpu" and query["return_data"] is True
+    assert query["expression"] == "${local.cpu_fleet_query}"
+    assert _unescape(mod["locals"]["cpu_fleet_query"]) == FLEET_QUERY
+    # Metrics Insights has no sub-minute data.
+    assert query["period"] == "${local.cpu_fleet_period}"
+    assert mod["locals"]["cpu_fleet_period"] == "${max(60, var.cpu_period_seconds)}"
+    assert "metric_name" not in fleet and "dimensions" not in fleet and "statistic" not in fleet
+    assert "aws_instances" not in json.dumps(fleet)
+    assert fleet["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert fleet["threshold"] == "${var.cpu_threshold}"
+    assert fleet["evaluation_periods"] == "${var.cpu_evaluation_periods}"
+    assert fleet["actions_enabled"] is True
+    assert fleet["alarm_actions"] == fleet["ok_actions"] == "${local.alarm_actions}"
+    assert mod["locals"]["alarm_actions"] == "${local.is_home ? [aws_sns_topic.alarms[0].arn] : []}"
+    # Alarms on Metrics Insights evaluate the latest 3 hours only.
+    (lifecycle,) = fleet["lifecycle"]
+    (pre,) = lifecycle["precondition"]
+    assert pre["condition"] == "${var.cpu_evaluation_periods * local.cpu_fleet_period <= 10800}"
+
+
+def test_above_the_query_limit_instances_get_own_alarms_and_the_plan_says_so(mod: dict):
+    assert mod["locals"]["metrics_insights_max_series"] == 500
+    assert mod["locals"]["fleet_fits"] == "${length(local.running_instance_ids) <= local.metrics_insights_max_series}"
+    running = mod["data"]["aws_instances"]["running"]
+    assert running["count"] == "${var.cpu_alarms_enabled ? 1 : 0}"
+    assert running["filter"] == [{"name": "instance-state-name", "values": ["running"]}]
+    ids = mod["locals"]["cpu_instance_ids"]
+    assert "var.instance_ids" in ids and "local.fleet_fits ? [] : local.running_instance_ids" in ids
+    # A check block: a warning in the plan, not an error.
+    check = mod["check"]["cpu_fleet_alarm_limits"]
+    (assertion,) = check["assert"]
+    assert assertion["condition"] == "${local.fleet_fits}"
+    assert "more than the ${local.metrics_insights_max_series} time series" in assertion["error_message"]
+
+
+def test_listed_instances_keep_their_own_alarm(mod: dict):
     cpu = mod["resource"]["aws_cloudwatch_metric_alarm"]["cpu"]
     assert cpu["for_each"] == "${local.cpu_instance_ids}"
     assert cpu["namespace"] == "AWS/EC2"
@@ -201,8 +250,7 @@ def test_cpu_alarm_per_running_instance(mod: dict):
     assert cpu["period"] == "${var.cpu_period_seconds}"
     assert cpu["treat_missing_data"] == "missing"
     assert cpu["actions_enabled"] is True
-    assert cpu["alarm_actions"] == [TOPIC_ARN]
-    assert cpu["ok_actions"] == [TOPIC_ARN]
+    assert cpu["alarm_actions"] == cpu["ok_actions"] == "${local.alarm_actions}"
 
 
 # ---------------------------------------------------------------------------
@@ -244,7 +292,7 @@ def test_allocate_address_alarm(mod: dict):
     assert alarm["threshold"] == "${var.allocate_address_alarm_threshold}"
     assert alarm["treat_missing_data"] == "notBreaching"
     assert alarm["actions_enabled"] is True
-    assert alarm["alarm_actions"] == [TOPIC_ARN]
+    assert alarm["alarm_actions"] == "${local.alarm_actions}"  # created in the home region only
 
 
 def test_event_rule_and_target(mod: dict):
@@ -254,6 +302,7 @@ def test_event_rule_and_target(mod: dict):
     assert "is_enabled" not in rule  # deprecated in provider v6
 
     target = mod["resource"]["aws_cloudwatch_event_target"]["address_api_calls"]
+    assert target["count"] == "${local.is_home ? 1 : 0}"
     assert target["rule"] == "${aws_cloudwatch_event_rule.address_api_calls.name}"
     assert target["arn"] == TOPIC_ARN
     (tr,) = target["input_transformer"]
@@ -296,13 +345,79 @@ def test_event_pattern_matches_cloudtrail_api_calls(evaluated_event_pattern: dic
 
 
 # ---------------------------------------------------------------------------
+# One topic: the other regions reach it through the home region's default event bus (issue 11.4)
+# ---------------------------------------------------------------------------
+
+HOME_BUS = "arn:${local.partition}:events:${var.home_region}:${local.account_id}:event-bus/default"
+
+
+def test_other_regions_forward_elastic_ip_events_and_alarm_states_to_the_home_bus(mod: dict):
+    assert mod["locals"]["home_bus_arn"] == HOME_BUS
+    targets = mod["resource"]["aws_cloudwatch_event_target"]
+    away = targets["to_home_bus"]
+    for rule in ("address_api_calls", "alarm_state_changes"):
+        home = targets[rule]
+        assert home["count"] == "${local.is_home ? 1 : 0}" and home["arn"] == TOPIC_ARN, rule
+        assert f"{rule} = aws_cloudwatch_event_rule.{rule}.name" in " ".join(away["for_each"].split())
+    assert away["for_each"].startswith("${local.is_home ? {} : {")
+    assert away["rule"] == "${each.value}"
+    assert away["arn"] == "${local.home_bus_arn}" and away["role_arn"] == "${var.event_bus_role_arn}"
+    assert "input_transformer" not in away  # forwarded as is: the home rules match the original event
+    (state_target_paths,) = targets["alarm_state_changes"]["input_transformer"]
+    assert state_target_paths["input_paths"]["alarm"] == "$.detail.alarmName"
+
+
+@pytest.fixture(scope="module")
+def alarm_state_patterns(mod: dict, tmp_path_factory) -> dict:
+    """The alarm state rule's pattern, evaluated by Terraform for the home region and another one."""
+    expr = mod["resource"]["aws_cloudwatch_event_rule"]["alarm_state_changes"]["event_pattern"]
+    root = tmp_path_factory.mktemp("alarm_state_pattern")
+    outputs = []
+    for label, region in (("home", "eu-west-1"), ("away", "ap-south-1")):
+        body = expr[2:-1].replace("local.is_home", f'("{region}" == "eu-west-1")') \
+            .replace("var.home_region", '"eu-west-1"').replace("var.name_prefix", '"acme"')
+        outputs.append(f'output "{label}" {{\n  value = {body}\n}}\n')
+    (root / "main.tf").write_text("\n".join(outputs), encoding="utf-8")
+    return {k: json.loads(v) for k, v in apply_and_read_outputs(root).items()}
+
+
+def _alarm_event(region: str, name: str, detail_type="CloudWatch Alarm State Change") -> dict:
+    return {"version": "0", "id": "1", "detail-type": detail_type, "source": "aws.cloudwatch",
+            "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": region,
+            "resources": [f"arn:aws:cloudwatch:{region}:123456789012:alarm:{name}"],
+            "detail": {"alarmName": name, "state": {"value": "ALARM", "reason": "x"},
+                       "previousState": {"value": "OK"}}}
+
+
+def test_alarm_state_rule_catches_the_baselines_alarms_once(alarm_state_patterns: dict):
+    from provisioner.controls.alarms import event_pattern_matches
+
+    home, away = alarm_state_patterns["home"], alarm_state_patterns["away"]
+    for detail_type in ("CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change"):
+        # A region's own alarms leave through its forwarding rule...
+        assert event_pattern_matches(away, _alarm_event("ap-south-1", "acme-cpu-fleet", detail_type))
+        # ...and the home rule takes them when they arrive on the home bus.
+        assert event_pattern_matches(home, _alarm_event("ap-south-1", "acme-cpu-fleet", detail_type))
+    # The home region's own alarms notify the topic directly: the rule must not repeat them.
+    assert not event_pattern_matches(home, _alarm_event("eu-west-1", "acme-cpu-fleet"))
+    # Only this baseline's alarms.
+    assert not event_pattern_matches(away, _alarm_event("ap-south-1", "someone-elses-alarm"))
+    # The fix (provisioner/controls/alarms.py) puts the same patterns when it builds the route.
+    from provisioner.controls.alarms import alarm_state_pattern
+
+    assert home == alarm_state_pattern("acme", "eu-west-1", home=True)
+    assert away == alarm_state_pattern("acme", "eu-west-1", home=False)
+
+
+# ---------------------------------------------------------------------------
 # Variables and outputs
 # ---------------------------------------------------------------------------
 
 VALIDATED = {
     "region", "name_prefix", "topic_name", "subscriptions", "kms_key_arn", "instance_ids", "cpu_threshold",
     "cpu_evaluation_periods", "cpu_period_seconds", "cloudtrail_log_group_name",
-    "allocate_address_alarm_threshold", "metric_namespace",
+    "allocate_address_alarm_threshold", "metric_namespace", "kms_deletion_window_days", "home_region",
+    "event_bus_role_arn",
 }
 
 
@@ -313,12 +428,13 @@ def test_variables_have_type_description_and_validations(mod: dict):
 
 def test_variable_defaults(mod: dict):
     v = mod["variable"]
-    assert "default" not in v["region"] and "default" not in v["name_prefix"]
+    assert "default" not in v["region"] and "default" not in v["name_prefix"] and "default" not in v["home_region"]
     expected = {
         "tags": {}, "topic_name": None, "subscriptions": [], "kms_key_arn": None, "cpu_alarms_enabled": True,
         "instance_ids": [], "cpu_threshold": 80, "cpu_evaluation_periods": 3, "cpu_period_seconds": 300,
         "cloudtrail_log_group_name": None, "allocate_address_alarm_threshold": 1,
-        "metric_namespace": "Harden/Security", "event_rule_enabled": True,
+        "metric_namespace": "Harden/Security", "event_rule_enabled": True, "kms_deletion_window_days": 30,
+        "event_bus_role_arn": None,
     }
     assert {k: v[k]["default"] for k in expected} == expected
 
@@ -328,7 +444,9 @@ def test_outputs(mod: dict):
     assert {"topic_arn", "kms_key_arn", "cpu_alarm_names", "allocate_address_alarm_name", "metric_filter_name",
             "event_rule_arn", "event_rule_name"} <= set(outputs)
     assert_outputs_described(mod)
-    assert outputs["topic_arn"]["value"] == TOPIC_ARN
+    assert outputs["topic_arn"]["value"] == "${local.topic_arn}"
+    assert mod["locals"]["topic_arn"] == "${local.is_home ? aws_sns_topic.alarms[0].arn : null}"
+    assert outputs["cpu_fleet_alarm_name"]["value"] == "${one(aws_cloudwatch_metric_alarm.cpu_fleet[*].alarm_name)}"
     assert outputs["kms_key_arn"]["value"] == "${local.kms_key_arn}"
     assert outputs["cpu_alarm_names"]["value"] == \
         "${{for id, alarm in aws_cloudwatch_metric_alarm.cpu : id => alarm.alarm_name}}"
@@ -340,6 +458,8 @@ def test_outputs(mod: dict):
 
 GOOD = {
     "region": "eu-west-1",
+    "home_region": "us-east-1",
+    "event_bus_role_arn": "arn:aws:iam::123456789012:role/harden-events-to-home-region",
     "name_prefix": "harden",
     "topic_name": "harden-security-alarms",
     "subscriptions": [
@@ -361,6 +481,8 @@ GOOD = {
 
 BAD = [
     ("region", "eu_west_1", "region must be"),
+    ("home_region", "Europe", "home_region must be"),
+    ("event_bus_role_arn", "harden-events", "event_bus_role_arn must be an IAM role ARN"),
     ("name_prefix", "harden prefix", "name_prefix must be"),
     ("topic_name", "alarms.fifo", "topic_name must be"),
     ("subscriptions", [{"protocol": "http", "endpoint": "http://example.com"}], "protocol must be one of"),
@@ -393,7 +515,7 @@ def test_validations_accept_good_values(validation_root: Path):
 
 
 def test_validations_accept_the_minimal_call(validation_root: Path):
-    assert_accepted(validation_root, {"region": "us-gov-west-1", "name_prefix": "h"})
+    assert_accepted(validation_root, {"region": "us-gov-west-1", "home_region": "us-gov-west-1", "name_prefix": "h"})
 
 
 @pytest.mark.parametrize("name,value,message", BAD, ids=[f"{n}={v}" for n, v, _ in BAD])

@@ -123,7 +123,8 @@ def test_trail_is_created_after_bucket_policy_encryption_and_role_policy(mod: di
 
 def test_trail_arn_is_built_without_a_cycle(mod: dict):
     loc = mod["locals"]
-    assert loc["trail_arn"] == "arn:${local.partition}:cloudtrail:${var.region}:${local.account_id}:trail/${var.trail_name}"
+    # The trail's owner: the caller, or the management account for an organization trail (11.7).
+    assert loc["trail_arn"] == "arn:${local.partition}:cloudtrail:${var.region}:${local.trail_account}:trail/${var.trail_name}"
     assert loc["partition"] == "${data.aws_partition.current.partition}"
     assert loc["account_id"] == "${data.aws_caller_identity.current.account_id}"
     assert loc["log_group_name"] == "/aws/cloudtrail/${var.trail_name}"
@@ -363,17 +364,17 @@ def test_log_group_is_encrypted_and_retained(mod: dict):
     assert group["log_group_class"] == "STANDARD"
 
 
-def test_delivery_role_trusts_only_cloudtrail_for_this_trail(mod: dict):
+def test_delivery_role_trusts_cloudtrail_without_conditions_cloudtrail_does_not_send(mod: dict):
+    # CloudTrail sends no aws:SourceArn / aws:SourceAccount when it assumes the CloudWatch Logs
+    # role: with them CreateTrail fails with InvalidCloudWatchLogsRoleArnException (issue 11.1).
     role = one(mod, "aws_iam_role", "cloudwatch_logs")
     assert role["assume_role_policy"] == "${data.aws_iam_policy_document.cloudwatch_logs_assume.json}"
     assert role["name"] == "${var.name_prefix}-cloudtrail-${var.region}"
     (st,) = policy_doc(mod, "cloudwatch_logs_assume")["statement"]
     assert st["actions"] == ["sts:AssumeRole"]
+    assert st.get("effect", "Allow") == "Allow"
     assert _principals(st) == {"Service": ["cloudtrail.amazonaws.com"]}
-    assert _conditions(st) == {
-        ("StringEquals", "aws:SourceArn"): ["${local.trail_arn}"],
-        ("StringEquals", "aws:SourceAccount"): ["${local.account_id}"],
-    }
+    assert _conditions(st) == {}
 
 
 def test_delivery_role_may_only_write_streams_of_the_trail_log_group(mod: dict):

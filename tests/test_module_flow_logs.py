@@ -174,13 +174,20 @@ def test_delivery_role_may_only_write_to_this_log_group(mod: dict):
     policy = one(mod, "aws_iam_role_policy", "delivery")
     assert policy["role"] == "${aws_iam_role.this[0].id}"
     assert policy["policy"] == "${data.aws_iam_policy_document.delivery[0].json}"
-    (st,) = policy_doc(mod, "delivery")["statement"]
+    st, listing = policy_doc(mod, "delivery")["statement"]
     assert st["effect"] == "Allow"
     assert sorted(st["actions"]) == ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
     assert st["resources"] == [
         "${aws_cloudwatch_log_group.this[0].arn}",
         "${aws_cloudwatch_log_group.this[0].arn}:*",
     ]
+    # AWS's list for the delivery role includes DescribeLogGroups (issue 11.5): read-only, this
+    # account's groups of this region; CreateLogGroup stays out (the group is created here).
+    assert listing["effect"] == "Allow"
+    assert listing["actions"] == ["logs:DescribeLogGroups"]
+    assert listing["resources"] == ["arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:*"]
+    every_action = {a for s in policy_doc(mod, "delivery")["statement"] for a in s["actions"]}
+    assert "logs:CreateLogGroup" not in every_action and not any(a.endswith("*") for a in every_action)
     assert "aws_iam_role_policy_attachment" not in mod["resource"]
     assert list(mod["resource"]["aws_iam_role_policy"]) == ["delivery"]
 

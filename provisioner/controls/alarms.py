@@ -1,10 +1,18 @@
 """alarms.*: someone is told when an instance runs hot, and when an Elastic IP is allocated.
 
-alarms.cpu: every running instance has a CloudWatch alarm on its CPUUtilization that fires on
-high CPU and has an action. alarms.allocate_address: in every region an EventBridge rule that
-catches AllocateAddress (CloudTrail delivers API-call events to EventBridge in the region of the
-call) sends to an SNS topic somebody confirmed; in the home region also a CloudWatch Logs metric
-filter on the trail's log group with an alarm on its metric, to such a topic.
+alarms.cpu: every running instance is covered by a CloudWatch alarm on its CPUUtilization that
+fires on high CPU and notifies someone: a fleet alarm on a Metrics Insights query grouped by
+InstanceId (every instance a contributor), or an alarm of its own. alarms.allocate_address: in
+every region an EventBridge rule that catches AllocateAddress (CloudTrail delivers API-call events
+to EventBridge in the region of the call) gets it to an SNS topic somebody confirmed; in the home
+region also a CloudWatch Logs metric filter on the trail's log group with an alarm on its metric,
+to such a topic.
+
+"Gets it to a topic" follows the route the baseline renders: one topic, in the home region; the
+other regions' rules send to the home region's default event bus, whose rules publish to the
+topic (see "Routes" below). An alarm outside the home region has no same-region topic to notify
+(a CloudWatch alarm can only notify a topic of its own region), so its state changes travel the
+same route as EventBridge events.
 
 Whether a rule or a filter catches AllocateAddress is decided by evaluating its pattern against
 sample AllocateAddress events (see "Pattern evaluation" below), not by looking for the word:
@@ -100,6 +108,103 @@ def _sns_topics(arns: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Routes: where an event on a region's default bus ends up. Same-region SNS targets are the end;
+# an event-bus target in another region of this account is followed once (an event that reached
+# a bus from another bus is not sent on again by EventBridge, so one hop is all a route can have:
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-region.html). One ListRules
+# per region and one ListTargetsByRule per matching enabled rule, cached.
+
+def _bus_rules(ctx: CheckContext, region: str) -> list[dict]:
+    return ctx.cached(f"events:rules:{region}", lambda: paginate(ctx.client("events", region), "list_rules", "Rules"))
+
+
+def _rule_targets(ctx: CheckContext, region: str, rule: str) -> list[str]:
+    return ctx.cached(f"events:targets:{region}:{rule}", lambda: [
+        t["Arn"] for t in paginate(ctx.client("events", region), "list_targets_by_rule", "Targets", Rule=rule)])
+
+
+def _home_bus(ctx: CheckContext, arn: str) -> str | None:
+    """The region of a default event bus of this account in another region, or None."""
+    parts = arn.split(":")
+    if len(parts) == 6 and parts[2] == "events" and parts[4] == ctx.account_id \
+            and parts[5] == "event-bus/default" and parts[3] != ctx.region:
+        return parts[3]
+    return None
+
+
+def _forwarded(ctx: CheckContext, bus_region: str, matches) -> list[dict]:
+    """On another region's default bus: the enabled rules that match (`matches(pattern)`), each
+    with the topic summaries of its SNS targets."""
+    found = []
+    for rule in _bus_rules(ctx, bus_region):
+        pattern = rule.get("EventPattern")
+        if not pattern or rule.get("State") not in ENABLED_RULE_STATES or not matches(pattern):
+            continue
+        targets = _rule_targets(ctx, bus_region, rule["Name"])
+        found.append({"rule": rule["Name"], "region": bus_region,
+                      "topics": [topic_summary(ctx, arn) for arn in _sns_topics(targets)]})
+    return found
+
+
+def _reached(entry: dict) -> list[dict]:
+    """Topic summaries an entry reaches, directly or through another region's bus."""
+    return list(entry.get("topics", [])) + [t for hop in entry.get("forwarded", []) for t in hop["topics"]]
+
+
+def _delivering(entry: dict) -> list[dict]:
+    """Topics with a confirmed subscription that an entry reaches, directly or through a bus."""
+    return [t for t in _reached(entry) if _topic_problem(t) is None]
+
+
+def _follow(ctx: CheckContext, entry: dict, targets: list[str], matches) -> None:
+    """Fill an enabled, complete rule's entry: its SNS topics, and what its bus targets in other
+    regions deliver to."""
+    entry["topics"] = [topic_summary(ctx, arn) for arn in _sns_topics(targets)]
+    entry["other_targets"], entry["forwarded"] = [], []
+    for arn in targets:
+        if arn in _sns_topics(targets):
+            continue
+        bus_region = _home_bus(ctx, arn)
+        if bus_region:
+            entry["forwarded"] += _forwarded(ctx, bus_region, matches)
+            entry.setdefault("buses", []).append(arn)
+        else:
+            entry["other_targets"].append(arn)
+
+
+def alarm_state_event(ctx: CheckContext, alarm_name: str, region: str | None = None) -> dict:
+    """The event CloudWatch sends to EventBridge when the alarm goes to ALARM
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html)."""
+    region = region or ctx.region
+    arn = f"arn:{partition(region)}:cloudwatch:{region}:{ctx.account_id}:alarm:{alarm_name}"
+    return {"version": "0", "id": "12345678-1234-1234-1234-123456789012", "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch", "account": ctx.account_id, "time": "2024-01-01T00:00:00Z", "region": region,
+            "resources": [arn], "detail": {"alarmName": alarm_name,
+                                           "state": {"value": "ALARM", "reason": "Threshold Crossed",
+                                                     "timestamp": "2024-01-01T00:00:00.000+0000"},
+                                           "previousState": {"value": "OK"}, "configuration": {}}}
+
+
+def alarm_state_route(ctx: CheckContext, alarm_name: str) -> list[dict]:
+    """The enabled rules of this region's default bus that catch the alarm's ALARM state change,
+    each followed to the topics it reaches (directly, or through another region's bus)."""
+    event = alarm_state_event(ctx, alarm_name)
+
+    def matches(pattern) -> bool:
+        return event_pattern_matches(pattern, event)
+
+    entries = []
+    for rule in _bus_rules(ctx, ctx.region):
+        pattern = rule.get("EventPattern")
+        if not pattern or rule.get("State") not in ENABLED_RULE_STATES or not matches(pattern):
+            continue
+        entry = {"rule": rule["Name"]}
+        _follow(ctx, entry, _rule_targets(ctx, ctx.region, rule["Name"]), matches)
+        entries.append(entry)
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
 # alarms.cpu
 
 def cpu_alarm_instance(alarm: dict) -> str | None:
@@ -137,7 +242,73 @@ def _dead_actions(ctx: CheckContext, alarm: dict) -> list[str]:
     return [a for a in actions if a not in topics]
 
 
+# -- fleet alarms: a Metrics Insights query grouped by InstanceId --------------------------------
+# What CloudWatch evaluates per instance: SELECT AVG|MAX|MIN(CPUUtilization) FROM
+# SCHEMA("AWS/EC2", InstanceId) (or the namespace "AWS/EC2") [WHERE InstanceId =|!= '...' AND ...]
+# GROUP BY InstanceId [ORDER BY ...] [LIMIT n]. Anything else is "not understood" and covers
+# nobody: verify then names the alarm rather than trusting it.
+_FLEET_QUERY = re.compile(r"""^\s*SELECT\s+(?P<fn>AVG|MAX|MIN)\s*\(\s*"?CPUUtilization"?\s*\)
+    \s+FROM\s+(?:SCHEMA\s*\(\s*"AWS/EC2"\s*,\s*"?InstanceId"?\s*\)|"AWS/EC2")
+    (?:\s+WHERE\s+(?P<where>.+?))?
+    \s+GROUP\s+BY\s+"?InstanceId"?
+    (?:\s+ORDER\s+BY\s+(?:AVG|MAX|MIN|SUM|COUNT)\s*\(\s*\)(?:\s+(?:ASC|DESC))?)?
+    (?:\s+LIMIT\s+(?P<limit>\d+))?\s*;?\s*$""", re.IGNORECASE | re.VERBOSE | re.DOTALL)
+_WHERE_TERM = re.compile(r"""^\s*"?InstanceId"?\s*(?P<op>=|!=)\s*'(?P<id>[^']*)'\s*$""", re.IGNORECASE)
+# A Metrics Insights query returns at most 500 time series
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html).
+METRICS_INSIGHTS_MAX_SERIES = 500
+
+
+def fleet_query(alarm: dict) -> str | None:
+    """The Metrics Insights query an alarm evaluates, or None when it is not such an alarm."""
+    returned = [q for q in alarm.get("Metrics") or [] if q.get("ReturnData", True)]
+    if alarm.get("MetricName") or len(returned) != 1:
+        return None
+    expression = returned[0].get("Expression") or ""
+    return expression if expression.lstrip().upper().startswith("SELECT") else None
+
+
+def fleet_coverage(query: str, running: list[str]) -> tuple[set[str], str | None]:
+    """Which of the running instances a CPU fleet query evaluates, and why not all when it is not
+    all of them (None when nothing is left out)."""
+    match = _FLEET_QUERY.match(query)
+    if not match:
+        return set(), "not a query of CPUUtilization per InstanceId that verify understands"
+    included = set(running)
+    if match["where"]:
+        for term in re.split(r"\s+AND\s+", match["where"], flags=re.IGNORECASE):
+            parsed = _WHERE_TERM.match(term)
+            if not parsed:
+                return set(), f"its WHERE clause ({match['where'].strip()}) is not understood"
+            keep = (lambda i, p=parsed: i == p["id"]) if parsed["op"] == "=" else (lambda i, p=parsed: i != p["id"])
+            included = {i for i in included if keep(i)}
+    cap = min(int(match["limit"]), METRICS_INSIGHTS_MAX_SERIES) if match["limit"] else METRICS_INSIGHTS_MAX_SERIES
+    if len(included) > cap:
+        # Which `cap` series the query returns is not under control: no instance is surely evaluated.
+        return set(), (f"the query evaluates at most {cap} time series and {len(included)} running instances "
+                       "match it, so none is surely evaluated")
+    left_out = len(running) - len(included)
+    return included, (f"its WHERE clause leaves out {left_out} running instance(s)" if left_out else None)
+
+
 def _cpu_alarm_gaps(ctx: CheckContext, alarm: dict) -> list[str]:
+    """Why an alarm on an instance's CPU would not tell anyone about high CPU (empty: it would)."""
+    gaps = []
+    operator, threshold = alarm.get("ComparisonOperator"), alarm.get("Threshold")
+    if operator not in HIGH_CPU_OPERATORS:
+        gaps.append(f"{operator} does not fire on high CPU")
+    # CPUUtilization is a percentage: a threshold at or past 100 never fires.
+    elif threshold is not None and (threshold > 100 or (threshold == 100 and operator == "GreaterThanThreshold")):
+        gaps.append(f"threshold {threshold:g}% can never be crossed")
+    direct = _direct_action_gaps(ctx, alarm)
+    if direct and not _routed(ctx, alarm):
+        gaps += direct
+        if not alarm.get("AlarmActions"):
+            gaps.append("no EventBridge rule carries its state changes to an existing topic")
+    return gaps
+
+
+def _direct_action_gaps(ctx: CheckContext, alarm: dict) -> list[str]:
     gaps = []
     if not alarm.get("ActionsEnabled"):
         gaps.append("actions disabled")
@@ -146,37 +317,42 @@ def _cpu_alarm_gaps(ctx: CheckContext, alarm: dict) -> list[str]:
         gaps.append("no alarm action")
     elif len(_dead_actions(ctx, alarm)) == len(actions):
         gaps.append(f"its alarm action {', '.join(actions)} is a topic that no longer exists")
-    operator, threshold = alarm.get("ComparisonOperator"), alarm.get("Threshold")
-    if operator not in HIGH_CPU_OPERATORS:
-        gaps.append(f"{operator} does not fire on high CPU")
-    # CPUUtilization is a percentage: a threshold at or past 100 never fires.
-    elif threshold is not None and (threshold > 100 or (threshold == 100 and operator == "GreaterThanThreshold")):
-        gaps.append(f"threshold {threshold:g}% can never be crossed")
     return gaps
 
 
-def _cpu_alarm_summary(alarm: dict) -> dict[str, Any]:
-    return {"alarm_name": alarm["AlarmName"], "actions_enabled": alarm.get("ActionsEnabled"),
+def _routed(ctx: CheckContext, alarm: dict) -> list[dict]:
+    """The existing topics the alarm's state changes reach through EventBridge (the baseline's
+    route outside the home region). Existence, as for a direct alarm action: whether anyone
+    confirmed the topic is alarms.allocate_address's question."""
+    route = ctx.cached(f"alarms:route:{alarm['AlarmName']}", lambda: alarm_state_route(ctx, alarm["AlarmName"]))
+    return [t for entry in route for t in _reached(entry) if t["exists"]]
+
+
+def _cpu_alarm_summary(ctx: CheckContext, alarm: dict) -> dict[str, Any]:
+    routed = _routed(ctx, alarm) if _direct_action_gaps(ctx, alarm) else []
+    return {"alarm_name": alarm["AlarmName"], "kind": "fleet" if fleet_query(alarm) else "instance",
+            "query": fleet_query(alarm), "actions_enabled": alarm.get("ActionsEnabled"),
             "alarm_actions": alarm.get("AlarmActions") or [],
+            "routed_to": [t["topic_arn"] for t in routed],
             "comparison": alarm.get("ComparisonOperator"), "threshold": alarm.get("Threshold"),
-            "period": alarm.get("Period"), "evaluation_periods": alarm.get("EvaluationPeriods"),
-            "state": alarm.get("StateValue")}
+            "period": alarm.get("Period") or next((q.get("Period") for q in alarm.get("Metrics") or []), None),
+            "evaluation_periods": alarm.get("EvaluationPeriods"), "state": alarm.get("StateValue")}
 
 
-def _cpu_finding(ctx: CheckContext, instance: dict, alarms: list[dict]) -> Finding:
+def _cpu_finding(ctx: CheckContext, instance: dict, alarms: list[dict], left_out: list[str]) -> Finding:
     instance_id = instance["InstanceId"]
-    summaries = [_cpu_alarm_summary(a) for a in alarms]
+    summaries = [_cpu_alarm_summary(ctx, a) for a in alarms]
     good = [a["AlarmName"] for a in alarms if not _cpu_alarm_gaps(ctx, a)]
     if good:
         return ctx.passed(instance_id, f"CPUUtilization alarm {', '.join(good)} notifies on high CPU",
                           alarm_names=good, alarms=summaries)
-    if alarms:
-        why = "; ".join(f"{a['AlarmName']}: {', '.join(_cpu_alarm_gaps(ctx, a))}" for a in alarms)
-        return ctx.failed(instance_id, f"no CPUUtilization alarm that fires on high CPU with an enabled "
-                          f"action ({why})", alarm_names=[], alarms=summaries)
-    return ctx.failed(instance_id, "no CPUUtilization alarm; create one with an alarm action "
-                      f"(the baseline's: {ctx.baseline.name_prefix}-cpu-{instance_id})",
-                      alarm_names=[], alarms=[])
+    reasons = [f"{a['AlarmName']}: {', '.join(_cpu_alarm_gaps(ctx, a))}" for a in alarms] + left_out
+    if reasons:
+        return ctx.failed(instance_id, "no CPUUtilization alarm that fires on high CPU and notifies someone "
+                          f"({'; '.join(reasons)})", alarm_names=[], alarms=summaries)
+    return ctx.failed(instance_id, "no CPUUtilization alarm; create the fleet alarm (the baseline's: "
+                      f"{cpu_fleet_alarm_name(ctx)}, one Metrics Insights query for every instance of the "
+                      "region) or an alarm of its own", alarm_names=[], alarms=[])
 
 
 @control("alarms.cpu", title="Every running instance has a CPU alarm with an action", scope="regional",
@@ -188,31 +364,95 @@ def _cpu_finding(ctx: CheckContext, instance: dict, alarms: list[dict]) -> Findi
          "--controls alarms.cpu`, or the alarms module)",
          terraform="alarms/aws_cloudwatch_metric_alarm.cpu")
 def cpu(ctx: CheckContext) -> list[Finding]:
-    """Each running instance (stopped and terminated ones are ignored) has a metric alarm on its
-    AWS/EC2 CPUUtilization that fires on high CPU, with actions enabled and an alarm action."""
-    by_instance: dict[str, list[dict]] = {}
-    for alarm in metric_alarms(ctx):
-        instance_id = cpu_alarm_instance(alarm)
-        if instance_id:
-            by_instance.setdefault(instance_id, []).append(alarm)
+    """Each running instance (stopped and terminated ones are ignored) is covered by a metric alarm
+    on its AWS/EC2 CPUUtilization that fires on high CPU and notifies someone: a fleet alarm whose
+    Metrics Insights query evaluates it (grouped by InstanceId), or an alarm of its own. It
+    notifies someone through an enabled alarm action to a live topic, or through EventBridge: a
+    rule that carries its state changes to a topic with a confirmed subscription (the baseline's
+    route outside the home region)."""
     instances = sorted(running_instances(ctx), key=lambda i: i["InstanceId"])
-    findings = [_cpu_finding(ctx, i, by_instance.get(i["InstanceId"], [])) for i in instances]
+    running = [i["InstanceId"] for i in instances]
+    by_instance: dict[str, list[dict]] = {}
+    left_out: dict[str, list[str]] = {}
+    for alarm in metric_alarms(ctx):
+        query = fleet_query(alarm)
+        if query is None:
+            instance_id = cpu_alarm_instance(alarm)
+            if instance_id:
+                by_instance.setdefault(instance_id, []).append(alarm)
+            continue
+        covered, why = fleet_coverage(query, running)
+        for instance_id in covered:
+            by_instance.setdefault(instance_id, []).append(alarm)
+        if why and (_FLEET_QUERY.match(query) or "CPUUtilization" in query):
+            for instance_id in set(running) - covered:
+                left_out.setdefault(instance_id, []).append(f"fleet alarm {alarm['AlarmName']}: {why}")
+    findings = [_cpu_finding(ctx, i, by_instance.get(i["InstanceId"], []), left_out.get(i["InstanceId"], []))
+                for i in instances]
     if not findings:
         findings.append(ctx.passed(ctx.region, "no running instance in this region", running_instances=0))
     return findings
 
 
 # -- fix: alarms.cpu -------------------------------------------------------------------------------
-# Names and settings are the alarms module's (templates/modules/alarms/main.tf.j2): the alarm
-# <prefix>-cpu-<instance id>, the topic <topic_name>, its key alias/<topic_name>, the topic and key
-# policies; so the state converges to what Terraform declares.
+# Names and settings are the alarms module's (templates/modules/alarms/main.tf.j2): the fleet alarm
+# <prefix>-cpu-fleet on CPU_FLEET_QUERY (own alarms <prefix>-cpu-<instance id> above the query's
+# limit), the one topic <topic_name> in the home region, its key alias/<topic_name>, the topic and
+# key policies; so the state converges to what Terraform declares. Outside the home region the
+# alarms have no SNS action: their state changes reach the topic through the EventBridge route
+# the module declares (<prefix>-alarm-state-changes), which this fix does not create.
+
+# The module's local.cpu_fleet_query (tests/controls/test_fix_alarms_cpu.py holds them together).
+CPU_FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'
+
+
+def cpu_fleet_alarm_name(ctx: CheckContext) -> str:
+    return f"{ctx.baseline.name_prefix}-cpu-fleet"
+
 
 def cpu_alarm_name(ctx: CheckContext, instance_id: str) -> str:
     return f"{ctx.baseline.name_prefix}-cpu-{instance_id}"
 
 
 def alarm_topic_arn(ctx: CheckContext) -> str:
-    return f"arn:{partition(ctx.region)}:sns:{ctx.region}:{ctx.account_id}:{ctx.baseline.topic_name}"
+    """The one alarm topic, in the home region."""
+    home = ctx.baseline.home_region
+    return f"arn:{partition(home)}:sns:{home}:{ctx.account_id}:{ctx.baseline.topic_name}"
+
+
+def alarm_rule_name(ctx: CheckContext) -> str:
+    return f"{ctx.baseline.name_prefix}-alarm-state-changes"
+
+
+def alarm_state_pattern(prefix: str, home_region: str, *, home: bool) -> dict[str, Any]:
+    """The module's alarm_state_changes event pattern (tests/test_module_alarms.py compares them):
+    this baseline's alarms; in the home region only those forwarded from the others (its own
+    alarms notify the topic directly)."""
+    pattern: dict[str, Any] = {
+        "detail": {"alarmName": [{"prefix": f"{prefix}-"}]},
+        "detail-type": ["CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change"],
+        "source": ["aws.cloudwatch"]}
+    if home:
+        pattern["region"] = [{"anything-but": home_region}]
+    return pattern
+
+
+def event_forwarding_role_name(ctx: CheckContext) -> str:
+    return f"{ctx.baseline.name_prefix}-events-to-home-region"
+
+
+def event_forwarding_policies(ctx: CheckContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The account root's event forwarding role (templates/account/iam.tf.j2): trust, permissions."""
+    p, account, prefix, home = partition(ctx.region), ctx.account_id, ctx.baseline.name_prefix, ctx.baseline.home_region
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account}, "ArnLike": {"aws:SourceArn": [
+            f"arn:{p}:events:*:{account}:rule/{prefix}-elastic-ip-api-calls",
+            f"arn:{p}:events:*:{account}:rule/{prefix}-alarm-state-changes"]}}}]}
+    allow = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "PutEventsOnTheHomeBusOnly", "Effect": "Allow", "Action": "events:PutEvents",
+        "Resource": f"arn:{p}:events:{home}:{account}:event-bus/default"}]}
+    return trust, allow
 
 
 def topic_key_alias(ctx: CheckContext) -> str:
@@ -254,10 +494,13 @@ def topic_policy(ctx: CheckContext, topic_arn: str) -> dict[str, Any]:
          "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish", "Resource": topic_arn,
          "Condition": {"StringEquals": this_account, "ArnLike": {
              "aws:SourceArn": f"arn:{p}:cloudwatch:{ctx.region}:{account}:alarm:{prefix}-*"}}},
+        # The home region's two rules (Elastic IP calls of every region, alarm state changes of the
+        # other regions), as the module's topic policy.
         {"Sid": "AllowElasticIpEventRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
          "Action": "sns:Publish", "Resource": topic_arn,
-         "Condition": {"StringEquals": this_account, "ArnEquals": {
-             "aws:SourceArn": f"arn:{p}:events:{ctx.region}:{account}:rule/{prefix}-elastic-ip-api-calls"}}},
+         "Condition": {"StringEquals": this_account, "ArnEquals": {"aws:SourceArn": [
+             f"arn:{p}:events:{ctx.region}:{account}:rule/{prefix}-elastic-ip-api-calls",
+             f"arn:{p}:events:{ctx.region}:{account}:rule/{alarm_rule_name(ctx)}"]}}},
         {"Sid": "DenyPublishWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
          "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
     ]}
@@ -333,7 +576,7 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
 def _topic_exists_now(ctx: CheckContext, topic_arn: str) -> bool:
     """Asked at run time, not from the cache: the action before may just have created it."""
     try:
-        ctx.client("sns").get_topic_attributes(TopicArn=topic_arn)
+        ctx.client("sns", topic_arn.split(":")[3]).get_topic_attributes(TopicArn=topic_arn)
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "NotFound":
             raise
@@ -341,16 +584,58 @@ def _topic_exists_now(ctx: CheckContext, topic_arn: str) -> bool:
     return True
 
 
-def _cpu_alarm_action(ctx: CheckContext, finding: Finding, topic_arn: str, topic_planned: bool) -> Action:
+def _alarm_actions(topic_arn: str | None) -> list[str]:
+    return [topic_arn] if topic_arn else []
+
+
+def _check_topic_created(ctx: CheckContext, topic_arn: str | None, topic_planned: bool) -> None:
+    if topic_planned and topic_arn and not _topic_exists_now(ctx, topic_arn):
+        # An alarm whose action is a missing topic would pass verify and tell nobody.
+        raise RuntimeError(f"topic {topic_arn} does not exist (its creation failed): alarm not created")
+
+
+def _notify_text(ctx: CheckContext, topic_arn: str | None) -> str:
+    if topic_arn:
+        return f"alarm and OK actions to {topic_arn}"
+    return (f"no SNS action (a CloudWatch alarm notifies only a topic of its own region): its state changes "
+            f"reach {alarm_topic_arn(ctx)} through the EventBridge rule {alarm_rule_name(ctx)}")
+
+
+def _fleet_alarm_action(ctx: CheckContext, topic_arn: str | None, topic_planned: bool, replaces: bool) -> Action:
+    settings, name = ctx.baseline.alarms, cpu_fleet_alarm_name(ctx)
+    period = settings.cpu_fleet_period_seconds
+    rule = (f"Average CPUUtilization of any instance in {ctx.region} >= {settings.cpu_threshold:g}% for "
+            f"{settings.cpu_evaluation_periods} x {period}s")
+
+    def run() -> dict:
+        _check_topic_created(ctx, topic_arn, topic_planned)
+        ctx.client("cloudwatch").put_metric_alarm(
+            AlarmName=name,
+            AlarmDescription=f"{rule}; each instance is a contributor, new instances join without a re-apply "
+                             "(harden alarms.cpu). At most 100 instances are reported in ALARM at once.",
+            Metrics=[{"Id": "cpu", "Label": "CPUUtilization by InstanceId", "Expression": CPU_FLEET_QUERY,
+                      "Period": period, "ReturnData": True}],
+            EvaluationPeriods=settings.cpu_evaluation_periods,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=float(settings.cpu_threshold),
+            TreatMissingData="missing", ActionsEnabled=True,
+            AlarmActions=_alarm_actions(topic_arn), OKActions=_alarm_actions(topic_arn),
+            Tags=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])
+        return {"message": f"created {name}", "alarm_name": name}
+
+    return Action(ctx.control_id, ctx.region, name,
+                  f"{'replace the non-compliant' if replaces else 'create'} fleet alarm {name}: {rule} "
+                  f"(Metrics Insights: {CPU_FLEET_QUERY}), missing data treated as missing, "
+                  f"{_notify_text(ctx, topic_arn)}", ["cloudwatch:PutMetricAlarm"], run)
+
+
+def _cpu_alarm_action(ctx: CheckContext, finding: Finding, topic_arn: str | None, topic_planned: bool) -> Action:
     settings, instance_id = ctx.baseline.alarms, finding.resource
     name = cpu_alarm_name(ctx, instance_id)
     rule = (f"Average CPUUtilization of {instance_id} >= {settings.cpu_threshold:g}% for "
             f"{settings.cpu_evaluation_periods} x {settings.cpu_period_seconds}s")
 
     def run() -> dict:
-        if topic_planned and not _topic_exists_now(ctx, topic_arn):
-            # An alarm whose action is a missing topic would pass verify and tell nobody.
-            raise RuntimeError(f"topic {topic_arn} does not exist (its creation failed): alarm not created")
+        _check_topic_created(ctx, topic_arn, topic_planned)
         ctx.client("cloudwatch").put_metric_alarm(
             AlarmName=name, AlarmDescription=f"{rule} (harden alarms.cpu).",
             Namespace="AWS/EC2", MetricName="CPUUtilization",
@@ -359,29 +644,98 @@ def _cpu_alarm_action(ctx: CheckContext, finding: Finding, topic_arn: str, topic
             EvaluationPeriods=settings.cpu_evaluation_periods,
             ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=float(settings.cpu_threshold),
             # "missing": a stopped instance goes to INSUFFICIENT_DATA, visible but paging nobody.
-            TreatMissingData="missing", ActionsEnabled=True, AlarmActions=[topic_arn], OKActions=[topic_arn],
+            TreatMissingData="missing", ActionsEnabled=True,
+            AlarmActions=_alarm_actions(topic_arn), OKActions=_alarm_actions(topic_arn),
             Tags=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])
         return {"message": f"created {name}", "alarm_name": name}
 
     replaces = any(a.get("alarm_name") == name for a in finding.evidence.get("alarms", []))
     return Action(ctx.control_id, ctx.region, instance_id,
-                  f"{'replace the non-compliant' if replaces else 'create'} alarm {name}: {rule}, missing data "
-                  f"treated as missing, alarm and OK actions to {topic_arn}",
-                  ["cloudwatch:PutMetricAlarm"], run)
+                  f"{'replace the non-compliant' if replaces else 'create'} alarm {name}: {rule} (more running "
+                  f"instances than the fleet alarm's query evaluates), missing data treated as missing, "
+                  f"{_notify_text(ctx, topic_arn)}", ["cloudwatch:PutMetricAlarm"], run)
+
+
+def _ensure_forwarding_role(ctx: CheckContext) -> str:
+    iam, name = ctx.client("iam"), event_forwarding_role_name(ctx)
+    trust, allow = event_forwarding_policies(ctx)
+    try:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                              Description=f"EventBridge sends harden's Elastic IP events and alarm state changes "
+                                          f"to the default event bus of {ctx.baseline.home_region}",
+                              Tags=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="put-events-on-home-bus", PolicyDocument=json.dumps(allow))
+    return arn
+
+
+def _route_action(ctx: CheckContext) -> Action:
+    """What the module declares for alarm state changes: this region's rule to the home bus (with
+    the forwarding role), the home region's rule to the topic."""
+    home, rule, prefix = ctx.baseline.home_region, alarm_rule_name(ctx), ctx.baseline.name_prefix
+    topic = alarm_topic_arn(ctx)
+    home_bus = f"arn:{partition(home)}:events:{home}:{ctx.account_id}:event-bus/default"
+
+    def run() -> dict:
+        if not _topic_exists_now(ctx, topic):
+            raise RuntimeError(f"the home topic {topic} does not exist: route not created")
+        role_arn = _ensure_forwarding_role(ctx)
+        home_events = ctx.client("events", home)
+        home_events.put_rule(Name=rule, State="ENABLED", EventPattern=json.dumps(alarm_state_pattern(prefix, home, home=True)),
+                             Description=f"State changes of the {prefix}-* alarms of the other regions, to the topic "
+                                         "(harden alarms.*).")
+        home_events.put_targets(Rule=rule, Targets=[{
+            "Id": "security-alarms-topic", "Arn": topic,
+            "InputTransformer": {"InputPathsMap": {"alarm": "$.detail.alarmName", "region": "$.region",
+                                                   "state": "$.detail.state.value", "reason": "$.detail.state.reason",
+                                                   "time": "$.time"},
+                                 "InputTemplate": '"harden: alarm <alarm> in <region> is <state> at <time>: <reason>"'}}])
+        events = ctx.client("events")
+        events.put_rule(Name=rule, State="ENABLED", EventPattern=json.dumps(alarm_state_pattern(prefix, home, home=False)),
+                        Description=f"State changes of the {prefix}-* alarms in {ctx.region}, to the home region's "
+                                    "event bus (harden alarms.*).")
+        events.put_targets(Rule=rule, Targets=[{"Id": "home-region-event-bus", "Arn": home_bus, "RoleArn": role_arn}])
+        return {"message": f"{rule} in {ctx.region} -> {home_bus} -> {rule} -> {topic}"}
+
+    return Action(ctx.control_id, ctx.region, rule,
+                  f"route the state changes of the {prefix}-* alarms of {ctx.region} to {topic}: rule {rule} here "
+                  f"to the default event bus of {home} (role {event_forwarding_role_name(ctx)}: events:PutEvents on "
+                  f"that bus only), rule {rule} there to the topic, as the alarms module declares",
+                  ["iam:CreateRole", "iam:PutRolePolicy", "events:PutRule", "events:PutTargets"], run)
+
+
+def _home_context(ctx: CheckContext) -> CheckContext:
+    return CheckContext(aws=ctx.aws, baseline=ctx.baseline, region=ctx.baseline.home_region,
+                        account_id=ctx.account_id, control_id=ctx.control_id, regions=ctx.regions)
 
 
 @fix("alarms.cpu")
 def create_cpu_alarms(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
-    """One alarm per running instance without a compliant one, to the region's alarm topic (the
-    topic first when it is missing). Other alarms on the instance are left as they are."""
+    """The region's fleet alarm (the topic first, in the home region, when it is missing); own
+    alarms for the uncovered instances only when the region runs more instances than one query
+    evaluates, as the module does. Other alarms are left as they are."""
     running = {i["InstanceId"] for i in running_instances(ctx)}
     targets = [f for f in failed if f.resource in running]
     if not targets:
         return []
-    topic_arn = alarm_topic_arn(ctx)
-    topic_planned = topic_subscriptions(ctx, topic_arn) is None
-    actions = [_topic_action(ctx, topic_arn)] if topic_planned else []
-    return actions + [_cpu_alarm_action(ctx, f, topic_arn, topic_planned) for f in targets]
+    home = ctx.region == ctx.baseline.home_region
+    topic = alarm_topic_arn(ctx)
+    topic_planned = topic_subscriptions(ctx, topic) is None
+    # The one topic, in the home region, first; the route to it from here next (outside the home
+    # region, where no alarm action can reach it), unless it already carries the alarm.
+    actions = [_topic_action(ctx if home else _home_context(ctx), topic)] if topic_planned else []
+    fleet = cpu_fleet_alarm_name(ctx)
+    if not home and (topic_planned or not any(t["exists"] for e in alarm_state_route(ctx, fleet) for t in _reached(e))):
+        actions.append(_route_action(ctx))
+    topic_arn = topic if home else None
+    replaces = any(a.get("alarm_name") == fleet for f in targets for a in f.evidence.get("alarms", []))
+    actions.append(_fleet_alarm_action(ctx, topic_arn, topic_planned and home, replaces))
+    if len(running) > METRICS_INSIGHTS_MAX_SERIES:
+        actions += [_cpu_alarm_action(ctx, f, topic_arn, topic_planned and home) for f in targets]
+    return actions
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,12 +793,16 @@ def _misses(matches, samples: dict[str, dict]) -> list[str]:
 def _event_rules(ctx: CheckContext) -> list[dict[str, Any]]:
     """The default bus's rules that catch at least one AllocateAddress sample (CloudTrail API
     events arrive on the default bus only), with what they miss and, for the complete and
-    enabled ones, their SNS targets."""
+    enabled ones, their SNS targets and what their event-bus targets in another region (the
+    baseline's route to the home region) deliver to."""
     samples = {label: _as_eventbridge_event(r, ctx.account_id, ctx.region)
                for label, r in sample_allocate_address_records(ctx.account_id, ctx.region).items()}
-    events = ctx.client("events")
+
+    def catches_all(pattern) -> bool:
+        return not _misses(lambda e: event_pattern_matches(pattern, e), samples)
+
     found = []
-    for rule in paginate(events, "list_rules", "Rules"):
+    for rule in _bus_rules(ctx, ctx.region):
         pattern = rule.get("EventPattern")
         if not pattern:
             continue  # a scheduled rule
@@ -452,11 +810,9 @@ def _event_rules(ctx: CheckContext) -> list[dict[str, Any]]:
         if len(misses) == len(samples):
             continue
         entry = {"rule": rule["Name"], "arn": rule.get("Arn"), "state": rule.get("State"), "misses": misses,
-                 "topics": [], "other_targets": []}
+                 "topics": [], "other_targets": [], "forwarded": []}
         if not misses and rule.get("State") in ENABLED_RULE_STATES:
-            targets = [t["Arn"] for t in paginate(events, "list_targets_by_rule", "Targets", Rule=rule["Name"])]
-            entry["topics"] = [topic_summary(ctx, arn) for arn in _sns_topics(targets)]
-            entry["other_targets"] = [arn for arn in targets if arn not in _sns_topics(targets)]
+            _follow(ctx, entry, _rule_targets(ctx, ctx.region, rule["Name"]), catches_all)
         found.append(entry)
     return found
 
@@ -466,6 +822,16 @@ def _rule_gap(entry: dict[str, Any]) -> str:
         return f"rule {entry['rule']} is {entry['state']}"
     if entry["misses"]:
         return f"rule {entry['rule']} misses: {', '.join(entry['misses'])}"
+    if entry.get("buses") and not entry["topics"]:
+        reached = [t for hop in entry["forwarded"] for t in hop["topics"]]
+        if not entry["forwarded"]:
+            return (f"rule {entry['rule']} sends to {', '.join(entry['buses'])}, where no enabled rule takes every "
+                    "AllocateAddress call")
+        if not reached:
+            return (f"rule {entry['rule']} sends to {', '.join(entry['buses'])}, where rule "
+                    f"{', '.join(h['rule'] for h in entry['forwarded'])} has no SNS topic target")
+        return f"rule {entry['rule']} via {', '.join(entry['buses'])}: " + \
+            "; ".join(p for p in map(_topic_problem, reached) if p)
     if not entry["topics"]:
         return f"rule {entry['rule']} has no SNS topic target"
     return f"rule {entry['rule']}: " + "; ".join(p for p in map(_topic_problem, entry["topics"]) if p)
@@ -477,10 +843,13 @@ def _event_rule_finding(ctx: CheckContext) -> Finding:
     evidence = {"rules": rules, "baseline_rule": f"{ctx.baseline.name_prefix}-elastic-ip-api-calls",
                 "baseline_topic": ctx.baseline.topic_name}
     for entry in rules:
-        good = [t for t in entry["topics"] if _topic_problem(t) is None]
+        good = _delivering(entry)
         if good:
+            direct = good[0] in entry["topics"]
+            via = "" if direct else (f" through the event bus of {entry['forwarded'][0]['region']} (rule "
+                                     f"{next(h['rule'] for h in entry['forwarded'] if good[0] in h['topics'])})")
             return ctx.passed(resource, f"EventBridge rule {entry['rule']} sends AllocateAddress calls to "
-                              f"{good[0]['topic_arn']} (confirmed: {', '.join(good[0]['confirmed'])})", **evidence)
+                              f"{good[0]['topic_arn']}{via} (confirmed: {', '.join(good[0]['confirmed'])})", **evidence)
     if not rules:
         return ctx.failed(resource, "missing: no EventBridge rule on the default bus matches AllocateAddress "
                           "CloudTrail events; create one (the baseline's "

@@ -77,12 +77,15 @@ module "ebs_encryption" {
   kms_deletion_window_days = 30
 }
 
-# -- alarms.*: CPU per running instance, and Elastic IP allocation detection --------------------
+# -- alarms.*: a fleet CPU alarm per region, Elastic IP allocation detection; one topic, in the home
+# region, that every other region reaches through the home region's event bus ------------------
 module "alarms" {
   source   = "../modules/alarms"
   for_each = local.regions
 
   region                           = each.key
+  home_region                      = var.home_region
+  event_bus_role_arn               = aws_iam_role.event_forwarding.arn
   name_prefix                      = var.name_prefix
   tags                             = var.tags
   topic_name                       = "harden-security-alarms"
@@ -90,7 +93,9 @@ module "alarms" {
   cpu_threshold                    = 80
   cpu_evaluation_periods           = 3
   cpu_period_seconds               = 300
+  instance_ids                     = lookup(var.cpu_instance_ids, each.key, [])
   allocate_address_alarm_threshold = 1
+  kms_deletion_window_days         = 30
   # The metric filter reads the trail's log group, which lives in the home region only; the
   # EventBridge rule in every region catches allocations where they happen.
   cloudtrail_log_group_name = each.key == var.home_region ? module.cloudtrail.log_group_name : null

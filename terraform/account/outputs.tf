@@ -28,9 +28,9 @@ output "ebs_kms_key_arns" {
   value       = { for region, m in module.ebs_encryption : region => m.kms_key_arn }
 }
 
-output "alarm_topic_arns" {
-  description = "Per region, the SNS topic the security alarms notify."
-  value       = { for region, m in module.alarms : region => m.topic_arn }
+output "alarm_topic_arn" {
+  description = "The one SNS topic (home region) every security alarm and event of every region reaches: subscribe here."
+  value       = module.alarms[var.home_region].topic_arn
 }
 
 output "config_recorder_names" {

@@ -73,8 +73,14 @@ variable "ebs_kms_key_arns" {
   default     = {}
 }
 
+variable "cpu_instance_ids" {
+  description = "Per region, instances that get a CPU alarm of their own besides the region's fleet alarm."
+  type        = map(list(string))
+  default     = {}
+}
+
 variable "alarm_subscriptions" {
-  description = "Who hears the security alarms: SNS subscriptions of the alarm topic in every region."
+  description = "Who hears the security alarms: SNS subscriptions of the one alarm topic, in the home region (every other region reaches it through the home region's event bus)."
   type = list(object({
     protocol = string
     endpoint = string

@@ -93,7 +93,7 @@ def test_cpu_alarm_per_running_instance(aws):
     assert by_id[disabled].status == "fail" and "cpu-disabled: actions disabled" in by_id[disabled].message
     assert by_id[low].status == "fail" and "LessThanThreshold does not fire on high CPU" in by_id[low].message
     assert by_id[none].status == "fail" and by_id[none].evidence == {"alarm_names": [], "alarms": []}
-    assert f"harden-cpu-{none}" in by_id[none].message
+    assert "harden-cpu-fleet" in by_id[none].message
 
 
 def test_cpu_alarm_without_action_or_with_impossible_threshold_fails(aws):
@@ -138,6 +138,104 @@ def test_cpu_no_running_instance_passes_and_disabled_baseline_skips(aws):
     assert [(f.control, f.status) for f in off.findings] == [("alarms.cpu", "skipped"),
                                                             ("alarms.allocate_address", "skipped")]
     assert all("alarms.enabled = false" in f.message for f in off.findings)
+
+
+# -- alarms.cpu: the fleet alarm (Metrics Insights) and the EventBridge route (issue 11.3/11.4) ------
+
+FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'
+ALARM_STATE_PATTERN = {"source": ["aws.cloudwatch"],
+                       "detail-type": ["CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change"],
+                       "detail": {"alarmName": [{"prefix": "harden-"}]}}
+
+
+def _fleet_alarm(cw, name="harden-cpu-fleet", query=FLEET_QUERY, actions=(), threshold=80.0):
+    cw.put_metric_alarm(AlarmName=name, EvaluationPeriods=3, Threshold=threshold, TreatMissingData="missing",
+                        ComparisonOperator="GreaterThanOrEqualToThreshold", ActionsEnabled=True,
+                        AlarmActions=list(actions), OKActions=list(actions),
+                        Metrics=[{"Id": "cpu", "Expression": query, "Period": 300, "ReturnData": True}])
+
+
+def _instances(aws, region, count):
+    return sorted(i["InstanceId"] for i in aws.client("ec2", region).run_instances(
+        ImageId="ami-12c6146b", MinCount=count, MaxCount=count, InstanceType="t3.micro")["Instances"])
+
+
+def _route_to_home(aws, region=OTHER, home=HOME, *, home_rule=True, subscribe=True, delete_topic=False):
+    """What the alarms module renders: a rule in `region` to the home bus, a rule there to the topic."""
+    events = aws.client("events", region)
+    events.put_rule(Name="harden-alarm-state-changes", EventPattern=json.dumps(ALARM_STATE_PATTERN))
+    events.put_targets(Rule="harden-alarm-state-changes", Targets=[{
+        "Id": "home", "Arn": f"arn:aws:events:{home}:123456789012:event-bus/default",
+        "RoleArn": "arn:aws:iam::123456789012:role/harden-events-to-home-region"}])
+    topic = _topic(aws, home, subscribe=subscribe)
+    if home_rule:
+        home_events = aws.client("events", home)
+        home_events.put_rule(Name="harden-alarm-state-changes", EventPattern=json.dumps(
+            {**ALARM_STATE_PATTERN, "region": [{"anything-but": home}]}))
+        home_events.put_targets(Rule="harden-alarm-state-changes", Targets=[{"Id": "topic", "Arn": topic}])
+    if delete_topic:
+        aws.client("sns", home).delete_topic(TopicArn=topic)
+    return topic
+
+
+def test_fleet_alarm_covers_every_running_instance_new_ones_included(aws):
+    cw = aws.client("cloudwatch", HOME)
+    first = _instances(aws, HOME, 2)
+    _fleet_alarm(cw, actions=[_topic(aws, HOME)])
+    later = _instances(aws, HOME, 3)  # launched after the alarm: no re-apply needed
+    by_id = {f.resource: f for f in cpu(_ctx(aws, HOME, "alarms.cpu"))}
+    assert set(by_id) == set(first + later)
+    assert all(f.status == "pass" and f.evidence["alarm_names"] == ["harden-cpu-fleet"] for f in by_id.values())
+    assert by_id[later[0]].evidence["alarms"][0]["kind"] == "fleet"
+    assert by_id[later[0]].evidence["alarms"][0]["query"] == FLEET_QUERY
+
+
+@pytest.mark.parametrize("query, why", [
+    ('SELECT MAX(CPUUtilization) FROM "AWS/EC2" GROUP BY InstanceId ORDER BY MAX() DESC LIMIT 2',
+     "evaluates at most 2 time series and 3 running instances"),
+    ('SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) WHERE InstanceId != \'{gone}\' '
+     'GROUP BY InstanceId', "its WHERE clause leaves out 1 running instance"),
+    ('SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) WHERE tag.team = \'web\' GROUP BY InstanceId',
+     "is not understood"),
+    ('SELECT SUM(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId', "not a query"),
+    ('SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId)', "not a query"),  # one series, no instances
+])
+def test_fleet_alarm_that_does_not_surely_evaluate_an_instance_fails_for_it(aws, query, why):
+    ids = _instances(aws, HOME, 3)
+    _fleet_alarm(aws.client("cloudwatch", HOME), query=query.replace("{gone}", ids[0]), actions=[_topic(aws, HOME)])
+    by_id = {f.resource: f for f in cpu(_ctx(aws, HOME, "alarms.cpu"))}
+    failed = [i for i in ids if by_id[i].status == "fail"]
+    assert failed == (ids[:1] if "WHERE clause leaves" in why else ids)
+    assert all(why in by_id[i].message and "harden-cpu-fleet" in by_id[i].message for i in failed)
+
+
+def test_fleet_alarm_outside_the_home_region_notifies_through_the_home_bus(aws):
+    ids = _instances(aws, OTHER, 2)
+    _fleet_alarm(aws.client("cloudwatch", OTHER))  # no SNS action: none can be in another region
+    topic = _route_to_home(aws)
+    by_id = {f.resource: f for f in cpu(_ctx(aws, OTHER, "alarms.cpu"))}
+    assert [by_id[i].status for i in ids] == ["pass", "pass"], by_id[ids[0]].message
+    assert by_id[ids[0]].evidence["alarms"][0]["routed_to"] == [topic]
+
+
+@pytest.mark.parametrize("broken, message", [
+    ({"home_rule": False}, "no EventBridge rule carries its state changes"),
+    ({"delete_topic": True}, "no EventBridge rule carries its state changes"),
+])
+def test_fleet_alarm_without_a_working_route_fails(aws, broken, message):
+    (instance,) = _instances(aws, OTHER, 1)
+    _fleet_alarm(aws.client("cloudwatch", OTHER))
+    _route_to_home(aws, **broken)
+    (finding,) = cpu(_ctx(aws, OTHER, "alarms.cpu"))
+    assert finding.status == "fail" and message in finding.message and "no alarm action" in finding.message
+
+
+def test_alarm_state_rule_of_another_prefix_does_not_carry_the_alarm(aws):
+    (instance,) = _instances(aws, OTHER, 1)
+    _fleet_alarm(aws.client("cloudwatch", OTHER), name="team-cpu-fleet")  # not a harden- alarm
+    _route_to_home(aws)
+    (finding,) = cpu(_ctx(aws, OTHER, "alarms.cpu"))
+    assert finding.status == "fail" and "team-cpu-fleet: no alarm action" in finding.message
 
 
 # -- alarms.allocate_address: the EventBridge part -----------------------------------------------
@@ -234,6 +332,41 @@ def test_pending_subscription_does_not_count(aws):
         f = _event_rule_finding(aws)
         stub.assert_no_pending_responses()
     assert f.status == "fail" and "no confirmed subscription (1 pending confirmation)" in f.message
+
+
+def test_event_rule_to_the_home_bus_follows_the_route_to_the_home_topic(aws):
+    # What the module renders outside the home region: the rule sends to the home bus, whose own
+    # rule (it matches the calls of every region) publishes to the one topic.
+    events = aws.client("events", OTHER)
+    events.put_rule(Name="harden-elastic-ip-api-calls", EventPattern=json.dumps(BASELINE_EVENT_PATTERN))
+    events.put_targets(Rule="harden-elastic-ip-api-calls", Targets=[{
+        "Id": "home", "Arn": f"arn:aws:events:{HOME}:123456789012:event-bus/default",
+        "RoleArn": "arn:aws:iam::123456789012:role/harden-events-to-home-region"}])
+    f = _event_rule_finding(aws)
+    assert f.status == "fail"
+    assert f"sends to arn:aws:events:{HOME}:123456789012:event-bus/default, where no enabled rule" in f.message
+
+    _rule(aws, HOME, name="home-without-topic")
+    assert "where rule home-without-topic has no SNS topic target" in _event_rule_finding(aws).message
+    aws.client("events", HOME).delete_rule(Name="home-without-topic")
+
+    topic = _topic(aws, HOME)
+    _rule(aws, HOME, topic)
+    f = _event_rule_finding(aws)
+    assert f.status == "pass", f.message
+    assert f"sends AllocateAddress calls to {topic} through the event bus of {HOME}" in f.message
+    assert f.evidence["rules"][0]["forwarded"][0]["rule"] == "harden-elastic-ip-api-calls"
+
+
+def test_home_rule_that_misses_another_regions_calls_does_not_count(aws):
+    events = aws.client("events", OTHER)
+    events.put_rule(Name="harden-elastic-ip-api-calls", EventPattern=json.dumps(BASELINE_EVENT_PATTERN))
+    events.put_targets(Rule="harden-elastic-ip-api-calls", Targets=[{
+        "Id": "home", "Arn": f"arn:aws:events:{HOME}:123456789012:event-bus/default"}])
+    # A home rule narrowed to its own region never sees the forwarded calls.
+    _rule(aws, HOME, _topic(aws, HOME), pattern={**BASELINE_EVENT_PATTERN, "region": [HOME]})
+    f = _event_rule_finding(aws)
+    assert f.status == "fail" and "where no enabled rule takes every AllocateAddress call" in f.message
 
 
 # -- alarms.allocate_address: the metric filter part (home region) ------------------------------

@@ -6,9 +6,23 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
+  # One topic, in the home region: people confirm one subscription, not one per region. The
+  # other regions send what they catch to the home region's default event bus (EventBridge
+  # cross-region bus targets: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-region.html),
+  # whose rules publish to the topic. The topic cannot move further out: a CloudWatch alarm
+  # notifies only an SNS topic of its own region (PutMetricAlarm rejects another region's topic
+  # with "Invalid region ... specified. Only <region> is supported"), and an EventBridge rule's
+  # targets are in its own region except event buses and API destinations.
+  is_home      = var.region == var.home_region
+  home_bus_arn = "arn:${local.partition}:events:${var.home_region}:${local.account_id}:event-bus/default"
+
   topic_name  = coalesce(var.topic_name, "${var.name_prefix}-security-alarms")
-  create_key  = var.kms_key_arn == null
-  kms_key_arn = local.create_key ? aws_kms_key.topic[0].arn : var.kms_key_arn
+  create_key  = local.is_home && var.kms_key_arn == null
+  kms_key_arn = local.is_home ? (local.create_key ? aws_kms_key.topic[0].arn : var.kms_key_arn) : null
+  topic_arn   = local.is_home ? aws_sns_topic.alarms[0].arn : null
+  # Alarms of the home region notify the topic directly; elsewhere their state changes travel the
+  # EventBridge route below (the same route as the Elastic IP events).
+  alarm_actions = local.is_home ? [aws_sns_topic.alarms[0].arn] : []
 
   # Built from its parts (not from the topic resource) so the KMS key policy, which the
   # topic depends on, can name it without a dependency cycle.
@@ -34,11 +48,28 @@ locals {
   create_metric_filter = var.cloudtrail_log_group_name != null
   metric_name          = "${var.name_prefix}-ElasticIpAddressApiCalls"
   event_rule_name      = "${var.name_prefix}-elastic-ip-api-calls"
+  alarm_rule_name      = "${var.name_prefix}-alarm-state-changes"
 
-  discover_instances = var.cpu_alarms_enabled && length(var.instance_ids) == 0
-  cpu_instance_ids = var.cpu_alarms_enabled ? toset(
-    local.discover_instances ? data.aws_instances.running[0].ids : var.instance_ids
-  ) : toset([])
+  # CPU: one multi-time-series alarm per region on a Metrics Insights query, every instance a
+  # contributor, so instances launched after the last apply are covered without a re-apply and
+  # an Auto Scaling fleet does not change the plan (CloudWatch User Guide, "Create a CloudWatch
+  # alarm based on a Metrics Insights query":
+  # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create_Metrics_Insights_Alarm.html).
+  cpu_fleet_query = "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"
+  # Metrics Insights has no sub-minute data: a 10 or 30 second period is evaluated per minute.
+  cpu_fleet_period = max(60, var.cpu_period_seconds)
+  # Limits of alarms on Metrics Insights queries ("Limits", CloudWatch User Guide:
+  # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html): a query
+  # evaluates at most 500 time series (beyond that the alarm evaluates PARTIAL_DATA), at most 100
+  # contributors are reported in ALARM, 200 such alarms per region (this module creates one).
+  metrics_insights_max_series = 500
+  running_instance_ids        = var.cpu_alarms_enabled ? data.aws_instances.running[0].ids : []
+  fleet_fits                  = length(local.running_instance_ids) <= local.metrics_insights_max_series
+  # Own alarms: the instances listed, and every running one when the region has more than a
+  # query evaluates (the check below says so in the plan).
+  cpu_instance_ids = var.cpu_alarms_enabled ? toset(concat(
+    var.instance_ids, local.fleet_fits ? [] : local.running_instance_ids,
+  )) : toset([])
 }
 
 # ---------------------------------------------------------------------------
@@ -117,9 +148,16 @@ resource "aws_kms_key" "topic" {
   key_usage               = "ENCRYPT_DECRYPT"
   enable_key_rotation     = true
   rotation_period_in_days = 365
-  deletion_window_in_days = 30
+  deletion_window_in_days = var.kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.topic_key[0].json
   tags                    = var.tags
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "topic" {
@@ -135,6 +173,8 @@ resource "aws_kms_alias" "topic" {
 # ---------------------------------------------------------------------------
 
 resource "aws_sns_topic" "alarms" {
+  count = local.is_home ? 1 : 0
+
   region            = var.region
   name              = local.topic_name
   display_name      = "harden security alarms"
@@ -143,6 +183,8 @@ resource "aws_sns_topic" "alarms" {
 }
 
 data "aws_iam_policy_document" "topic" {
+  count = local.is_home ? 1 : 0
+
   # The owner's usual management rights, minus Publish: only the two services below
   # publish, so a message on this topic always comes from an alarm or the rule.
   statement {
@@ -157,7 +199,7 @@ data "aws_iam_policy_document" "topic" {
       "sns:Subscribe",
       "sns:ListSubscriptionsByTopic",
     ]
-    resources = [aws_sns_topic.alarms.arn]
+    resources = [aws_sns_topic.alarms[0].arn]
 
     principals {
       type        = "AWS"
@@ -169,7 +211,7 @@ data "aws_iam_policy_document" "topic" {
     sid       = "AllowCloudWatchAlarmsOfThisModule"
     effect    = "Allow"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms.arn]
+    resources = [aws_sns_topic.alarms[0].arn]
 
     principals {
       type        = "Service"
@@ -193,7 +235,7 @@ data "aws_iam_policy_document" "topic" {
     sid       = "AllowElasticIpEventRule"
     effect    = "Allow"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms.arn]
+    resources = [aws_sns_topic.alarms[0].arn]
 
     principals {
       type        = "Service"
@@ -206,10 +248,12 @@ data "aws_iam_policy_document" "topic" {
       values   = [local.account_id]
     }
 
+    # The home region's two rules: Elastic IP calls (from every region, forwarded to the home
+    # bus) and the alarm state changes forwarded from the other regions.
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.address_api_calls.arn]
+      values   = [aws_cloudwatch_event_rule.address_api_calls.arn, aws_cloudwatch_event_rule.alarm_state_changes.arn]
     }
   }
 
@@ -217,7 +261,7 @@ data "aws_iam_policy_document" "topic" {
     sid       = "DenyPublishWithoutTls"
     effect    = "Deny"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms.arn]
+    resources = [aws_sns_topic.alarms[0].arn]
 
     principals {
       type        = "*"
@@ -233,35 +277,83 @@ data "aws_iam_policy_document" "topic" {
 }
 
 resource "aws_sns_topic_policy" "alarms" {
+  count = local.is_home ? 1 : 0
+
   region = var.region
-  arn    = aws_sns_topic.alarms.arn
-  policy = data.aws_iam_policy_document.topic.json
+  arn    = aws_sns_topic.alarms[0].arn
+  policy = data.aws_iam_policy_document.topic[0].json
 }
 
 resource "aws_sns_topic_subscription" "alarms" {
-  for_each = { for i, s in var.subscriptions : "${s.protocol}:${s.endpoint}" => s }
+  for_each = local.is_home ? { for i, s in var.subscriptions : "${s.protocol}:${s.endpoint}" => s } : {}
 
   region                = var.region
-  topic_arn             = aws_sns_topic.alarms.arn
+  topic_arn             = aws_sns_topic.alarms[0].arn
   protocol              = each.value.protocol
   endpoint              = each.value.endpoint
   subscription_role_arn = each.value.subscription_role_arn
 }
 
 # ---------------------------------------------------------------------------
-# CPU alarm per instance
+# CPU: one fleet alarm per region (Metrics Insights), own alarms for listed instances
 # ---------------------------------------------------------------------------
 
-# Read at every plan, so a re-plan adds alarms for new instances and drops those of
-# instances that are gone.
+# Read at every plan, only to know whether the fleet fits one query (and, when it does not, which
+# instances get their own alarm); the fleet alarm itself does not depend on it.
 data "aws_instances" "running" {
-  count = local.discover_instances ? 1 : 0
+  count = var.cpu_alarms_enabled ? 1 : 0
 
   region = var.region
 
   filter {
     name   = "instance-state-name"
     values = ["running"]
+  }
+}
+
+# A plan warning, not an error: above the limit the fleet alarm still evaluates 500 series and
+# every running instance gets its own alarm as well, which follows the fleet only at each apply.
+check "cpu_fleet_alarm_limits" {
+  assert {
+    condition     = local.fleet_fits
+    error_message = "${length(local.running_instance_ids)} running instances in ${var.region}: more than the ${local.metrics_insights_max_series} time series a Metrics Insights alarm evaluates. Each running instance gets its own CPU alarm too (they follow the fleet only at each apply); split the fleet across accounts or regions to stay under the limit."
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "cpu_fleet" {
+  count = var.cpu_alarms_enabled ? 1 : 0
+
+  region            = var.region
+  alarm_name        = "${var.name_prefix}-cpu-fleet"
+  alarm_description = "Average CPUUtilization of any instance in ${var.region} >= ${var.cpu_threshold}% for ${var.cpu_evaluation_periods} x ${local.cpu_fleet_period}s; each instance is a contributor, new instances join without a re-apply (harden alarms.cpu). At most 100 instances are reported in ALARM at once."
+
+  metric_query {
+    id          = "cpu"
+    label       = "CPUUtilization by InstanceId"
+    expression  = local.cpu_fleet_query
+    period      = local.cpu_fleet_period
+    return_data = true
+  }
+
+  evaluation_periods  = var.cpu_evaluation_periods
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.cpu_threshold
+
+  # A contributor exists only while it sends data (a stopped instance leaves the alarm instead of
+  # paging); "missing" keeps an empty region visible as INSUFFICIENT_DATA without paging.
+  treat_missing_data = "missing"
+
+  actions_enabled = true
+  alarm_actions   = local.alarm_actions
+  ok_actions      = local.alarm_actions
+  tags            = var.tags
+
+  lifecycle {
+    precondition {
+      # Alarms on Metrics Insights queries evaluate the latest 3 hours only (alarm-limits page).
+      condition     = var.cpu_evaluation_periods * local.cpu_fleet_period <= 10800
+      error_message = "cpu_evaluation_periods x the period must be at most 3 hours for a Metrics Insights alarm."
+    }
   }
 }
 
@@ -289,8 +381,8 @@ resource "aws_cloudwatch_metric_alarm" "cpu" {
   treat_missing_data = "missing"
 
   actions_enabled = true
-  alarm_actions   = [aws_sns_topic.alarms.arn]
-  ok_actions      = [aws_sns_topic.alarms.arn]
+  alarm_actions   = local.alarm_actions
+  ok_actions      = local.alarm_actions
   tags            = var.tags
 }
 
@@ -333,7 +425,7 @@ resource "aws_cloudwatch_metric_alarm" "allocate_address" {
   treat_missing_data = "notBreaching"
 
   actions_enabled = true
-  alarm_actions   = [aws_sns_topic.alarms.arn]
+  alarm_actions   = local.alarm_actions
   tags            = var.tags
 }
 
@@ -345,7 +437,7 @@ resource "aws_cloudwatch_metric_alarm" "allocate_address" {
 resource "aws_cloudwatch_event_rule" "address_api_calls" {
   region      = var.region
   name        = local.event_rule_name
-  description = "Elastic IP allocate/release/associate/transfer API calls in ${var.region} (harden alarms.allocate_address)."
+  description = local.is_home ? "Elastic IP allocate/release/associate/transfer API calls of every region, to the topic (harden alarms.allocate_address)." : "Elastic IP allocate/release/associate/transfer API calls in ${var.region}, to the home region's event bus (harden alarms.allocate_address)."
   state       = var.event_rule_enabled ? "ENABLED" : "DISABLED"
 
   event_pattern = jsonencode({
@@ -360,13 +452,16 @@ resource "aws_cloudwatch_event_rule" "address_api_calls" {
   tags = var.tags
 }
 
+# Home region: to the topic. The message is readable (who, what, where, result) instead of the
+# raw CloudTrail record; it matches the calls of every region, forwarded ones included.
 resource "aws_cloudwatch_event_target" "address_api_calls" {
+  count = local.is_home ? 1 : 0
+
   region    = var.region
   rule      = aws_cloudwatch_event_rule.address_api_calls.name
   target_id = "security-alarms-topic"
-  arn       = aws_sns_topic.alarms.arn
+  arn       = aws_sns_topic.alarms[0].arn
 
-  # A readable message (who, what, where, result) instead of the raw CloudTrail record.
   input_transformer {
     input_paths = {
       account      = "$.account"
@@ -381,6 +476,76 @@ resource "aws_cloudwatch_event_target" "address_api_calls" {
       errorCode    = "$.detail.errorCode"
     }
     input_template = "\"harden: <eventName> by <principal> from <sourceIp> in account <account>, region <region> at <time>. publicIp=<publicIp> allocationId=<allocationId> requestAllocationId=<requestAlloc> errorCode=<errorCode>\""
+  }
+
+  depends_on = [aws_sns_topic_policy.alarms]
+}
+
+# Other regions: both rules' events as they are, to the home region's default bus (an event bus in
+# another region is the one cross-region target EventBridge has; it needs a role that may
+# PutEvents there). The home region's rules match the original events.
+resource "aws_cloudwatch_event_target" "to_home_bus" {
+  for_each = local.is_home ? {} : {
+    address_api_calls   = aws_cloudwatch_event_rule.address_api_calls.name
+    alarm_state_changes = aws_cloudwatch_event_rule.alarm_state_changes.name
+  }
+
+  region    = var.region
+  rule      = each.value
+  target_id = "home-region-event-bus"
+  arn       = local.home_bus_arn
+  role_arn  = var.event_bus_role_arn
+
+  lifecycle {
+    precondition {
+      condition     = var.event_bus_role_arn != null
+      error_message = "event_bus_role_arn is required outside the home region: EventBridge needs a role to send to the home region's event bus."
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Alarm state changes of this baseline's alarms in the other regions reach the topic through the
+# home bus (CloudWatch sends "CloudWatch Alarm State Change" and, for multi-time-series alarms,
+# "CloudWatch Alarm Contributor State Change" events to EventBridge:
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html).
+# ---------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "alarm_state_changes" {
+  region      = var.region
+  name        = local.alarm_rule_name
+  description = local.is_home ? "State changes of the ${var.name_prefix}-* alarms of the other regions, to the topic (harden alarms.*)." : "State changes of the ${var.name_prefix}-* alarms in ${var.region}, to the home region's event bus (harden alarms.*)."
+  state       = var.event_rule_enabled ? "ENABLED" : "DISABLED"
+
+  # The home region's own alarms notify the topic directly: its rule takes only forwarded events.
+  event_pattern = jsonencode(merge({
+    source        = ["aws.cloudwatch"]
+    "detail-type" = ["CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change"]
+    detail = {
+      alarmName = [{ prefix = "${var.name_prefix}-" }]
+    }
+  }, local.is_home ? { region = [{ "anything-but" = var.home_region }] } : {}))
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "alarm_state_changes" {
+  count = local.is_home ? 1 : 0
+
+  region    = var.region
+  rule      = aws_cloudwatch_event_rule.alarm_state_changes.name
+  target_id = "security-alarms-topic"
+  arn       = aws_sns_topic.alarms[0].arn
+
+  input_transformer {
+    input_paths = {
+      alarm  = "$.detail.alarmName"
+      region = "$.region"
+      state  = "$.detail.state.value"
+      reason = "$.detail.state.reason"
+      time   = "$.time"
+    }
+    input_template = "\"harden: alarm <alarm> in <region> is <state> at <time>: <reason>\""
   }
 
   depends_on = [aws_sns_topic_policy.alarms]

@@ -1,15 +1,20 @@
 output "topic_arn" {
-  description = "ARN of the SNS topic every alarm and the Elastic IP event rule notify."
-  value       = aws_sns_topic.alarms.arn
+  description = "ARN of the SNS topic every alarm and event rule of the baseline ends at; null outside the home region (events travel there)."
+  value       = local.topic_arn
 }
 
 output "kms_key_arn" {
-  description = "ARN of the KMS key that encrypts the topic (the created key, or the one passed in)."
+  description = "ARN of the KMS key that encrypts the topic (the created key, or the one passed in); null outside the home region."
   value       = local.kms_key_arn
 }
 
+output "cpu_fleet_alarm_name" {
+  description = "Name of the region's fleet CPU alarm (Metrics Insights, one contributor per instance); null when CPU alarms are off."
+  value       = one(aws_cloudwatch_metric_alarm.cpu_fleet[*].alarm_name)
+}
+
 output "cpu_alarm_names" {
-  description = "CPU alarm name per instance id."
+  description = "Own CPU alarm name per instance id (the listed instances, and all running ones above the fleet alarm's limit)."
   value       = { for id, alarm in aws_cloudwatch_metric_alarm.cpu : id => alarm.alarm_name }
 }
 
@@ -36,4 +41,9 @@ output "event_rule_arn" {
 output "event_rule_name" {
   description = "Name of the EventBridge rule that forwards Elastic IP API calls to the topic."
   value       = aws_cloudwatch_event_rule.address_api_calls.name
+}
+
+output "alarm_rule_name" {
+  description = "Name of the EventBridge rule that carries alarm state changes to the topic (home region) or to the home region's bus."
+  value       = aws_cloudwatch_event_rule.alarm_state_changes.name
 }

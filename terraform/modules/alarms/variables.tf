@@ -8,6 +8,27 @@ variable "region" {
   }
 }
 
+variable "home_region" {
+  description = "Region of the one alarm topic people subscribe to. The instance of this module in that region creates the topic; the others send Elastic IP events and alarm state changes to its default event bus."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", var.home_region))
+    error_message = "home_region must be an AWS Region name such as \"eu-west-1\"."
+  }
+}
+
+variable "event_bus_role_arn" {
+  description = "IAM role EventBridge assumes to send this region's events to the home region's default event bus (events:PutEvents on that bus only). Required outside the home region; ignored in it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.event_bus_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.event_bus_role_arn))
+    error_message = "event_bus_role_arn must be an IAM role ARN, or null."
+  }
+}
+
 variable "name_prefix" {
   description = "Prefix for every name this module creates (alarms, topic, rule, metric)."
   type        = string
@@ -95,14 +116,26 @@ variable "kms_key_arn" {
   }
 }
 
+variable "kms_deletion_window_days" {
+  description = "Waiting period, in days, before the topic key this module creates is deleted after it is scheduled for deletion (7-30)."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30 && floor(var.kms_deletion_window_days) == var.kms_deletion_window_days
+    error_message = "The kms_deletion_window_days must be a whole number from 7 to 30."
+  }
+}
+
 variable "cpu_alarms_enabled" {
-  description = "Create one CPUUtilization alarm per instance."
+  description = "Create the region's fleet CPU alarm (one Metrics Insights alarm, every instance a contributor) and the own alarms of instance_ids."
   type        = bool
   default     = true
 }
 
 variable "instance_ids" {
-  description = "Instances that get a CPU alarm. [] = every instance running in the Region when Terraform plans (a re-plan covers new instances)."
+  description = "Instances that get a CPU alarm of their own besides the fleet alarm (e.g. to page someone else for them). Every running instance gets one anyway when the region has more than a Metrics Insights query evaluates (500)."
   type        = list(string)
   default     = []
 

@@ -10,10 +10,13 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-# Only for an organization trail whose id was not passed in: reading the organization needs
-# organizations:DescribeOrganization, which a member account does not have.
+# For an organization trail only. The trail belongs to the organization's management account
+# whoever creates it ("Creating a trail for an organization", CloudTrail User Guide:
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-trail-organization.html), so
+# the aws:SourceArn that the bucket and key policies expect is that account's trail ARN; the
+# account is read from DescribeOrganization (MasterAccountId), never assumed to be the caller.
 data "aws_organizations_organization" "this" {
-  count = var.is_organization_trail ? can(coalesce(var.organization_id)) ? 0 : 1 : 0
+  count = var.is_organization_trail ? 1 : 0
 }
 
 locals {
@@ -23,15 +26,24 @@ locals {
   # values end in it.
   dns_suffix = data.aws_partition.current.dns_suffix
 
+  # The account that owns the trail: the management account for an organization trail.
+  trail_account = var.is_organization_trail ? one(data.aws_organizations_organization.this[*].master_account_id) : local.account_id
+
   # Built from their parts rather than read from the resources: the key policy, the bucket policy
   # and the role trust policy must exist before the trail and the log group are created, and
   # referencing those resources from them would be a cycle.
-  trail_arn      = "arn:${local.partition}:cloudtrail:${var.region}:${local.account_id}:trail/${var.trail_name}"
+  trail_arn      = "arn:${local.partition}:cloudtrail:${var.region}:${local.trail_account}:trail/${var.trail_name}"
   log_group_name = "/aws/cloudtrail/${var.trail_name}"
   log_group_arn  = "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:${local.log_group_name}"
   account_root   = "arn:${local.partition}:iam::${local.account_id}:root"
 
   organization_id = var.is_organization_trail ? coalesce(var.organization_id, one(data.aws_organizations_organization.this[*].id)) : null
+
+  # An organization trail is applied from the management account, or not at all: from a delegated
+  # administrator the bucket, key and log group would live in one account and the trail in
+  # another, and none of this module's policies is written for that. contains() rather than ==:
+  # see the note at the top of this file.
+  applied_where_the_trail_belongs = var.is_organization_trail ? contains([local.trail_account], local.account_id) : true
 
   # An organization trail also writes every member account's logs under the organization id.
   cloudtrail_object_arns = concat(
@@ -264,6 +276,13 @@ resource "aws_kms_key" "this" {
   policy                   = data.aws_iam_policy_document.kms.json
 
   tags = var.tags
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "this" {
@@ -288,6 +307,13 @@ resource "aws_s3_bucket" "this" {
   force_destroy = false
 
   tags = var.tags
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {
@@ -552,25 +578,31 @@ resource "aws_cloudwatch_log_group" "this" {
   log_group_class = "STANDARD"
 
   tags = var.tags
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
+# No aws:SourceArn / aws:SourceAccount conditions here, unlike the bucket and key policies:
+# CloudTrail does not send those keys when it assumes the CloudWatch Logs delivery role, so a
+# condition on them makes CreateTrail/UpdateTrail fail with InvalidCloudWatchLogsRoleArnException
+# (CloudTrail User Guide, "Cross-service confused deputy prevention": the conditions apply to the
+# S3 bucket, KMS key and SNS topic policies, not to this role;
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cross-service-confused-deputy-prevention.html
+# and "Sending events to CloudWatch Logs",
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/send-cloudtrail-events-to-cloudwatch-logs.html).
+# What bounds the role is its permission policy: log streams of this one log group only.
 data "aws_iam_policy_document" "cloudwatch_logs_assume" {
   statement {
-    sid     = "CloudTrailAssumesForThisTrail"
+    sid     = "CloudTrailAssumesToDeliverLogs"
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
       identifiers = ["cloudtrail.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceArn"
-      values   = [local.trail_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }
@@ -626,6 +658,17 @@ resource "aws_cloudtrail" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = local.applied_where_the_trail_belongs
+      error_message = "An organization trail must be applied from the organization's management account (DescribeOrganization's MasterAccountId); these credentials belong to another account. Apply the account root there, or set cloudtrail.organization_trail = false."
+    }
+    precondition {
+      condition     = var.is_organization_trail ? contains([one(data.aws_organizations_organization.this[*].id)], local.organization_id) : true
+      error_message = "organization_id is not the id of the organization these credentials belong to."
+    }
+  }
 
   # CloudTrail checks bucket access, encryption and the delivery role when the trail is created.
   depends_on = [

@@ -108,7 +108,7 @@ variable "s3_key_prefix" {
 }
 
 variable "is_organization_trail" {
-  description = "Whether the trail logs every account of the AWS Organization (apply in the management account: the trail, its ARN and its log paths belong to that account). Adds the <prefix>/AWSLogs/<organization id>/ path to the bucket policy."
+  description = "Whether the trail logs every account of the AWS Organization (apply in the management account: the trail, its ARN and its log paths belong to that account; the module reads it from DescribeOrganization and refuses to apply anywhere else). Adds the <prefix>/AWSLogs/<organization id>/ path to the bucket policy."
   type        = bool
   default     = false
   nullable    = false

@@ -130,6 +130,13 @@ resource "aws_kms_key" "this" {
   policy = jsonencode(local.kms_key_policy)
 
   tags = merge(var.tags, { Name = "${var.name_prefix}-ebs-${var.region}" })
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "this" {

@@ -93,6 +93,13 @@ resource "aws_kms_key" "this" {
   policy = jsonencode(local.kms_key_policy)
 
   tags = merge(var.tags, { Name = "${var.name_prefix}-flow-logs-${var.region}" })
+
+  # Evidence and the keys that decrypt it: a plain `terraform destroy` (or a change that would
+  # replace it) stops here. `harden render|plan|apply|bootstrap --allow-destroy` renders this
+  # as false for that run, deliberately (docs/first-apply.md, "Rolling back").
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "this" {
@@ -118,6 +125,9 @@ resource "aws_cloudwatch_log_group" "this" {
   tags = merge(var.tags, { Name = local.log_group_name })
 
   lifecycle {
+    # The flow logs themselves: kept like the key above (lifted by --allow-destroy).
+    prevent_destroy = true
+
     precondition {
       # CloudWatch Logs only accepts a key of the log group's own region.
       condition     = var.kms_key_arn == null ? true : split(":", var.kms_key_arn)[3] == var.region
@@ -182,6 +192,18 @@ data "aws_iam_policy_document" "delivery" {
       aws_cloudwatch_log_group.this[0].arn,
       "${aws_cloudwatch_log_group.this[0].arn}:*",
     ]
+  }
+
+  # The flow-log service lists log groups before it delivers; AWS's list of what the delivery
+  # role needs includes it (VPC User Guide, "IAM role for publishing flow logs to CloudWatch
+  # Logs": https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html). It reads
+  # names and settings only, and is scoped to this account's log groups in this region.
+  # logs:CreateLogGroup, also on that list, is left out: the group exists before any flow log.
+  statement {
+    sid       = "ListLogGroupsOfThisRegion"
+    effect    = "Allow"
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:*"]
   }
 }
 

@@ -14,7 +14,10 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import boto3
+import botocore.client
+import botocore.credentials
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 
 from provisioner import __version__
@@ -105,33 +108,41 @@ class AwsSession:
         max_workers: int = DEFAULT_WORKERS,
         max_attempts: int = 8,
         session: boto3.Session | None = None,
+        base: "AwsSession | None" = None,
     ) -> None:
-        base = session or boto3.Session(profile_name=profile, region_name=region)
-        self.default_region = region or base.region_name or "us-east-1"
+        """profile/session: where the caller's credentials come from; role_arn: assume it first
+        (credentials refreshed before they expire); base: an AwsSession whose credentials assume
+        role_arn (an organization run assumes one role per member account from one base)."""
+        if base is not None:
+            core = base._core
+        elif session is not None:
+            core = session._session  # the boto3 session's botocore session (tests hand one in)
+        else:
+            core = shared_botocore_session(profile)
+        self.default_region = region or core.get_config_variable("region") or "us-east-1"
         self._config = Config(
             retries={"mode": "adaptive", "max_attempts": max_attempts},
             user_agent_extra=f"harden/{__version__}",
             connect_timeout=10,
             read_timeout=60,
         )
-        self.session = self._assume(base, role_arn) if role_arn else base
+        if role_arn:
+            assumer = (base.client("sts") if base is not None
+                       else core.create_client("sts", region_name=self.default_region, config=self._config))
+            self._core = shared_botocore_session(None)
+            self._core._credentials = assume_role_credentials(assumer, role_arn)  # no public setter for refreshable creds
+        else:
+            self._core = core
         self.max_workers = max(1, max_workers)
         self.calls = CallCounter()
         self._clients: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
         self._account_id: str | None = None
 
-    def _assume(self, base: boto3.Session, role_arn: str) -> boto3.Session:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        sts = base.client("sts", config=self._config)
-        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"{SESSION_NAME_PREFIX}-{stamp}",
-                                DurationSeconds=3600)["Credentials"]
-        return boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=base.region_name,
-        )
+    @property
+    def session(self) -> boto3.Session:
+        """A boto3 session with this run's credentials (for callers that want boto3's API)."""
+        return boto3.Session(botocore_session=self._core, region_name=self.default_region)
 
     def client(self, service: str, region: str | None = None):
         region = region or self.default_region
@@ -139,7 +150,7 @@ class AwsSession:
         with self._lock:  # boto3 client creation is not thread-safe; using a client is
             cached = self._clients.get(key)
             if cached is None:
-                cached = self.session.client(service, region_name=region, config=self._config)
+                cached = self._core.create_client(service, region_name=region, config=self._config)
                 cached.meta.events.register("before-call.*.*", self.calls.hook(service, region))
                 self._clients[key] = cached
             return cached
@@ -176,6 +187,84 @@ class AwsSession:
                     yield region, future.result()
                 except Exception as exc:  # reported per region, the run goes on
                     yield region, exc
+
+
+# -- one botocore, many credential sets ----------------------------------------------------------
+# An organization run talks to hundreds of accounts x regions x services. Built naively, every
+# account's session re-reads botocore's endpoint data and every client re-parses its service model
+# and rebuilds its class (EC2: ~600 generated methods): measured at ~10 ms of CPU per client and
+# most of the per-account cost (bench/organization.py --profile). So every session harden makes
+# shares one data loader (its JSON cache), one endpoint resolver, one exceptions factory, and the
+# parsed service models and generated client classes; only credentials differ.
+
+class _Shared:
+    lock = threading.Lock()
+    template: botocore.session.Session | None = None
+    models: dict[tuple[str, str | None], object] = {}
+    classes: dict[tuple[str, str | None], type] = {}
+
+
+def shared_botocore_session(profile: str | None) -> botocore.session.Session:
+    """A new botocore session (its own credentials and profile) on the process-wide shared data."""
+    with _Shared.lock:
+        if _Shared.template is None:
+            template = botocore.session.Session()
+            template.get_component("data_loader")._harden_shared = True
+            for name in ("endpoint_resolver", "exceptions_factory", "default_config_resolver"):
+                template._get_internal_component(name)  # built once, here
+            _Shared.template = template
+        template = _Shared.template
+    core = botocore.session.Session(profile=profile)
+    core.register_component("data_loader", template.get_component("data_loader"))
+    for name in ("endpoint_resolver", "exceptions_factory", "default_config_resolver"):
+        # Read-only after construction; botocore has no public way to hand them to another session.
+        core._register_internal_component(name, template._get_internal_component(name))
+    return core
+
+
+_original_load_model = botocore.client.ClientCreator._load_service_model
+_original_client_class = botocore.client.ClientCreator._create_client_class
+
+
+def _cached_load_model(self, service_name, api_version=None):
+    if not getattr(self._loader, "_harden_shared", False):  # someone else's botocore: untouched
+        return _original_load_model(self, service_name, api_version)
+    key = (service_name, api_version)
+    model = _Shared.models.get(key)
+    if model is None:
+        model = _Shared.models.setdefault(key, _original_load_model(self, service_name, api_version))
+    return model
+
+
+def _cached_client_class(self, service_name, service_model):
+    if not getattr(self._loader, "_harden_shared", False):
+        return _original_client_class(self, service_name, service_model)
+    key = (service_name, service_model.api_version)
+    cls = _Shared.classes.get(key)
+    if cls is None:
+        cls = _Shared.classes.setdefault(key, _original_client_class(self, service_name, service_model))
+    return cls
+
+
+# Sessions built by shared_botocore_session() carry no per-session class customisation (harden
+# registers no creating-client-class handlers), so a class and a model serve every client of a service.
+botocore.client.ClientCreator._load_service_model = _cached_load_model
+botocore.client.ClientCreator._create_client_class = _cached_client_class
+
+
+def assume_role_credentials(sts, role_arn: str, duration: int = 3600) -> botocore.credentials.Credentials:
+    """Credentials for role_arn that renew themselves before they expire (botocore refreshes
+    them 15 minutes ahead), so a run longer than the role's session still signs every call."""
+
+    def fetch() -> dict[str, str]:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"{SESSION_NAME_PREFIX}-{stamp}",
+                                DurationSeconds=duration)["Credentials"]
+        return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
+
+    return botocore.credentials.RefreshableCredentials.create_from_metadata(
+        metadata=fetch(), refresh_using=fetch, method="assume-role")
 
 
 def partition_for(region: str) -> str:

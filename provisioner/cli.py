@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import NoReturn, Optional
@@ -44,6 +45,7 @@ class Format(str, Enum):
 class ReportFormat(str, Enum):
     table = "table"
     json = "json"
+    jsonl = "jsonl"
     junit = "junit"
     sarif = "sarif"
     ocsf = "ocsf"
@@ -209,7 +211,13 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_sev
 
     rules = rule_metadata()
     report = report.filtered(min_severity)
-    if fmt is ReportFormat.table:
+    if fmt is ReportFormat.jsonl:  # one account's stream: header, the account, the summary
+        from provisioner.report_stream import Sink, header
+
+        sink = Sink("jsonl", output, header(None), emit=lambda _r: None)
+        sink.add(report)
+        sink.close()
+    elif fmt is ReportFormat.table:
         if output:
             with output.open("w", encoding="utf-8") as handle:
                 render_report(report, Console(file=handle, width=160), rules)
@@ -230,49 +238,103 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_sev
                   f"{summary['error']} error, {summary['pass']} pass")
 
 
-def _verify_organization(aws, baseline: Baseline, role_name: str, accounts: list[str] | None,
-                         regions: list[str] | None, controls: list[str] | None, window,
-                         fmt: "ReportFormat", output: Optional[Path], min_severity: Optional[str] = None,
+@dataclass(frozen=True)
+class OrgRunOptions:
+    """How an organization run is split and resumed (verify --organization-role)."""
+    accounts: list[str] | None = None
+    shard: Optional[tuple[int, int]] = None
+    resume: Optional[Path] = None
+    processes: Optional[int] = None
+    account_workers: Optional[int] = None
+    sequential: bool = False
+    profile: Optional[str] = None
+    role_arn: Optional[str] = None
+
+
+def _organization_sink(fmt: "ReportFormat", output: Optional[Path], head: dict, resume=None, *,
+                       min_severity: Optional[str] = None, fail_on: Optional[str] = None, sources=None):
+    """The Sink that writes an organization report in `fmt` (see provisioner.report_stream)."""
+    from provisioner.controls import rule_metadata
+    from provisioner.report_stream import Sink
+    from provisioner.report_table import render_report
+
+    rules = rule_metadata()
+    target = None
+    if fmt is ReportFormat.table:
+        target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else out
+    return Sink(fmt.value, output, head, resume=resume, min_severity=min_severity, fail_on=fail_on,
+                emit=lambda report: _emit_report(report, fmt, output, sources=sources),
+                table=(lambda report: render_report(report, target, rules)) if target else None)
+
+
+def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[str] | None,
+                         controls: list[str] | None, window, fmt: "ReportFormat", output: Optional[Path],
+                         opts: OrgRunOptions, min_severity: Optional[str] = None,
                          fail_on: Optional[str] = None, sources=None) -> NoReturn:
     import re
 
     import botocore.exceptions
 
     from provisioner.aws import describe_error
-    from provisioner.organization import ROLE_NAME_RE, verify_organization
-    from provisioner.report_table import render_report
+    from provisioner.organization import ROLE_NAME_RE, Parallelism, plan_run, run_organization
+    from provisioner.report_stream import StreamError, check_resumable, header, scan
 
     if not re.match(ROLE_NAME_RE, role_name):
         fail(f"--organization-role {role_name!r}: expected an IAM role name (letters, digits, +=,.@_-)")
-    for account in accounts or []:
+    for account in opts.accounts or []:
         if not re.fullmatch(r"[0-9]{12}", account):
             fail(f"--accounts {account!r}: expected a 12-digit account id")
+    resume_state = None
+    if opts.resume:
+        if fmt is not ReportFormat.jsonl:
+            fail("--resume needs --format jsonl (the stream is what a run resumes from)")
+        if not opts.resume.is_file():
+            fail(f"--resume {opts.resume}: no such file (start the run without --resume, with --output)")
+        try:
+            resume_state = scan(opts.resume)
+        except StreamError as exc:
+            fail(str(exc))
+        output = opts.resume
     try:
-        with err.status("verifying the organization's accounts") as status:
-            result = verify_organization(
-                aws, baseline, role_name, accounts=accounts, regions=regions, controls=controls, since=window,
-                on_account=lambda acct, r: status.update(f"{acct}: {r.summary()['fail']} fail, "
-                                                         f"{r.summary()['error']} error"))
+        plan = plan_run(aws, accounts=opts.accounts, controls=controls, shard=opts.shard,
+                        skip=resume_state.done if resume_state else ())
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"verify --organization-role: {describe_error(exc)}", EXIT_UNABLE)
-    exit_code = result.exit_code(fail_on)
-    result.reports = [r.filtered(min_severity) for r in result.reports]
-    if fmt is ReportFormat.json:
-        text = json.dumps(result.to_dict(), indent=2, default=str)
-        output.write_text(text, encoding="utf-8") if output else print(text)
-    elif fmt is ReportFormat.table:
-        from provisioner.controls import select
+    if resume_state:
+        try:
+            check_resumable(resume_state, plan.organization_id, opts.shard)
+        except StreamError as exc:
+            fail(str(exc))
+        err.print(f"resuming {escape(str(opts.resume))}: {len(resume_state.done)} accounts already reported, "
+                  f"{len(plan.accounts)} to go", soft_wrap=True)
+    par = Parallelism.auto(len(plan.accounts), opts.processes, opts.account_workers, opts.sequential)
+    head = header(plan.organization_id, shard=opts.shard, role=role_name, regions=regions, controls=controls)
+    sink = _organization_sink(fmt, output, head, resume=resume_state, min_severity=min_severity,
+                              fail_on=fail_on, sources=sources)
 
-        rules = {c.id: c.metadata() for c in select(None)}
-        target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else out
-        for report in result.reports:
-            render_report(report, target, rules)
-        s = result.summary()
-        target.print(f"[bold]organization {escape(str(result.organization_id))}[/]: {s['accounts']} accounts, "
-                     f"{s['accounts_failing']} with drift, {s['accounts_unable']} not fully checked")
-    else:
-        _emit_report(result.merged(), fmt, output, sources=sources)
-    raise typer.Exit(exit_code)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("[bold]verify[/] accounts"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=err, transient=True, disable=not err.is_terminal)
+    task = progress.add_task("", total=len(plan.accounts))
+
+    def on_report(report) -> None:
+        sink.add(report)
+        s = sink.totals
+        progress.update(task, advance=1, description=f"{report.account}: {s.accounts_failing} with drift, "
+                        f"{s.accounts_unable} not fully checked")
+
+    with progress:
+        run_organization(aws, baseline, role_name, plan, on_report, regions=regions, since=window,
+                         parallelism=par, base_spec={"profile": opts.profile, "role_arn": opts.role_arn})
+    code = sink.close()
+    s = sink.totals
+    if fmt is ReportFormat.table or output:
+        err.print(f"organization {escape(str(plan.organization_id))}: {s.accounts} accounts, "
+                  f"{s.accounts_failing} with drift, {s.accounts_unable} not fully checked"
+                  + (f"; report written to {escape(str(output))}" if output else ""), soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def _sources(terraform_dir: Optional[Path], config: Optional[Path]):
@@ -320,6 +382,19 @@ def verify(
         "role name in each (run from the management or delegated-admin account; a read-only audit role is "
         "enough). The SCP controls run once, from the caller's account."),
     accounts: list[str] = typer.Option([], "--accounts", help="With --organization-role: only these account ids."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N", help="With --organization-role: verify "
+                                        "only slice I of N (a stable hash of the account id), for N workers of a "
+                                        "CI matrix or batch array job; `harden report merge` combines their outputs."),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="FILE", help="With --organization-role and "
+                                          "--format jsonl: continue an interrupted run, appending to FILE and "
+                                          "skipping the accounts it already holds."),
+    processes: Optional[int] = typer.Option(None, "--processes", min=1, max=64, help="With --organization-role: "
+                                            "worker processes (default: one per 100 accounts, at most one per CPU)."),
+    account_workers: Optional[int] = typer.Option(None, "--account-workers", min=1, max=64, help="With "
+                                                  "--organization-role: accounts verified at once per process "
+                                                  "(default 8). In flight at most: processes x this x --workers."),
+    sequential: bool = typer.Option(False, "--sequential", help="With --organization-role: one account after "
+                                    "the other in this process (the pre-0.2 behaviour, for comparison)."),
     severity: Optional[str] = SEVERITY_OPTION,
     fail_on: Optional[str] = FAIL_ON_OPTION,
     tf_dir: Path = typer.Option(Path("terraform"), "--dir", "-d", metavar="DIR", help="The rendered Terraform: SARIF results "
@@ -350,10 +425,22 @@ def verify(
     aws = _aws_session(baseline, profile, role_arn, workers)
 
     if organization_role:
-        _verify_organization(aws, baseline, organization_role, _split(accounts), wanted_regions,
-                             controls or None, window, fmt, output, min_severity, fail_on, sources)
-    elif accounts:
-        fail("--accounts needs --organization-role")
+        from provisioner.organization import parse_shard
+
+        try:
+            shard_slice = parse_shard(shard) if shard else None
+        except ValueError as exc:
+            fail(str(exc))
+        _verify_organization(aws, baseline, organization_role, wanted_regions, controls or None, window, fmt,
+                             output, OrgRunOptions(accounts=_split(accounts), shard=shard_slice, resume=resume,
+                                                   processes=processes, account_workers=account_workers,
+                                                   sequential=sequential, profile=profile, role_arn=role_arn),
+                             min_severity, fail_on, sources)
+    for flag, value in (("--accounts", accounts), ("--shard", shard), ("--resume", resume),
+                        ("--processes", processes), ("--account-workers", account_workers),
+                        ("--sequential", sequential)):
+        if value:
+            fail(f"{flag} needs --organization-role")
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -952,6 +1039,48 @@ def drift(
         fail(f"drift: verify could not run: {describe_error(exc)}", EXIT_UNABLE)
     _emit_report(report, fmt, output, min_severity=min_severity, sources=_sources(out_dir, config))
     raise typer.Exit(report.exit_code(fail_on))
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+report_app = typer.Typer(help="Work with saved reports: merge the shards of an organization run.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("merge")
+def report_merge(
+    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Streams written by `harden verify "
+                                       "--organization-role --format jsonl` (one per shard)."),
+    fmt: ReportFormat = typer.Option(ReportFormat.jsonl, "--format", "-f", help="Output format of the "
+                                     "combined report."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file "
+                                          "instead of stdout."),
+) -> None:
+    """Combine the reports of a sharded organization run (`verify --shard I/N --format jsonl`)
+    into one report, with the same exit-code rules as a single run: 0 clean, 1 drift, 3 some
+    account could not be checked or a shard's stream ended without its summary (interrupted).
+
+    Example (a CI matrix of four workers, then one job that merges):
+
+    ```
+    harden verify --organization-role harden-audit --shard 2/4 -f jsonl -o shard-2.jsonl
+    harden report merge shard-*.jsonl --format sarif -o organization.sarif
+    ```
+    """
+    from provisioner.report_stream import StreamError, merge
+
+    for path in files:
+        if not path.is_file():
+            fail(f"report merge: {path}: no such file")
+    if output is not None and output.resolve() in {f.resolve() for f in files}:
+        fail(f"report merge: --output {output} is one of the inputs")
+    try:
+        code = merge(files, lambda head: _organization_sink(fmt, output, head),
+                     warn=lambda line: err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True))
+    except StreamError as exc:
+        fail(str(exc))
+    raise typer.Exit(code)
 
 
 # -- the sandbox ---------------------------------------------------------------------------------

@@ -1,0 +1,293 @@
+"""Organization runs at scale: parallel accounts, the jsonl stream, shards merged, resume after
+kill -9, credentials refreshed. Everything runs against the moto server over loopback, whose
+organization keeps each member account's resources apart (as AWS does)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import boto3
+import pytest
+
+from provisioner.aws import AwsSession
+from provisioner.baseline import parse_baseline
+from provisioner.organization import Parallelism, parse_shard, shard_of, verify_organization
+from provisioner.report_stream import STREAM_FORMAT
+
+REGION = "us-east-1"
+ROLE = "harden-audit"
+HARDEN = [sys.executable, "-m", "provisioner.cli"]
+CONTROLS = "flow_logs,eip.unassociated"
+
+
+def _organization(members: int) -> tuple[str, list[str]]:
+    """An organization whose members alternate: even ones compliant (flow logs on), odd ones drifted."""
+    org = boto3.client("organizations", region_name=REGION)
+    org.create_organization(FeatureSet="ALL")
+    ids = [org.create_account(Email=f"m{i}@example.com", AccountName=f"member '{i}\"")
+           ["CreateAccountStatus"]["AccountId"] for i in range(members)]
+    sts = boto3.client("sts", region_name=REGION)
+    for i, account in enumerate(ids):
+        if i % 2:
+            continue
+        creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{ROLE}", RoleSessionName="setup")["Credentials"]
+        s = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                          aws_session_token=creds["SessionToken"], region_name=REGION)
+        s.client("s3").create_bucket(Bucket=f"flow-{account}")
+        ec2 = s.client("ec2")
+        ec2.create_flow_logs(ResourceIds=[v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]], ResourceType="VPC",
+                             TrafficType="ALL", LogDestinationType="s3", LogDestination=f"arn:aws:s3:::flow-{account}")
+    return org.describe_organization()["Organization"]["Id"], ids
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "harden.toml"
+    cfg.write_text(f'home_region = "{REGION}"\nregions = ["{REGION}"]\n')
+    return cfg
+
+
+def _verify(cfg: Path, *extra: str, env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(HARDEN + ["verify", "-c", str(cfg), "--controls", CONTROLS, "--organization-role", ROLE,
+                                    *extra], capture_output=True, text=True, env=env or dict(os.environ),
+                          timeout=timeout)
+
+
+def _stream(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _findings(lines: list[dict]) -> set[tuple]:
+    """Every finding of a stream, keyed without the message (which may carry timings)."""
+    return {(a["account"], f["control"], f["region"], f["resource"], f["status"])
+            for a in lines if a["type"] == "account" for f in a["report"]["findings"]}
+
+
+# -- shards ----------------------------------------------------------------------------------------
+
+def test_shards_are_stable_and_partition_the_accounts():
+    accounts = [f"{n:012d}" for n in range(0, 10_000_000_000, 37_000_000)]
+    slices = [[a for a in accounts if shard_of(a, 4) == i] for i in (1, 2, 3, 4)]
+    assert sorted(sum(slices, [])) == sorted(accounts)          # every account in exactly one slice
+    assert all(len(s) > len(accounts) // 8 for s in slices)     # and no slice is starved
+    # sha256-based: the same answer on every machine and in every process (hash() is salted);
+    # pinned to `printf 111122223333 | sha256sum` (first 8 bytes, big-endian, mod N, plus 1).
+    assert [shard_of("111122223333", n) for n in (1, 2, 3, 4, 7)] == [1, 1, 1, 1, 5]
+    assert parse_shard("2/4") == (2, 4)
+    for bad in ("0/4", "5/4", "2", "a/b", "1/0", "-1/3"):
+        with pytest.raises(ValueError, match="--shard"):
+            parse_shard(bad)
+
+
+def test_sharded_runs_merge_to_the_single_run(aws, emulator, tmp_path):
+    org_id, members = _organization(5)
+    cfg = _config(tmp_path)
+    single = tmp_path / "single.jsonl"
+    whole = _verify(cfg, "--format", "jsonl", "--output", str(single))
+    assert whole.returncode == 1, whole.stderr       # odd members drifted
+    parts = []
+    for i in (1, 2, 3):
+        part = tmp_path / f"shard-{i}.jsonl"
+        proc = _verify(cfg, "--shard", f"{i}/3", "--format", "jsonl", "--output", str(part))
+        assert proc.returncode in (0, 1), proc.stderr
+        head = _stream(part)[0]
+        assert head["shard"] == f"{i}/3" and head["organization"] == org_id
+        parts.append(part)
+    merged = tmp_path / "merged.jsonl"
+    proc = subprocess.run(HARDEN + ["report", "merge", *map(str, parts), "--format", "jsonl", "--output",
+                                    str(merged)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == whole.returncode, proc.stderr
+    one, many = _stream(single), _stream(merged)
+    assert _findings(many) == _findings(one) and len(_findings(one)) >= 6
+    assert {a["account"] for a in many if a["type"] == "account"} == set(members) | {aws.account_id()}
+    assert many[-1]["type"] == "summary" and many[-1]["summary"] == one[-1]["summary"] | {
+        "api_calls": many[-1]["summary"]["api_calls"]}
+    # Other formats come from the same merge; the SCP-free controls are in the SARIF rules.
+    sarif = tmp_path / "merged.sarif"
+    proc = subprocess.run(HARDEN + ["report", "merge", *map(str, parts), "-f", "sarif", "-o", str(sarif)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    results = json.loads(sarif.read_text())["runs"][0]["results"]
+    assert {r["ruleId"] for r in results if r["level"] == "error"} >= {"flow_logs.all_vpcs"}
+    assert not list(tmp_path.glob(".harden-spool-*"))       # the spool is gone
+
+
+def test_merge_refuses_what_it_cannot_combine_honestly(aws, emulator, tmp_path):
+    _organization(2)
+    cfg = _config(tmp_path)
+    a = tmp_path / "a.jsonl"
+    assert _verify(cfg, "-f", "jsonl", "-o", str(a)).returncode == 1
+    dup = subprocess.run(HARDEN + ["report", "merge", str(a), str(a)], capture_output=True, text=True, timeout=60)
+    assert dup.returncode == 2 and "is in both" in dup.stderr and "Traceback" not in dup.stderr
+    other = tmp_path / "other.jsonl"
+    lines = _stream(a)
+    lines[0]["organization"] = "o-someoneelse"
+    other.write_text("".join(json.dumps(x) + "\n" for x in lines[:1]))
+    mixed = subprocess.run(HARDEN + ["report", "merge", str(a), str(other)], capture_output=True, text=True,
+                           timeout=60)
+    assert mixed.returncode == 2 and "different organizations" in mixed.stderr
+    # A shard that never finished (no summary line): its accounts are kept, the exit says "incomplete".
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(json.dumps(x) + "\n" for x in lines[:-1]))
+    proc = subprocess.run(HARDEN + ["report", "merge", str(cut), "-f", "json"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 3 and "interrupted" in proc.stderr
+    assert len(json.loads(proc.stdout)["accounts"]) == len(lines) - 2
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text('{"hello": 1}\n')
+    bad = subprocess.run(HARDEN + ["report", "merge", str(junk)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "not a harden --format jsonl report" in bad.stderr
+
+
+# -- resume ----------------------------------------------------------------------------------------
+
+def test_resume_after_kill_9_reports_every_account_once(aws, emulator, tmp_path):
+    _, members = _organization(6)
+    cfg = _config(tmp_path)
+    reference = tmp_path / "reference.jsonl"
+    assert _verify(cfg, "--sequential", "-f", "jsonl", "-o", str(reference)).returncode == 1
+    stream = tmp_path / "run.jsonl"
+    proc = subprocess.Popen(HARDEN + ["verify", "-c", str(cfg), "--controls", CONTROLS, "--organization-role", ROLE,
+                                      "--sequential", "-f", "jsonl", "-o", str(stream)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not stream.exists() or stream.read_text().count("\n") < 3):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    before = _stream(stream)
+    assert before[0]["type"] == "header" and before[-1]["type"] != "summary"   # killed mid-run
+    done_before = [x["account"] for x in before if x["type"] == "account"]
+    assert 2 <= len(done_before) < len(members) + 1
+    # Mark what the first run wrote, and tear the tail as a kill mid-write would.
+    marked = [dict(x, resumed_from_first_run=True) if x["type"] == "account" else x for x in before]
+    stream.write_text("".join(json.dumps(x) + "\n" for x in marked) + '{"type": "account", "acc')
+    resumed = _verify(cfg, "--sequential", "-f", "jsonl", "--resume", str(stream))
+    assert resumed.returncode == 1, resumed.stderr
+    assert f"{len(done_before)} accounts already reported" in resumed.stderr
+    after = _stream(stream)          # every line parses: the torn one was cut off
+    accounts = [x["account"] for x in after if x["type"] == "account"]
+    assert sorted(accounts) == sorted(set(accounts)) == sorted(set(members) | {aws.account_id()})
+    assert [x["account"] for x in after if x.get("resumed_from_first_run")] == done_before  # not re-verified
+    assert after[-1]["type"] == "summary" and after[-1]["exit_code"] == 1
+    assert _findings(after) == _findings(_stream(reference))
+    assert after[-1]["summary"]["accounts"] == len(members) + 1
+
+
+def test_resume_refuses_another_organizations_or_shards_stream(aws, emulator, tmp_path):
+    _organization(1)
+    cfg = _config(tmp_path)
+    stream = tmp_path / "run.jsonl"
+    assert _verify(cfg, "--shard", "1/1", "-f", "jsonl", "-o", str(stream)).returncode in (0, 1)
+    other = _verify(cfg, "--shard", "1/2", "-f", "jsonl", "--resume", str(stream))
+    assert other.returncode == 2 and "shard" in other.stderr
+    missing = _verify(cfg, "-f", "jsonl", "--resume", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    wrong_format = _verify(cfg, "-f", "json", "--resume", str(stream))
+    assert wrong_format.returncode == 2 and "--format jsonl" in wrong_format.stderr
+    alone = subprocess.run(HARDEN + ["verify", "-c", str(cfg), "--shard", "1/2"], capture_output=True, text=True,
+                           timeout=60)
+    assert alone.returncode == 2 and "--shard needs --organization-role" in alone.stderr
+
+
+# -- parallel ----------------------------------------------------------------------------------------
+
+def test_worker_processes_find_what_the_sequential_run_finds(aws, emulator, tmp_path):
+    _organization(4)
+    cfg = _config(tmp_path)
+    seq, par = tmp_path / "seq.jsonl", tmp_path / "par.jsonl"
+    assert _verify(cfg, "--sequential", "-f", "jsonl", "-o", str(seq)).returncode == 1
+    proc = _verify(cfg, "--processes", "2", "--account-workers", "2", "-f", "jsonl", "-o", str(par))
+    assert proc.returncode == 1, proc.stderr
+    assert _findings(_stream(par)) == _findings(_stream(seq))
+    # The JSON document, streamed account by account, still matches the report's JSON Schema.
+    import jsonschema
+    from importlib import resources
+
+    doc = json.loads(_verify(cfg, "--processes", "2", "-f", "json").stdout)
+    schema = json.loads(resources.files("provisioner").joinpath("schemas/report.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    assert len(doc["accounts"]) == 5 and doc["summary"]["accounts"] == 5 and doc["summary"]["fail"] >= 2
+
+
+def test_a_worker_that_cannot_start_reports_every_account_as_error(aws, emulator, tmp_path):
+    _organization(2)
+    cfg = _config(tmp_path)
+    # The parent plans with the emulator's default credentials; the workers are told to use a
+    # profile that does not exist, so none of them can build a session.
+    from provisioner.organization import plan_run, run_organization
+
+    plan = plan_run(aws, controls=["flow_logs"])
+    reports = []
+    run_organization(aws, parse_baseline({"regions": [REGION], "home_region": REGION}), ROLE, plan,
+                     reports.append, parallelism=Parallelism(processes=1 + 1, account_workers=1),
+                     base_spec={"profile": "harden-test-no-such-profile"})
+    assert sorted(r.account for r in reports) == sorted(plan.accounts)
+    assert all(r.exit_code() == 3 for r in reports)
+    assert "could not start an AWS session" in reports[0].findings[0].message
+
+
+def test_verify_organization_in_threads_keeps_account_order(aws):
+    _, members = _organization(3)
+    baseline = parse_baseline({"regions": [REGION], "home_region": REGION})
+    seen = []
+    result = verify_organization(aws, baseline, ROLE, controls=["flow_logs"],
+                                 parallelism=Parallelism(1, 3), on_account=lambda a, r: seen.append(a))
+    assert [r.account for r in result.reports] == sorted(set(members) | {aws.account_id()})
+    assert sorted(seen) == sorted(r.account for r in result.reports)
+
+
+# -- credentials ---------------------------------------------------------------------------------------
+
+def test_assumed_role_credentials_are_refreshed_before_they_expire(aws):
+    _, members = _organization(1)
+    member = AwsSession(role_arn=f"arn:aws:iam::{members[0]}:role/{ROLE}", region=REGION, base=aws)
+    assert member.account_id() == members[0]
+    assert aws.calls.by_operation()["sts:AssumeRole"] == 1
+    creds = member._core.get_credentials()
+    creds._expiry_time = datetime.now(timezone.utc) + timedelta(minutes=5)   # inside botocore's refresh window
+    member.client("ec2").describe_vpcs()
+    assert aws.calls.by_operation()["sts:AssumeRole"] == 2                    # renewed, not expired mid-run
+    assert creds._expiry_time > datetime.now(timezone.utc) + timedelta(minutes=30)
+
+
+def test_single_account_jsonl_is_a_stream_of_one(aws, emulator, tmp_path):
+    cfg = _config(tmp_path)
+    proc = subprocess.run(HARDEN + ["verify", "-c", str(cfg), "--controls", "flow_logs", "-f", "jsonl"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [x["type"] for x in lines] == ["header", "account", "summary"]
+    assert lines[0]["format"] == STREAM_FORMAT and lines[1]["account"] == aws.account_id()
+    assert lines[2]["exit_code"] == 1
+
+
+def test_the_organization_workflow_example_shards_and_merges_consistently():
+    """examples/ci/github-actions-organization.yml: the matrix lists exactly shards 1..N, the
+    verify step names the same N, and every harden command it runs exists."""
+    import re
+
+    import yaml
+
+    from provisioner.cli import app
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "ci" / "github-actions-organization.yml"
+    workflow = yaml.safe_load(path.read_text())
+    shards = workflow["jobs"]["verify"]["strategy"]["matrix"]["shard"]
+    runs = "\n".join(s.get("run", "") for job in workflow["jobs"].values() for s in job["steps"])
+    (total,) = set(re.findall(r"--shard \$\{\{ matrix\.shard \}\}/(\d+)", runs))
+    assert shards == list(range(1, int(total) + 1))
+    groups = {g.name: {c.name or c.callback.__name__ for c in g.typer_instance.registered_commands}
+              for g in app.registered_groups}
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    used = [line.split()[1:3] for line in runs.splitlines() if line.strip().startswith("harden ")]
+    assert ["verify", "--config"] in used
+    for first, second in used:
+        assert first in commands or second in groups.get(first, set()), (first, second)
+    assert "needs" in workflow["jobs"]["report"] and workflow["jobs"]["report"]["if"] == "always()"

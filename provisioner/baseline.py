@@ -35,8 +35,12 @@ else:  # pragma: no cover - exercised on 3.10 only
 REGION_RE = r"^(af|ap|ca|cn|eu|il|me|mx|sa|us)(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9]$"
 ACCOUNT_RE = r"^[0-9]{12}$"
 ORG_ID_RE = r"^o-[a-z0-9]{10,32}$"
-# IAM names allow [\w+=,.@-]; paths add '/'; '*' and '?' are ArnLike wildcards.
-PRINCIPAL_ARN_RE = r"^arn:aws(-cn|-us-gov)?:(iam|sts)::[0-9]{12}:(root|(user|role|assumed-role)/[A-Za-z0-9+=,.@_/*?-]{1,512})$"
+# IAM names allow [\w+=,.@-]; paths add '/'; '*' and '?' are ArnLike wildcards. The account is 12
+# digits or '*' (every account the SCP reaches). Only what aws:PrincipalArn can hold: for a role
+# session it is the role's ARN, never the assumed-role session ARN
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn),
+# so an assumed-role/... entry would exempt nobody (principal_entry_problem says what to write).
+PRINCIPAL_ARN_RE = r"^arn:aws(-cn|-us-gov)?:iam::([0-9]{12}|\*):(root|(user|role)/[A-Za-z0-9+=,.@_/*?-]{1,512})$"
 SCP_TARGET_RE = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|[0-9]{12})$"
 VPC_ID_RE = r"^vpc-[0-9a-f]{8,17}$"
 INSTANCE_ID_RE = r"^i-([0-9a-f]{8}|[0-9a-f]{17})$"
@@ -60,8 +64,8 @@ _EXPLAIN = {
     REGION_RE: "an AWS region name such as 'eu-west-1'",
     ACCOUNT_RE: "a 12-digit AWS account id",
     ORG_ID_RE: "an organization id such as 'o-a1b2c3d4e5'",
-    PRINCIPAL_ARN_RE: "an IAM principal ARN such as 'arn:aws:iam::123456789012:role/NetworkAdmin' "
-    "(wildcards * and ? allowed in the name)",
+    PRINCIPAL_ARN_RE: "an IAM user or role ARN such as 'arn:aws:iam::123456789012:role/NetworkAdmin' "
+    "(wildcards * and ? in the name; '*' for the account covers every account)",
     SCP_TARGET_RE: "an organization root (r-...), an OU (ou-...-...) or a 12-digit account id",
     VPC_ID_RE: "a VPC id such as 'vpc-0a1b2c3d'",
     INSTANCE_ID_RE: "an instance id such as 'i-0123456789abcdef0'",
@@ -157,11 +161,44 @@ class ConfigSettings(_Section):
     s3_key_prefix: _shaped(KEY_PREFIX_RE) = "config"
 
 
+def principal_entry_problem(entry: str) -> str | None:
+    """Why an allow-list entry can never match aws:PrincipalArn, and what to write instead; None
+    when it can. The one-line explanation bad input deserves, beyond the shape's."""
+    session = re.match(r"^arn:(aws[a-z-]*):sts::([0-9]{12}|\*):assumed-role/([^/]+)(/.*)?$", entry)
+    if session:
+        return (f"{entry!r} is an assumed-role session ARN, which aws:PrincipalArn never holds (it carries the "
+                f"role's ARN): write 'arn:{session[1]}:iam::{session[2]}:role/{session[3]}' (with the role's path, "
+                "if it has one)")
+    if re.match(r"^arn:[^:]*:iam::[^:]*:role/aws-service-role/", entry):
+        return f"{entry!r} is a service-linked role, which SCPs never restrict: leave it out"
+    if re.match(r"^arn:[^:]*:iam::[^:]*:group/", entry):
+        return (f"{entry!r} is an IAM group, which is never a request's principal: list its users, or the role "
+                "they assume")
+    if re.match(r"^arn:[^:]*:iam::[0-9?*]*[*?][0-9?*]*:", entry) and not re.match(r"^arn:[^:]*:iam::\*:", entry):
+        return f"{entry!r}: a partial wildcard in the account id matches unknown accounts: write 12 digits or '*'"
+    return None
+
+
+def _principal_entries(values):
+    # Before the shape check, so that a session ARN gets this explanation rather than the regex's;
+    # anything that is not a list of strings is left to the type check.
+    for value in values if isinstance(values, list) else []:
+        problem = principal_entry_problem(value) if isinstance(value, str) else None
+        if problem:
+            raise ValueError(problem)
+    return values
+
+
 class AllocateAddressSettings(_Section):
     """Who may allocate Elastic IPs, and where: read by the SCP and by the eip.allocations check."""
 
     allowed_principals: list[PrincipalArn] = Field(default_factory=list)
     allowed_regions: list[Region] = Field(default_factory=list)
+    # Deny AssociateAddress/DisassociateAddress outside the allow-list too (moving an address moves
+    # its traffic). Off only for deploy tooling that re-associates addresses itself.
+    deny_association: bool = True
+
+    _check_principals = field_validator("allowed_principals", mode="before")(_principal_entries)
 
 
 class ScpSettings(_Section):
@@ -170,6 +207,20 @@ class ScpSettings(_Section):
     protect_baseline: bool = True
     # Exempt from baseline protection: the pipeline role that applies harden, break-glass roles.
     admin_principals: list[PrincipalArn] = Field(default_factory=list)
+
+    _check_principals = field_validator("admin_principals", mode="before")(_principal_entries)
+
+    @model_validator(mode="after")
+    def _someone_can_apply(self) -> "ScpSettings":
+        # The protection SCP denies PutConfigurationRecorder, PutMetricAlarm on harden's alarms and
+        # the rest of what applying the baseline calls: with nobody exempt, nobody in the targeted
+        # accounts could ever apply or repair it.
+        if self.enabled and self.protect_baseline and self.targets and not self.admin_principals:
+            raise ValueError("targets are set but admin_principals is empty, so the protection SCP would "
+                             "deny everyone in those accounts the calls that apply the baseline: set "
+                             "scp.admin_principals to the role that applies harden (e.g. "
+                             "'arn:aws:iam::*:role/harden-pipeline'), or protect_baseline = false")
+        return self
 
 
 class EbsSettings(_Section):

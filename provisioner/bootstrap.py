@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from provisioner.controls import PSEUDO_CONTROLS
-from provisioner.findings import GLOBAL, Finding, Report
+from provisioner.findings import Report
 from provisioner.terraform import PlanResult, PlanSummary, Terraform
 
 Log = Callable[[str], None]
@@ -30,6 +29,7 @@ class BootstrapStopped(Exception):
 class BootstrapResult:
     steps: list[str] = field(default_factory=list)
     plan: PlanSummary | None = None
+    adopted: list = field(default_factory=list)  # import blocks written before the plan
     applied: bool = False
     report: Report | None = None
     verify_attempts: int = 0
@@ -76,8 +76,10 @@ def bootstrap(
     verify_interval: float = 15.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    adopt: Callable[[Terraform, Path], list] | None = None,
 ) -> BootstrapResult:
-    """render -> scan (stop on failed checks) -> init -> plan -> confirm -> apply -> verify."""
+    """render -> scan (stop on failed checks) -> init -> [adopt: import blocks for what exists]
+    -> plan -> confirm -> apply -> verify."""
     result = BootstrapResult()
 
     out_dir = render()
@@ -90,6 +92,9 @@ def bootstrap(
     tf = terraform(out_dir / root_name)
     tf.init()
     result.steps.append("init")
+    if adopt is not None:
+        result.adopted = adopt(tf, out_dir / root_name)
+        result.steps.append("adopt")
     plan: PlanResult = tf.plan()
     result.steps.append("plan")
     result.plan = plan.summary
@@ -112,18 +117,14 @@ def bootstrap(
 
 
 def drift_report(tf: Terraform, verify: Callable[[], Report] | None, root_name: str) -> Report:
-    """Terraform drift (a non-empty plan) and live-account drift (verify) in one report."""
+    """Terraform drift (one finding per resource the plan would change or import) and live-account
+    drift (verify), in one report; every failing finding says which command converges it and
+    whether harden fixes it with boto3 (provisioner/drift.py)."""
+    from provisioner.drift import terraform_findings, with_advice
+    from provisioner.remediate import fixable_controls
+
     plan = tf.plan(plan_file="harden-drift.tfplan")
-    summary = plan.summary.to_dict()
-    if plan.has_changes:
-        what = ", ".join(f"{c.action} {c.address}" for c in plan.summary.changes[:5])
-        terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "fail",
-                                    f"Terraform would change {len(plan.summary.changes)} resource(s): {what}",
-                                    summary, severity=PSEUDO_CONTROLS["terraform.plan"].severity)
-    else:
-        terraform_finding = Finding("terraform.plan", GLOBAL, root_name, "pass",
-                                    "Terraform state matches the configuration", summary,
-                                    severity=PSEUDO_CONTROLS["terraform.plan"].severity)
     report = verify() if verify else Report(account=None, regions=[], findings=[])
-    report.findings.append(terraform_finding)
+    report.findings = with_advice(report.findings, set(fixable_controls())) + \
+        terraform_findings(plan.summary, root_name)
     return report

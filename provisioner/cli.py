@@ -800,6 +800,31 @@ def _render_into(config: Optional[Path], out_dir: Path, allow_destroy: bool = Fa
     return baseline
 
 
+def _adopt(baseline: Baseline, tf, root_dir: Path, aws=None) -> list:
+    """Import blocks for the harden resources the account has and this root's state lacks (made
+    by `harden remediate` or by hand), so the plan imports them instead of failing."""
+    import botocore.exceptions
+
+    from provisioner.adopt import IMPORTS_FILE, adopt
+    from provisioner.aws import AwsSession, describe_error
+
+    try:
+        return adopt(tf, aws or AwsSession(region=baseline.home_region), baseline, root_dir)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        (root_dir / IMPORTS_FILE).unlink(missing_ok=True)
+        err.print(f"[yellow]could not look for existing harden resources to import[/] "
+                  f"({escape(describe_error(exc))}): planning without import blocks")
+        return []
+
+
+def _print_adopted(adopted: list, root_dir: Path) -> None:
+    if adopted:
+        from provisioner.adopt import IMPORTS_FILE
+
+        out.print(f"import blocks: {escape(str(root_dir / IMPORTS_FILE))} ({len(adopted)} existing resource(s) "
+                  "Terraform adopts instead of creating)")
+
+
 def _preflight(baseline: Baseline, root: "Root") -> None:
     """Before Terraform plans the account root: an organization trail is applied from the
     management account only (provisioner/preflight.py). Exit 2 elsewhere, 3 when AWS cannot say."""
@@ -827,12 +852,13 @@ def _print_plan(summary) -> None:
     table = Table(title="plan", title_justify="left")
     table.add_column("action")
     table.add_column("resource", overflow="fold")
-    colour = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
+    colour = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "import": "cyan"}
     for c in summary.changes:
         table.add_row(f"[{colour[c.action]}]{c.action}[/]", escape(c.address))
     out.print(table)
     d = summary.to_dict()
-    out.print(f"{d['add']} to add, {d['change']} to change, {d['replace']} to replace, {d['destroy']} to destroy")
+    out.print(f"{d['import']} to import, {d['add']} to add, {d['change']} to change, {d['replace']} to replace, "
+              f"{d['destroy']} to destroy")
 
 
 @app.command()
@@ -849,18 +875,19 @@ def plan(
     """Render (unless --no-render), init and plan one root module; save the plan for `harden apply`."""
     from provisioner.terraform import TerraformError
 
-    if not no_render:
-        _preflight(_render_into(config, out_dir, allow_destroy), root)
-    else:
-        _preflight(resolve_config(config), root)
+    baseline = resolve_config(config) if no_render else _render_into(config, out_dir, allow_destroy)
+    _preflight(baseline, root)
     try:
         with err.status("terraform init") as status:
             tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
             tf.init()
+            status.update("looking for harden resources to import")
+            adopted = _adopt(baseline, tf, out_dir / root.value)
             status.update("terraform plan")
             result = tf.plan()
     except TerraformError as exc:
         fail(str(exc))
+    _print_adopted(adopted, out_dir / root.value)
     _print_plan(result.summary)
     if result.has_changes:
         out.print(f"saved plan: {escape(str(result.plan_file))} (apply it with `harden apply`)")
@@ -887,12 +914,13 @@ def apply(
     try:
         with err.status("terraform") as status:
             if not saved.is_file():
-                _render_into(config, out_dir, allow_destroy)
+                baseline = _render_into(config, out_dir, allow_destroy)
             tf = _terraform(root_dir, terraform_bin, verbose, status)
             if saved.is_file():
                 summary, has_changes = tf.show(saved), True
             else:
                 tf.init()
+                _print_adopted(_adopt(baseline, tf, root_dir), root_dir)
                 result = tf.plan()
                 summary, has_changes = result.summary, result.has_changes
         _print_plan(summary)
@@ -983,6 +1011,7 @@ def bootstrap(
             terraform=lambda root_dir: _terraform(root_dir, terraform_bin, verbose),
             verify=do_verify, confirm=confirm, log=lambda m: err.print(escape(m)),
             allow_destroy=allow_destroy, verify_timeout=verify_timeout,
+            adopt=lambda tf, root_dir: _adopt(baseline, tf, root_dir),
         )
     except BootstrapStopped as exc:
         fail(str(exc), exc.exit_code)
@@ -990,6 +1019,7 @@ def bootstrap(
         fail(str(exc), EXIT_UNABLE if isinstance(exc, ScanError) else EXIT_USAGE)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"bootstrap: verify could not run: {describe_error(exc)}", EXIT_UNABLE)
+    _print_adopted(result.adopted, out_dir / "account")
     if not result.applied:
         out.print("[green]nothing to change[/]: a second bootstrap is a no-op")
     assert result.report is not None
@@ -1032,6 +1062,8 @@ def drift(
         with err.status("terraform plan") as status:
             tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)
             tf.init()
+            if aws is not None:  # what remediate made shows as "to import", not as "to create"
+                _adopt(baseline, tf, out_dir / root.value, aws)
             report = drift_report(tf, (lambda: run_verify(aws, baseline)) if aws else None, root.value)
     except TerraformError as exc:
         fail(str(exc))

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from provisioner import __version__, tf_versions
 from provisioner.baseline import Baseline
-from provisioner.policies import PolicyError, allocate_address_scp, baseline_protection_scp
+from provisioner.policies import GUARD_TAG_KEY, Place, PolicyError, alarm_topic_policy, harden_scps
 
 TEMPLATES_DIR = Path(os.environ.get("HARDEN_TEMPLATES") or Path(__file__).resolve().parent.parent / "templates")
 FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms")
@@ -120,6 +120,73 @@ def _comment(value: Any) -> Raw:
     return Raw(re.sub(r"[\x00-\x1f\x7f]+", " ", str(value)))
 
 
+# A resource policy's account, Region and partition are known to Terraform only: the policy
+# functions (provisioner/policies.py) get these markers instead, and policy_document() turns each
+# into the one reference it stands for. Private-use characters: no validated harden.toml value
+# can hold them, and only these three references are ever written.
+_REFERENCES = ("data.aws_partition.current.partition", "local.account_id", "each.key")
+_MARK = re.compile("\ue000([a-z_.]+)\ue001")
+
+
+def reference(expression: str) -> str:
+    if expression not in _REFERENCES:
+        raise RenderError(f"not a reference a policy may use: {expression!r}")
+    return f"\ue000{expression}\ue001"
+
+
+def terraform_place() -> Place:
+    """The Place of a resource policy the account root passes to a per-region module, as
+    Terraform references (the root's partition and account; for_each's key is the Region)."""
+    return Place(partition=reference("data.aws_partition.current.partition"), account_id=reference("local.account_id"),
+                 region=reference("each.key"))
+
+
+def _policy_literal(value: Any) -> str:
+    """hcl_literal(), but a marked reference inside a string becomes ${reference}."""
+    if isinstance(value, str) and "\ue000" in value:
+        out, last = [], 0
+        for match in _MARK.finditer(value):
+            if match.group(1) not in _REFERENCES:
+                raise RenderError(f"unknown reference in a policy: {match.group(1)!r}")
+            out.append(hcl_string(value[last:match.start()])[1:-1] + "${" + match.group(1) + "}")
+            last = match.end()
+        tail = value[last:]
+        if "\ue000" in tail or "\ue001" in "".join(out):
+            raise RenderError("a policy string holds a malformed reference marker")
+        return '"' + "".join(out) + hcl_string(tail)[1:-1] + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_policy_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{hcl_string(str(k))} = {_policy_literal(v)}" for k, v in value.items()) + " }"
+    return hcl_literal(value)
+
+
+def policy_document(doc: dict[str, Any], indent: str = "") -> Raw:
+    """`jsonencode({...})` of a policy document, one statement element per line so a reviewer can
+    read it. Every value is an hcl_literal() (with terraform_place()'s references resolved); only
+    the layout is written here."""
+    if not isinstance(indent, str) or indent.strip(" "):
+        raise RenderError(f"policy_document indent must be spaces, got {indent!r}")
+    # Aligned as `terraform fmt` aligns consecutive one-line attributes (the multi-line Statement
+    # ends a run), so templates stay fmt-clean.
+    lines = ["jsonencode({"]
+    for key, value in doc.items():
+        if key != "Statement":
+            lines.append(f"{indent}  {hcl_string(str(key))} = {_policy_literal(value)}")
+    lines.append(f'{indent}  "Statement" = [')
+    for statement in doc.get("Statement", []):
+        keys = [hcl_string(str(k)) for k in statement]
+        inner = max((len(k) for k in keys), default=0)
+        lines.append(f"{indent}    {{")
+        lines.extend(f"{indent}      {k.ljust(inner)} = {_policy_literal(v)}" for k, v in zip(keys, statement.values()))
+        lines.append(f"{indent}    }},")
+    lines.append(f"{indent}  ]")
+    lines.append(f"{indent}}})")
+    return Raw("\n".join(lines))
+
+
 def environment(templates: Path = TEMPLATES_DIR) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
@@ -132,6 +199,7 @@ def environment(templates: Path = TEMPLATES_DIR) -> jinja2.Environment:
     )
     env.filters["ident"] = _ident
     env.filters["comment"] = _comment
+    env.filters["policy_document"] = policy_document
     env.filters["json"] = lambda v: json.dumps(v, sort_keys=True)
     return env
 
@@ -161,14 +229,22 @@ def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
     try:
         # The SCP documents are computed here, once (the same functions serve verify and
         # remediate); with SCPs off the organization root is not rendered and needs none.
+        # The first policy of each guardrail has a module input of its own; what did not fit
+        # AWS's size limit continues in overflow policies.
+        scps = harden_scps(baseline) if baseline.scp.enabled else []
+        first = {p.control: p for p in reversed(scps)}
         documents = {
-            "allocate_address_doc": allocate_address_scp(baseline) if baseline.scp.enabled else None,
-            "baseline_protection_doc": baseline_protection_scp(baseline) if baseline.scp.enabled else None,
+            "allocate_address_doc": first["scp.allocate_address"].document if "scp.allocate_address" in first else None,
+            "baseline_protection_doc":
+                first["scp.baseline_protection"].document if "scp.baseline_protection" in first else None,
+            "overflow_policies": [p for p in scps if p is not first[p.control]],
         }
     except PolicyError as exc:
         raise RenderError(str(exc)) from None
     context = {"b": baseline, "harden_version": __version__, "endpoint_url": endpoint_url,
-               "emulated_services": EMULATED_SERVICES, "allow_destroy": bool(allow_destroy), **documents}
+               "emulated_services": EMULATED_SERVICES, "allow_destroy": bool(allow_destroy),
+               "guard_tag_key": GUARD_TAG_KEY,
+               "alarm_topic_policy_doc": alarm_topic_policy(baseline, terraform_place()), **documents}
     sources = [s.relative_to(templates) for s in sorted(templates.rglob("*.tf.j2"))]
     # No SCPs wanted: no organization root module to apply.
     sources = [rel for rel in sources if rel.parts[0] != "organization" or baseline.scp.enabled]

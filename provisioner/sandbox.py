@@ -31,6 +31,9 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
+from provisioner.baseline import Baseline, parse_baseline
+from provisioner.policies import allocate_address_policy_name, allocate_address_scp
+
 T = TypeVar("T")
 
 DEFAULT_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -85,6 +88,7 @@ class Sandbox:
             self._werkzeug_level = werkzeug.level
             werkzeug.setLevel(logging.CRITICAL)
             sandbox_emulator.install()
+            sandbox_emulator.load_aws_managed_policies()
             try:
                 self._server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
                 self._server.start()
@@ -261,14 +265,17 @@ class Seeder:
                 s3.create_bucket(Bucket=name)
             else:
                 s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.home})
-        # CloudTrail may write, but nothing insists on TLS and there is no aws:SourceArn condition.
+        # CloudTrail may write, but nothing insists on TLS, and the aws:SourceArn condition is a
+        # confused deputy: negated, it lets every trail but a decommissioned one write here.
         s3.put_bucket_policy(Bucket=names["trail"], Policy=json.dumps({
             "Version": "2012-10-17",
             "Statement": [
                 {"Sid": "AWSCloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
                  "Action": "s3:GetBucketAcl", "Resource": f"arn:aws:s3:::{names['trail']}"},
                 {"Sid": "AWSCloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                 "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{names['trail']}/AWSLogs/{self.account}/*"},
+                 "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{names['trail']}/AWSLogs/{self.account}/*",
+                 "Condition": {"StringNotEquals": {
+                     "aws:SourceArn": f"arn:aws:cloudtrail:{self.home}:{self.account}:trail/decommissioned"}}},
             ]}))
         self.out["buckets"] = dict(names)
         return names
@@ -438,8 +445,24 @@ class Seeder:
                                     "Sid": "DenyLeave", "Effect": "Deny", "Action": "organizations:LeaveOrganization",
                                     "Resource": "*"}]}))["Policy"]["PolicySummary"]["Id"]
         org.attach_policy(PolicyId=scp, TargetId=root)
+        # On the workloads OU, harden's Elastic IP SCP as someone edited it: the Global Accelerator
+        # and Lightsail paths taken out. Every action the older checks list is still denied; only
+        # the comparison with the computed policy sees it.
+        weakened = self._weakened_harden_scp()
+        harden = org.create_policy(Name=allocate_address_policy_name(Baseline()), Type="SERVICE_CONTROL_POLICY",
+                                   Description="harden scp.allocate_address (edited by hand)",
+                                   Content=json.dumps(weakened))["Policy"]["PolicySummary"]["Id"]
+        org.attach_policy(PolicyId=harden, TargetId=ou)
         return {"id": org_id, "root": root, "ou": ou, "member_account": member,
-                "management_account": self.account, "scps": {"deny-leave-organization": scp}}
+                "management_account": self.account,
+                "scps": {"deny-leave-organization": scp, "harden-deny-eip-allocation": harden}}
+
+    def _weakened_harden_scp(self) -> dict[str, Any]:
+        approved = self.out["iam"]["approved_role_arn"]
+        document = allocate_address_scp(parse_baseline({"allocate_address": {"allowed_principals": [approved]}}))
+        for statement in document["Statement"]:
+            statement["Action"] = [a for a in statement["Action"] if not a.startswith(("globalaccelerator:", "lightsail:"))]
+        return document
 
     def _events(self, iam: dict[str, str]) -> list[dict[str, Any]]:
         """AllocateAddress in CloudTrail event history: the approved role (web addresses, from the
@@ -494,7 +517,10 @@ def suggested_config(summary: dict[str, Any]) -> dict[str, Any]:
         "home_region": summary["home_region"],
         "regions": summary["regions"],
         "allocate_address": {"allowed_principals": [summary["iam"]["approved_role_arn"]]},
-        "scp": {"targets": [summary["organization"]["root"]]},
+        # The role that applies harden is exempt from the baseline protection (without one, no
+        # one in the targeted accounts could apply it: the configuration is refused).
+        "scp": {"targets": [summary["organization"]["root"]],
+                "admin_principals": [f"arn:aws:iam::{summary['account_id']}:role/harden-pipeline"]},
         # The account's existing log archive: remediation delivers AWS Config there (the
         # bucket the cloudtrail module would create does not exist until Terraform runs).
         "cloudtrail": {"bucket_name": summary["buckets"]["config"]},

@@ -293,6 +293,25 @@ def _moto_implements(cls: type, name: str) -> bool:
     return not (code and code.co_names == ("NotImplementedError",))
 
 
+# The AWS managed policies harden attaches (the Config recorder role's service-role/AWS_ConfigRole).
+AWS_MANAGED_POLICIES = ("AWS_ConfigRole",)
+
+
+def load_aws_managed_policies() -> None:
+    """AWS accounts have the AWS managed policies; moto loads them only when asked, and all 1,500
+    of them at every reset (seconds under load). Only the ones harden attaches are loaded.
+    Process-wide, read when an account's IAM backend is created (after each reset)."""
+    import json
+
+    import moto.iam.models as iam_models
+    from moto.core.config import default_user_config
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    every = json.loads(aws_managed_policies_data)
+    iam_models.aws_managed_policies_data = json.dumps({name: every[name] for name in AWS_MANAGED_POLICIES})
+    default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
+
+
 def install() -> None:
     """Add the missing APIs to moto (idempotent; pair each call with uninstall())."""
     global _installs

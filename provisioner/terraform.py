@@ -210,7 +210,8 @@ class ResourceChange:
     address: str
     type: str
     module: str
-    action: str  # create | update | replace | delete
+    action: str  # create | update | replace | delete | import (adopted as it is)
+    importing: bool = False  # an import block adopts it (an update may follow the import)
 
 
 @dataclass
@@ -230,6 +231,7 @@ class PlanSummary:
     def to_dict(self) -> dict:
         return {"add": self.count("create"), "change": self.count("update"),
                 "replace": self.count("replace"), "destroy": self.count("delete"),
+                "import": sum(1 for c in self.changes if c.importing),
                 "changes": [c.__dict__ for c in self.changes]}
 
 
@@ -244,9 +246,12 @@ def _action(actions: list[str]) -> str | None:
 def summarize_plan(plan_json: dict) -> PlanSummary:
     changes = []
     for rc in plan_json.get("resource_changes", []) or []:
-        action = _action(rc.get("change", {}).get("actions", []))
+        change = rc.get("change", {})
+        importing = bool(change.get("importing"))  # an import block adopts it (Terraform >= 1.5)
+        action = _action(change.get("actions", [])) or ("import" if importing else None)
         if action:
-            changes.append(ResourceChange(rc["address"], rc.get("type", ""), rc.get("module_address", ""), action))
+            changes.append(ResourceChange(rc["address"], rc.get("type", ""), rc.get("module_address", ""), action,
+                                          importing))
     return PlanSummary(sorted(changes, key=lambda c: c.address))
 
 
@@ -307,6 +312,15 @@ class Terraform:
         if not plan_path.is_file():
             raise TerraformError(f"no saved plan at {plan_path}: run `harden plan` first")
         self._run("apply", "-input=false", "-no-color", "-auto-approve", plan_path.name)
+
+    def state_addresses(self) -> set[str]:
+        """The resource instance addresses in this root's state (none before the first apply)."""
+        done = self._run("state", "list", ok=(0, 1), stream=False)
+        if done.retcode == 1:
+            if "No state file was found" in (done.stderr or ""):
+                return set()
+            self._run("state", "list", stream=False)  # raises with Terraform's own message
+        return {line.strip() for line in (done.stdout or "").splitlines() if line.strip()}
 
     def outputs(self) -> dict[str, Any]:
         """Outputs as typed values; sensitive ones are masked, never printed or returned."""

@@ -847,10 +847,93 @@ class Validator:
                         self.check_expr(attr.expr, Ctx(attr.file, label=f"local.{attr.name}"))
                 elif t == "provider":
                     self.check_refs_in_body(block.body, Ctx(block.file))
+                elif t == "import":
+                    self.check_import(block)
         return self.out
 
     def problem(self, file: str, line: int, message: str) -> None:
         self.out.append(Problem(file, line, message))
+
+    # --- import blocks (harden writes them for resources remediate made) --------------------
+
+    _IMPORT_ATTRS = {"to", "id", "identity", "for_each", "provider"}
+
+    def check_import(self, block: Block) -> None:
+        """`to` names a resource instance this configuration declares: every module on the way
+        exists and is indexed as its count/for_each says, the resource exists in the last one and
+        is indexed the same way, and its type is in the provider schema; `id` is a string.
+        https://developer.hashicorp.com/terraform/language/import"""
+        file, body = block.file, block.body
+        for attr in body.attrs:
+            if attr.name not in self._IMPORT_ATTRS:
+                self.problem(file, attr.line, f'import: unexpected argument "{attr.name}"')
+        to, import_id = body.attr("to"), body.attr("id")
+        if import_id is None and body.attr("identity") is None:
+            self.problem(file, block.line, "import: needs an id (or an identity)")
+        elif import_id is not None:
+            lit = literal(import_id.expr)
+            if lit is not None and lit.kind != "string":
+                self.problem(file, import_id.line, f"import: id must be a string, got a {lit.kind}")
+        if to is None:
+            self.problem(file, block.line, "import: needs a to address")
+            return
+        refs = references(to.expr)
+        if len(refs) != 1:
+            self.problem(file, to.line, "import: to must be one resource instance address")
+            return
+        ref = refs[0]
+        names = [ref.root] + [s[1] for s in ref.steps if s[0] == "attr"]
+        indexes = [None] * len(names)
+        position = 0
+        for step in ref.steps:
+            if step[0] == "attr":
+                position += 1
+            elif step[0] == "index":
+                indexes[position] = step[1]
+            else:
+                self.problem(file, to.line, f"import: {ref.text()}: a splat is not an instance address")
+                return
+        module, where = self.mod, ""
+        while len(names) >= 2 and names[0] == "module":
+            call = module.calls.get(names[1])
+            if call is None:
+                self.problem(file, to.line, f"import: {ref.text()}: no module {names[1]} in {where or 'this root'}")
+                return
+            if not self._index_fits(file, to.line, ref, f"module.{names[1]}", call.body, indexes[1]):
+                return
+            src = literal(call.body.attr("source").expr) if call.body.attr("source") else None
+            if src is None or src.kind != "string" or not src.value.startswith(("./", "../")):
+                return  # a registry module: its resources are not here to check
+            module = self.module((module.dir / src.value).resolve())
+            where = f"module.{names[1]}"
+            names, indexes = names[2:], indexes[2:]
+        if len(names) != 2:
+            self.problem(file, to.line, f"import: {ref.text()}: not a resource address")
+            return
+        resource = module.resources.get((names[0], names[1]))
+        if resource is None:
+            self.problem(file, to.line, f"import: {ref.text()}: {where or 'this root'} declares no "
+                         f"resource {names[0]}.{names[1]}{_suggest(names[1], {k[1]: 1 for k in module.resources if k[0] == names[0]})}")
+            return
+        if self.schema.block("resource", names[0]) is None:
+            self.problem(file, to.line, f"import: {ref.text()}: {names[0]} is not a resource of {self.schema.label}")
+        self._index_fits(file, to.line, ref, f"{names[0]}.{names[1]}", resource.body, indexes[1])
+
+    def _index_fits(self, file: str, line: int, ref: Ref, what: str, body: Body, index: Any) -> bool:
+        """An instance key as the block's count (a number) or for_each (a string) asks, or none."""
+        wants = "for_each" if body.attr("for_each") else "count" if body.attr("count") else None
+        lit = literal(index) if index is not None else None
+        if wants is None and index is not None:
+            self.problem(file, line, f"import: {ref.text()}: {what} has no count or for_each, so it takes no index")
+        elif wants is not None and index is None:
+            self.problem(file, line, f"import: {ref.text()}: {what} has {wants}: name an instance")
+        elif wants == "for_each" and (lit is None or lit.kind != "string"):
+            self.problem(file, line, f"import: {ref.text()}: {what} has for_each: the key must be a string")
+        elif wants == "count" and (lit is None or lit.kind != "number"):
+            self.problem(file, line, f"import: {ref.text()}: {what} has count: the index must be a number")
+        else:
+            return True
+        return False
 
     # --- resources and data sources --------------------------------------------------------
 

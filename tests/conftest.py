@@ -53,7 +53,10 @@ def emulator():
 
     from moto.server import ThreadedMotoServer
 
+    from provisioner.sandbox_emulator import load_aws_managed_policies
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    load_aws_managed_policies()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

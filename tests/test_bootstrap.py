@@ -127,7 +127,8 @@ def test_drift_report_combines_terraform_and_verify(tmp_path):
     tf.init()
     report = drift_report(tf, lambda: _report("pass"), "account")
     terraform = [f for f in report.findings if f.control == "terraform.plan"]
-    assert terraform[0].status == "fail" and "terraform_data.item" in terraform[0].message
+    assert terraform[0].status == "fail" and terraform[0].resource == "terraform_data.item"
+    assert "[converge: harden apply --root account]" in terraform[0].message
     assert report.exit_code() == 1
     tf.apply(tf.plan().plan_file)
     clean = drift_report(tf, lambda: _report("pass"), "account")

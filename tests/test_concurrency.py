@@ -8,7 +8,7 @@ import json
 import botocore.exceptions
 
 from provisioner.baseline import parse_baseline
-from provisioner.harden_keys import KEY_TAG
+from provisioner.converge import KEY_TAG
 from provisioner.remediate import run_remediation
 from tests.test_migrate import _devices, _instance, _key, _no_default_amis  # noqa: F401 (autouse)
 from tests.test_migrate_faults import REGION, _check_invariants, _config, _two_volume_instance

@@ -141,39 +141,13 @@ def test_eventbridge_key_grant_carries_no_condition_eventbridge_does_not_send(mo
             assert not keys & {"aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths"}, sid
 
 
-def test_topic_policy_only_the_two_services_may_publish(mod: dict):
+def test_topic_policy_is_harden_computed_document(mod: dict):
     assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["arn"] == TOPIC_ARN
     assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["count"] == "${local.is_home ? 1 : 0}"
-    assert mod["data"]["aws_iam_policy_document"]["topic"]["count"] == "${local.is_home ? 1 : 0}"
-    assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["policy"] == "${data.aws_iam_policy_document.topic[0].json}"
-    sts = _statements(mod, "topic")
-
-    publishers = {}
-    for sid, st in sts.items():
-        assert st["resources"] == [TOPIC_ARN], sid
-        if st["effect"] == "Allow" and "sns:Publish" in st["actions"]:
-            (principal,) = st["principals"]
-            assert principal["type"] == "Service", sid
-            (service,) = principal["identifiers"]
-            publishers[service] = st
-            assert _conditions(st)[("StringEquals", "aws:SourceAccount")] == ["${local.account_id}"], sid
-    assert set(publishers) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
-
-    # The home region's two rules; nothing of another region publishes here directly.
-    assert _conditions(publishers["events.amazonaws.com"])[("ArnEquals", "aws:SourceArn")] == \
-        ["${aws_cloudwatch_event_rule.address_api_calls.arn}", "${aws_cloudwatch_event_rule.alarm_state_changes.arn}"]
-    assert _conditions(publishers["cloudwatch.amazonaws.com"])[("ArnLike", "aws:SourceArn")] == \
-        ["arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.name_prefix}-*"]
-
-    owner = sts["AllowOwnerManagement"]
-    assert owner["principals"] == [{"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.account_id}:root"]}]
-    assert "sns:Publish" not in owner["actions"] and "sns:*" not in owner["actions"]
-    assert {"sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe"} <= set(owner["actions"])
-
-    tls = sts["DenyPublishWithoutTls"]
-    assert tls["effect"] == "Deny"
-    assert tls["actions"] == ["sns:Publish"]
-    assert _conditions(tls) == {("Bool", "aws:SecureTransport"): ["false"]}
+    assert mod["resource"]["aws_sns_topic_policy"]["alarms"]["policy"] == "${var.topic_policy_json}"
+    # Built by provisioner/policies.py alarm_topic_policy (what remediate attaches) and passed in by
+    # the root; what it decides is tested on Terraform's evaluation of it: tests/test_topic_policy.py.
+    assert "jsondecode(var.topic_policy_json)" in mod["variable"]["topic_policy_json"]["validation"][0]["condition"]
 
 
 def test_subscriptions(mod: dict):
@@ -417,7 +391,7 @@ VALIDATED = {
     "region", "name_prefix", "topic_name", "subscriptions", "kms_key_arn", "instance_ids", "cpu_threshold",
     "cpu_evaluation_periods", "cpu_period_seconds", "cloudtrail_log_group_name",
     "allocate_address_alarm_threshold", "metric_namespace", "kms_deletion_window_days", "home_region",
-    "event_bus_role_arn",
+    "event_bus_role_arn", "topic_policy_json",
 }
 
 
@@ -429,6 +403,7 @@ def test_variables_have_type_description_and_validations(mod: dict):
 def test_variable_defaults(mod: dict):
     v = mod["variable"]
     assert "default" not in v["region"] and "default" not in v["name_prefix"] and "default" not in v["home_region"]
+    assert "default" not in v["topic_policy_json"]  # no topic without harden's policy
     expected = {
         "tags": {}, "topic_name": None, "subscriptions": [], "kms_key_arn": None, "cpu_alarms_enabled": True,
         "instance_ids": [], "cpu_threshold": 80, "cpu_evaluation_periods": 3, "cpu_period_seconds": 300,
@@ -461,6 +436,7 @@ GOOD = {
     "home_region": "us-east-1",
     "event_bus_role_arn": "arn:aws:iam::123456789012:role/harden-events-to-home-region",
     "name_prefix": "harden",
+    "topic_policy_json": '{"Version":"2012-10-17","Statement":[]}',
     "topic_name": "harden-security-alarms",
     "subscriptions": [
         {"protocol": "email", "endpoint": "secops@example.com"},
@@ -515,7 +491,8 @@ def test_validations_accept_good_values(validation_root: Path):
 
 
 def test_validations_accept_the_minimal_call(validation_root: Path):
-    assert_accepted(validation_root, {"region": "us-gov-west-1", "home_region": "us-gov-west-1", "name_prefix": "h"})
+    assert_accepted(validation_root, {"region": "us-gov-west-1", "home_region": "us-gov-west-1", "name_prefix": "h",
+                                      "topic_policy_json": '{"Statement":[]}'})
 
 
 @pytest.mark.parametrize("name,value,message", BAD, ids=[f"{n}={v}" for n, v, _ in BAD])

@@ -65,7 +65,8 @@ def test_every_resource_sets_region(mod: dict):
 
 def test_rules_are_tagged(mod: dict):
     # The recorder, the delivery channel and the recorder status take no tags.
-    assert one(mod, "aws_config_config_rule")["tags"] == "${var.tags}"
+    # Plus the tag the baseline-protection SCP recognises harden's rules by (the root passes it).
+    assert one(mod, "aws_config_config_rule")["tags"] == "${merge(var.tags, var.rule_tags)}"
 
 
 # ---------------------------------------------------------------------------
@@ -124,7 +125,7 @@ VALIDATED = {
 
 
 def test_variables_have_type_description_and_validations(mod: dict):
-    assert_variables_documented(mod, VALIDATED, {"include_global_resource_types"})
+    assert_variables_documented(mod, VALIDATED, {"include_global_resource_types", "rule_tags"})
 
 
 def test_variable_defaults(mod: dict):

@@ -55,8 +55,11 @@ def test_scp_module_pins_aws_provider_v6(scp: dict):
 
 def test_policies_are_service_control_policies_with_the_given_content(scp: dict):
     pols = scp["resource"]["aws_organizations_policy"]
-    assert set(pols) == {"allocate_address", "baseline_protection"}
+    assert set(pols) == {"allocate_address", "baseline_protection", "overflow"}
     eip, protection = pols["allocate_address"], pols["baseline_protection"]
+    overflow = pols["overflow"]
+    assert overflow["for_each"] == "${var.overflow_policies}"
+    assert (overflow["name"], overflow["content"]) == ("${each.key}", "${each.value.content}")
     assert eip["name"] == "${var.name_prefix}-deny-eip-allocation"
     assert protection["name"] == "${var.name_prefix}-protect-baseline"
     assert eip["content"] == "${var.allocate_address_policy_json}"
@@ -70,12 +73,16 @@ def test_policies_are_service_control_policies_with_the_given_content(scp: dict)
     for body in pols.values():
         assert body["type"] == "SERVICE_CONTROL_POLICY"
         assert body["tags"] == "${var.tags}"
+    for body in (eip, protection):
         assert body["description"].startswith("harden scp.")
 
 
 def test_each_policy_is_attached_to_every_target(scp: dict):
     att = scp["resource"]["aws_organizations_policy_attachment"]
-    assert set(att) == {"allocate_address", "baseline_protection"}
+    assert set(att) == {"allocate_address", "baseline_protection", "overflow"}
+    # Every overflow policy on every target.
+    assert "setproduct(keys(var.overflow_policies), var.target_ids)" in att["overflow"]["for_each"]
+    assert att["overflow"]["policy_id"] == "${aws_organizations_policy.overflow[each.value[0]].id}"
     assert att["allocate_address"]["for_each"] == "${toset(var.target_ids)}"
     assert att["allocate_address"]["policy_id"] == "${aws_organizations_policy.allocate_address.id}"
     assert att["allocate_address"]["target_id"] == "${each.value}"
@@ -95,7 +102,8 @@ def test_organizations_is_global_no_region_argument(scp: dict):
 # Variables and outputs
 # ---------------------------------------------------------------------------
 
-VALIDATED = {"name_prefix", "target_ids", "allocate_address_policy_json", "baseline_protection_policy_json"}
+VALIDATED = {"name_prefix", "target_ids", "allocate_address_policy_json", "baseline_protection_policy_json",
+             "overflow_policies"}
 
 
 def test_variables_have_type_description_and_validations(scp: dict):
@@ -118,7 +126,7 @@ def test_variable_defaults_are_secure(scp: dict):
 def test_outputs(scp: dict):
     out = scp["output"]
     assert set(out) == {"allocate_address_policy_id", "allocate_address_policy_json", "baseline_protection_policy_id",
-                        "baseline_protection_policy_json", "attachment_ids"}
+                        "baseline_protection_policy_json", "attachment_ids", "overflow_policy_ids"}
     assert_outputs_described(scp)
     assert out["allocate_address_policy_id"]["value"] == "${aws_organizations_policy.allocate_address.id}"
     assert out["baseline_protection_policy_id"]["value"] == \
@@ -127,6 +135,7 @@ def test_outputs(scp: dict):
     assert out["baseline_protection_policy_json"]["value"] == "${var.baseline_protection_policy_json}"
     assert "aws_organizations_policy_attachment.allocate_address" in out["attachment_ids"]["value"]
     assert "aws_organizations_policy_attachment.baseline_protection" in out["attachment_ids"]["value"]
+    assert "aws_organizations_policy_attachment.overflow" in out["attachment_ids"]["value"]
 
 
 # ---------------------------------------------------------------------------
@@ -168,6 +177,10 @@ BAD = [
     ("allocate_address_policy_json", None, "required variable may not be set to null"),  # nullable = false
     ("baseline_protection_policy_json", "{", "baseline_protection_policy_json must be null or a JSON policy"),
     ("baseline_protection_policy_json", TOO_LONG, "baseline_protection_policy_json exceeds AWS's 5,120"),
+    ("overflow_policies", {"harden-protect-baseline-2": {"description": "d", "content": TOO_LONG}},
+     "Each overflow policy must be a JSON policy document"),
+    ("overflow_policies", {"harden-protect-baseline-2": {"description": "d", "content": "[]"}},
+     "Each overflow policy must be a JSON policy document"),
 ]
 
 

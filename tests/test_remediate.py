@@ -60,12 +60,16 @@ def test_s3_destination_with_prefix(aws):
                 "LogDestination": f"arn:aws:s3:::harden-logs-123456789012-{REGION}/flow-logs/",
                 "MaxAggregationInterval": 600,
                 "TagSpecifications": [{"ResourceType": "vpc-flow-log", "Tags": [
-                    {"Key": "ManagedBy", "Value": "harden"}, {"Key": "Name", "Value": f"harden-{vpc_id}"}]}],
+                    {"Key": "ManagedBy", "Value": "harden"}, {"Key": "Name", "Value": f"harden-flow-logs-{vpc_id}"}]}],
             })
         run = run_remediation(aws, _baseline(destination="s3"), controls=["flow_logs"], apply=True)
         stub.assert_no_pending_responses()
     assert [r.status for r in run.results] == ["applied"] * len(vpc_ids)
-    assert "s3://harden-logs-123456789012-eu-west-1/flow-logs/" in run.results[0].action.description
+    assert "arn:aws:s3:::harden-logs-123456789012-eu-west-1/flow-logs/" in run.results[0].action.description
+    # The log bucket did not exist: the first action created it, as the cloudtrail module would.
+    assert "created first with its key alias/harden-cloudtrail" in run.results[0].action.description
+    s3 = aws.client("s3", REGION)
+    assert s3.get_bucket_versioning(Bucket=f"harden-logs-123456789012-{REGION}")["Status"] == "Enabled"
 
 
 def test_a_family_switched_off_in_the_baseline_gets_no_fix(aws):

@@ -246,7 +246,7 @@ def test_service_linked_role_is_refused(aws):
 
 @pytest.mark.parametrize("section, pattern", [
     ("scp", {"admin_principals": [f"arn:aws:iam::{ACCOUNT}:role/pipeline/*"]}),
-    ("allocate_address", {"allowed_principals": [f"arn:aws:sts::{ACCOUNT}:assumed-role/Deployer/*"]}),
+    ("allocate_address", {"allowed_principals": [f"arn:aws:iam::{ACCOUNT}:role/*/Deployer"]}),
 ])
 def test_listed_principals_need_force(aws, section, pattern):
     _role(aws, "Deployer", path="/pipeline/")

@@ -153,7 +153,8 @@ def test_trail_and_its_bucket_are_weak(sandbox, seeded):
     (selector,) = cloudtrail.get_event_selectors(TrailName=trail["Name"])["EventSelectors"]
     assert selector["ReadWriteType"] == "All" and selector["IncludeManagementEvents"]  # AWS's default
     policy = sandbox.client("s3", HOME).get_bucket_policy(Bucket=seeded["trail"]["bucket"])["Policy"]
-    assert "aws:SecureTransport" not in policy and "aws:SourceArn" not in policy
+    # A confused deputy: aws:SourceArn negated lets every other trail write.
+    assert "aws:SecureTransport" not in policy and '"StringNotEquals": {"aws:SourceArn"' in policy
 
 
 def test_config_in_one_region_and_ebs_default_encryption_in_another(sandbox, seeded):
@@ -183,6 +184,29 @@ def test_organization_has_no_allocate_address_guardrail(sandbox, seeded):
         assert "AllocateAddress" not in content and '"ec2:' not in content
     parents = org.list_parents(ChildId=seeded["organization"]["member_account"])["Parents"]
     assert parents == [{"Id": seeded["organization"]["ou"], "Type": "ORGANIZATIONAL_UNIT"}]
+    # The OU carries harden's Elastic IP SCP, edited by hand to be weaker.
+    on_ou = org.list_policies_for_target(TargetId=seeded["organization"]["ou"], Filter="SERVICE_CONTROL_POLICY")
+    assert {p["Name"] for p in on_ou["Policies"]} == {"FullAWSAccess", "harden-deny-eip-allocation"}
+
+
+def test_verify_names_the_seeded_weaknesses(sandbox, seeded):
+    """The weakened harden SCP and the confused-deputy bucket policy each fail, with the reason."""
+    from provisioner.aws import AwsSession
+    from provisioner.baseline import parse_baseline
+    from provisioner.sandbox import suggested_config
+    from provisioner.verify import run_verify
+
+    config = suggested_config(seeded)
+    config["scp"]["targets"] = [seeded["organization"]["ou"]]
+    with sandbox.activated():
+        report = run_verify(AwsSession(region=HOME), parse_baseline(config),
+                            controls=["scp.allocate_address", "cloudtrail.bucket"])
+    by_control = {f.control: f for f in report.findings if f.status == "fail"}
+    scp = by_control["scp.allocate_address"]
+    assert "weaker than harden's 'harden-deny-eip-allocation'" in scp.message
+    assert "globalaccelerator:" in scp.message or "lightsail:" in scp.message
+    bucket = [f for f in report.findings if f.control == "cloudtrail.bucket" and seeded["trail"]["bucket"] in f.resource]
+    assert bucket and "stringnotequals, which does not confine it to the trail" in bucket[0].message
 
 
 def test_topic_subscription_is_pending(sandbox, seeded):

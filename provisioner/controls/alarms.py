@@ -30,11 +30,12 @@ from typing import Any
 
 import botocore.exceptions
 
+from provisioner import converge, resources
 from provisioner.aws import error_code, paginate
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.ebs import partition
+from provisioner.policies import Place, alarm_state_rule_name, alarm_topic_policy
 from provisioner.findings import Finding
-from provisioner.harden_keys import KEY_CALLS, ensure_key
 from provisioner.remediate import Action, fix
 
 ADDRESS_EVENT = "AllocateAddress"
@@ -421,7 +422,7 @@ def alarm_topic_arn(ctx: CheckContext) -> str:
 
 
 def alarm_rule_name(ctx: CheckContext) -> str:
-    return f"{ctx.baseline.name_prefix}-alarm-state-changes"
+    return alarm_state_rule_name(ctx.baseline)
 
 
 def alarm_state_pattern(prefix: str, home_region: str, *, home: bool) -> dict[str, Any]:
@@ -481,29 +482,10 @@ def topic_key_policy(ctx: CheckContext) -> dict[str, Any]:
 
 
 def topic_policy(ctx: CheckContext, topic_arn: str) -> dict[str, Any]:
-    """The module's topic policy: the owner manages it; only the harden alarms of this account and
-    the Elastic IP event rule publish to it; never without TLS."""
-    p, account, prefix = partition(ctx.region), ctx.account_id, ctx.baseline.name_prefix
-    this_account = {"aws:SourceAccount": account}
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "AllowOwnerManagement", "Effect": "Allow", "Principal": {"AWS": f"arn:{p}:iam::{account}:root"},
-         "Action": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
-                    "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic"],
-         "Resource": topic_arn},
-        {"Sid": "AllowCloudWatchAlarmsOfThisModule", "Effect": "Allow",
-         "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish", "Resource": topic_arn,
-         "Condition": {"StringEquals": this_account, "ArnLike": {
-             "aws:SourceArn": f"arn:{p}:cloudwatch:{ctx.region}:{account}:alarm:{prefix}-*"}}},
-        # The home region's two rules (Elastic IP calls of every region, alarm state changes of the
-        # other regions), as the module's topic policy.
-        {"Sid": "AllowElasticIpEventRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-         "Action": "sns:Publish", "Resource": topic_arn,
-         "Condition": {"StringEquals": this_account, "ArnEquals": {"aws:SourceArn": [
-             f"arn:{p}:events:{ctx.region}:{account}:rule/{prefix}-elastic-ip-api-calls",
-             f"arn:{p}:events:{ctx.region}:{account}:rule/{alarm_rule_name(ctx)}"]}}},
-        {"Sid": "DenyPublishWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
-         "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-    ]}
+    """The module's topic policy (provisioner/policies.py, rendered into the alarms module): the
+    owner manages it; only the harden alarms of this account and the Elastic IP event rule publish
+    to it; anyone else is denied explicitly; never without TLS."""
+    return alarm_topic_policy(ctx.baseline, Place(partition(ctx.region), ctx.account_id, ctx.region))
 
 
 def _topic_key_exists(ctx: CheckContext) -> bool:
@@ -516,27 +498,19 @@ def _topic_key_exists(ctx: CheckContext) -> bool:
     return True
 
 
+def topic_key(ctx: CheckContext) -> resources.Key:
+    """The alarms module's topic key of this region, as a description converge can create."""
+    return resources.Key(topic_key_alias(ctx), f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security "
+                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline), 30)
+
+
 def _ensure_topic_key(ctx: CheckContext) -> tuple[str, str | None]:
-    """The topic key's ARN (the existing alias/<topic_name>, or a new key behind that alias) and
-    what was done to get it, if anything."""
-    kms, alias = ctx.client("kms"), topic_key_alias(ctx)
-    if _topic_key_exists(ctx):
-        meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
-        if meta.get("KeyState") != "Enabled":
-            raise RuntimeError(f"the topic key {alias} ({meta['Arn']}) is {meta.get('KeyState')}: "
-                               "enable it, or the topic cannot deliver")
-        return meta["Arn"], None
-    policy = topic_key_policy(ctx)
-
-    def create(extra_tags: list[dict]) -> dict:
-        return kms.create_key(
-            Description=f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security alarms) in {ctx.region}",
-            KeyUsage="ENCRYPT_DECRYPT", Policy=json.dumps(policy),
-            Tags=[{"TagKey": k, "TagValue": v} for k, v in ctx.baseline.tags.items()] + extra_tags)["KeyMetadata"]
-
-    # Idempotent under concurrent runs and crashes: see provisioner/harden_keys.py.
-    outcome = ensure_key(kms, alias, policy, create)
-    return outcome.arn, outcome.message
+    """The topic key's ARN (the existing alias/<topic_name>, enabled, or a key adopted or created
+    behind it) and what was done to get it, if anything."""
+    notes: list[str] = []
+    # Idempotent under concurrent runs and crashes: see converge.ensure_key.
+    arn = converge.ensure_key(ctx.client("kms"), topic_key(ctx), notes)
+    return arn, "; ".join(notes) or None
 
 
 def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
@@ -558,7 +532,7 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
                            + (f" (key: {key_note})" if key_note else ""),
                 "topic_arn": created}
 
-    key_calls = [] if key_exists else KEY_CALLS
+    key_calls = [] if key_exists else converge.KEY_CALLS
     # Endpoints are not printed: an https endpoint can carry an integration key in its URL.
     subscribed = (f"; subscribe alarms.subscriptions ({', '.join(s.protocol for s in subscriptions)}; email "
                   "endpoints must confirm)" if subscriptions else "; alarms.subscriptions is empty: nobody "

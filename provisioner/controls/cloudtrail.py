@@ -21,8 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import botocore.exceptions
 
+from provisioner import converge, resources
 from provisioner.aws import AwsSession, error_code, partition_for
 from provisioner.controls import CheckContext, Mappings, control
+from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
 
@@ -294,6 +296,8 @@ def _key_facts(ctx: CheckContext, key_id: str, region: str) -> dict:
             rotation = kms.get_key_rotation_status(KeyId=meta["Arn"])
             facts["rotation_enabled"] = bool(rotation.get("KeyRotationEnabled"))
             facts["rotation_period_days"] = rotation.get("RotationPeriodInDays")
+            # "default" is the only key policy name KMS has.
+            facts["policy"] = json.loads(kms.get_key_policy(KeyId=meta["Arn"], PolicyName="default")["Policy"])
         return facts
 
     return ctx.cached(f"kms:key:{key_id}", fetch)
@@ -316,6 +320,29 @@ def _key_gaps(facts: dict) -> list[str]:
     return gaps
 
 
+def _key_policy_gaps(policy: dict | None, trail: dict) -> tuple[list[str], dict]:
+    """What the key policy of a trail's key must still allow, and whom it must not let in:
+    CloudTrail encrypting this trail's logs (the call it makes, with the keys it sends:
+    https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html),
+    and no principal of another account (the key decrypts the logs)."""
+    if policy is None:
+        return [], {}
+    trail_arn = trail["TrailARN"]
+    account = trail_arn.split(":")[4]
+    cloudtrail = Caller("cloudtrail.amazonaws.com", service=True, context={
+        "aws:SourceArn": trail_arn, "aws:SourceAccount": account,
+        "kms:EncryptionContext:aws:cloudtrail:arn": trail_arn})
+    can_encrypt = allows(policy, cloudtrail, "kms:GenerateDataKey")
+    outsiders = outside_principals(policy, account)
+    gaps = []
+    if not can_encrypt:
+        gaps.append(f"the key policy no longer lets CloudTrail encrypt the logs of {trail_arn} "
+                    "(kms:GenerateDataKey* for cloudtrail.amazonaws.com): log delivery stops")
+    if outsiders:
+        gaps.append(f"the key policy lets principals outside account {account} in: {', '.join(outsiders)}")
+    return gaps, {"cloudtrail_can_encrypt": can_encrypt, "key_policy_outside_principals": outsiders}
+
+
 @control("cloudtrail.kms", title="Trails encrypt with a customer managed KMS key that rotates",
          scope="account", severity="medium",
          rationale="SSE-S3 logs are readable by anyone who can read the bucket; a customer key adds a "
@@ -325,7 +352,8 @@ def _key_gaps(facts: dict) -> list[str]:
          "aws_kms_key; apply with `harden apply`)",
          terraform="cloudtrail/aws_kms_key.this")
 def kms(ctx: CheckContext) -> list[Finding]:
-    """Each relevant trail has SSE-KMS with a customer managed, enabled key with rotation on."""
+    """Each relevant trail has SSE-KMS with a customer managed, enabled key with rotation on, whose
+    policy still lets CloudTrail encrypt this trail's logs and lets no other account in."""
     chosen = relevant_trails(ctx)
     if not chosen:
         return _no_trail(ctx)
@@ -338,8 +366,10 @@ def kms(ctx: CheckContext) -> list[Finding]:
                                        "set a customer managed key with rotation on (update-trail --kms-key-id)",
                                        kms_key_id=None))
             continue
-        facts = _key_facts(ctx, key_id, _key_region(key_id, trail))
-        gaps = _key_gaps(facts)
+        facts = dict(_key_facts(ctx, key_id, _key_region(key_id, trail)))
+        policy_gaps, policy_facts = _key_policy_gaps(facts.pop("policy", None), trail)
+        facts.update(policy_facts)
+        gaps = _key_gaps(facts) + policy_gaps
         if gaps:
             findings.append(ctx.failed(trail["TrailARN"], f"trail {trail['Name']}: {'; '.join(gaps)}",
                                        kms_key_id=key_id, **facts))
@@ -530,24 +560,46 @@ def _cloudtrail_write_grants(policy: dict | None) -> list[dict]:
     return grants
 
 
-def _scoped_source_arns(values: list) -> bool:
-    """Every value names one account (no wildcard in the account field of the ARN)."""
-    def one_account(value: Any) -> bool:
+# Operators that confine a grant to the listed values. A negated one (StringNotEquals
+# aws:SourceArn) grants every trail but those, an ...IfExists one every request without the key:
+# neither scopes anything. https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+_CONFINING = ("stringequals", "stringlike", "arnequals", "arnlike")
+
+
+def _scoped_source_arns(values: list, accounts: set[str]) -> bool:
+    """Every value names a trail of one of `accounts` (no wildcard, no other account)."""
+    def own(value: Any) -> bool:
         parts = str(value).split(":")
-        return len(parts) >= 6 and parts[4].isdigit()
-    return bool(values) and all(one_account(v) for v in values)
+        return len(parts) >= 6 and parts[4] in accounts
+    return bool(values) and all(own(v) for v in values)
 
 
-def _source_arn_scoped(policy: dict | None, trail_arns: list[str]) -> tuple[bool, list]:
-    """CloudTrail's PutObject grants all carry aws:SourceArn, scoped to one account, and
-    together they name every trail that writes here (no confused deputy: another account's
-    trail cannot write into this bucket)."""
+def _grant_problem(statement: dict, accounts: set[str]) -> str | None:
+    """Why a CloudTrail write grant is usable by more than this account's trails; None when not."""
+    operators = {str(op).lower() for op, block in (statement.get("Condition") or {}).items()
+                 if any(str(k).lower() == "aws:sourcearn" for k in (block or {}))}
+    label = statement.get("Sid") or "a CloudTrail PutObject grant"
+    if not operators:
+        return f"{label} has no aws:SourceArn condition"
+    loose = sorted(op for op in operators if op not in _CONFINING)
+    if loose:
+        return f"{label} conditions aws:SourceArn with {', '.join(loose)}, which does not confine it to the trail"
+    values = _condition_values(statement, "aws:SourceArn", _CONFINING)
+    if not _scoped_source_arns(values, accounts):
+        return f"{label} lets trails of another account (or any account) write: aws:SourceArn {values}"
+    return None
+
+
+def _source_arn_scoped(policy: dict | None, trail_arns: list[str]) -> tuple[bool, list, list[str]]:
+    """CloudTrail's PutObject grants are all confined (a positive operator on aws:SourceArn) to
+    trails of this account, and together they name every trail that writes here: no confused
+    deputy, another account's trail cannot write into this bucket."""
     grants = _cloudtrail_write_grants(policy)
-    values = [_condition_values(st, "aws:SourceArn") for st in grants]
-    all_values = [v for vs in values for v in vs]
-    ok = (bool(grants) and all(_scoped_source_arns(vs) for vs in values)
-          and all(_matches_any(all_values, arn) for arn in trail_arns))
-    return ok, all_values
+    accounts = {arn.split(":")[4] for arn in trail_arns}
+    problems = [p for p in (_grant_problem(st, accounts) for st in grants) if p]
+    all_values = [v for st in grants for v in _condition_values(st, "aws:SourceArn", _CONFINING)]
+    ok = bool(grants) and not problems and all(_matches_any(all_values, arn) for arn in trail_arns)
+    return ok, all_values, problems
 
 
 def _public_access_blocked(ctx: CheckContext, bucket_block: dict | None) -> tuple[bool, dict | None, bool]:
@@ -571,7 +623,7 @@ def _bucket_finding(ctx: CheckContext, bucket: str, users: list[dict]) -> Findin
                                       "deliver; create it (the baseline's cloudtrail module does)",
                           bucket_exists=False, trails=trail_arns)
     blocked, account_block, account_read = _public_access_blocked(ctx, config["public_access_block"])
-    scoped, source_arns = _source_arn_scoped(config["policy"], trail_arns)
+    scoped, source_arns, grant_problems = _source_arn_scoped(config["policy"], trail_arns)
     checks = {
         "public_access_blocked": blocked,
         "tls_only_policy": _denies_insecure_transport(config["policy"], bucket_arn),
@@ -586,6 +638,7 @@ def _bucket_finding(ctx: CheckContext, bucket: str, users: list[dict]) -> Findin
         "public_access_block_account": account_block if account_read else "not read (bucket level blocks all)",
         "has_policy": config["policy"] is not None,
         "cloudtrail_source_arns": source_arns,
+        "cloudtrail_grant_problems": grant_problems,
         "versioning": config["versioning"],
         "object_ownership": config["object_ownership"],
     }
@@ -593,7 +646,9 @@ def _bucket_finding(ctx: CheckContext, bucket: str, users: list[dict]) -> Findin
         "public_access_blocked": "turn on all four S3 Block Public Access settings",
         "tls_only_policy": "add a Deny on s3:* for aws:SecureTransport = false over the bucket and its objects",
         "cloudtrail_write_scoped_by_source_arn": "condition every s3:PutObject grant to cloudtrail.amazonaws.com "
-                                                 f"on aws:SourceArn of the trail ({', '.join(trail_arns)})",
+                                                 f"on aws:SourceArn of the trail ({', '.join(trail_arns)}) with "
+                                                 "StringEquals or ArnEquals"
+                                                 + (f" ({'; '.join(grant_problems)})" if grant_problems else ""),
         "versioning_enabled": f"enable versioning (now {config['versioning'] or 'never enabled'})",
         "bucket_owner_enforced": f"set object ownership to BucketOwnerEnforced (now {config['object_ownership']})",
     }
@@ -631,13 +686,13 @@ def bucket(ctx: CheckContext) -> list[Finding]:
 #
 # Both converge on what the cloudtrail module declares for `aws_cloudtrail.this`: the baseline's
 # trail name in the home region, multi-region, global service events, log file validation, every
-# management event (read and write), logging. The key, the bucket and the CloudWatch Logs copy
-# stay Terraform's (DESIGN: cloudtrail.kms, .cloudwatch_logs and .bucket have no boto3 fix), so a
-# missing trail is only created into a bucket that module already made, and reuses the module's
-# key, log group and delivery role when they exist: Terraform then adopts the trail without a diff.
+# management event (read and write), logging. With no trail of the account's own, the baseline's
+# trail is created with what the module creates around it (provisioner/resources.py), each only
+# when missing and in dependency order: the key, the log bucket, the CloudWatch Logs group and
+# the delivery role, then the trail. A later `harden apply` imports them.
 
-TRAIL_SETTINGS = {"IsMultiRegionTrail": True, "IncludeGlobalServiceEvents": True, "EnableLogFileValidation": True}
-MANAGEMENT_SELECTOR = {"ReadWriteType": "All", "IncludeManagementEvents": True}  # the module's event_selector
+TRAIL_SETTINGS = resources.TRAIL_SETTINGS
+MANAGEMENT_SELECTOR = resources.MANAGEMENT_SELECTOR  # the module's event_selector
 ADVANCED_MANAGEMENT_SELECTOR = {"Name": "Management events (harden)",
                                 "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}
 MAX_EVENT_SELECTORS = 5  # CloudTrail's limit on basic event selectors per trail
@@ -809,46 +864,54 @@ def _bucket_refuses_cloudtrail(ctx: CheckContext, bucket: str) -> str | None:
     return None
 
 
-def _module_companions(ctx: CheckContext) -> dict:
-    """create_trail arguments for the key, log group and role the cloudtrail module names, each
-    only when it exists (creating them is Terraform's job)."""
-    home, name = ctx.baseline.home_region, ctx.baseline.trail_name
-    extra: dict[str, str] = {}
-    key = baseline_kms_key_arn(ctx.aws, ctx.baseline)
-    if key:
-        extra["KmsKeyId"] = key
-    group = f"/aws/cloudtrail/{name}"
-    listed = ctx.client("logs", home).describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
-    iam = ctx.aws.client("iam")
-    if any(g["logGroupName"] == group for g in listed):
-        try:
-            role_arn = iam.get_role(RoleName=f"{ctx.baseline.name_prefix}-cloudtrail-{home}")["Role"]["Arn"]
-        except iam.exceptions.NoSuchEntityException:
-            role_arn = None
-        if role_arn:
-            partition = partition_for(home)
-            extra["CloudWatchLogsLogGroupArn"] = f"arn:{partition}:logs:{home}:{ctx.account_id}:log-group:{group}:*"
-            extra["CloudWatchLogsRoleArn"] = role_arn
-    return extra
+def _trail_prerequisites(ctx: CheckContext) -> list[str]:
+    """What creating the baseline trail creates first, in order, because it is missing (asked by
+    the planner, for the action's description)."""
+    home = ctx.baseline.home_region
+    desired = resources.trail(ctx.baseline, ctx.account_id)
+    todo = []
+    if converge.key_by_alias(ctx.client("kms", home), desired.bucket.key.alias) is None:
+        todo.append(f"the KMS key {desired.bucket.key.alias}")
+    if not converge.bucket_exists(ctx.client("s3", home), desired.bucket.name):
+        todo.append(f"the log bucket {desired.bucket.name} (public access blocked, owner enforced, versioned, "
+                    f"SSE-KMS, expiring after {desired.bucket.expiration_days} days, its bucket policy)")
+    if converge.find_log_group(ctx.client("logs", home), desired.log_group.name) is None:
+        todo.append(f"the log group {desired.log_group.name} ({desired.log_group.retention_days} days, that key)")
+    if converge.role_arn(ctx.aws.client("iam"), desired.role.name) is None:
+        todo.append(f"the delivery role {desired.role.name}")
+    return todo
 
 
-def _create_baseline_trail(ctx: CheckContext, companions: dict) -> dict:
+def _create_baseline_trail(ctx: CheckContext) -> dict:
+    """The cloudtrail module's trail, its prerequisites first: key, bucket (a bucket that exists
+    is used as it is, and must let CloudTrail write), log group, role; then the trail."""
     home, name = ctx.baseline.home_region, ctx.baseline.trail_name
     client = ctx.client("cloudtrail", home)
     if _trail_exists(client, name):  # the other control's action created it earlier in this run
         return _converge_trail(ctx, name, home)
-    bucket = ctx.baseline.log_bucket_name(ctx.account_id)
-    problem = _bucket_refuses_cloudtrail(ctx, bucket)
-    if problem:
-        raise MissingPrerequisite(f"cannot create trail {name}: {problem}; apply the cloudtrail Terraform "
-                                  "module first (it creates the log bucket, its policy and the KMS key)")
-    kwargs: dict[str, Any] = dict(Name=name, S3BucketName=bucket, S3KeyPrefix=ctx.baseline.cloudtrail.s3_key_prefix,
-                                  **TRAIL_SETTINGS, **companions,
-                                  TagsList=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])
-    if ctx.baseline.cloudtrail.organization_trail:
+    desired = resources.trail(ctx.baseline, ctx.account_id)
+    kms, iam, s3 = ctx.client("kms", home), ctx.aws.client("iam"), ctx.client("s3", home)
+    if converge.bucket_exists(s3, desired.bucket.name):
+        # Someone's bucket (or the module's, half applied): used as it is, never reconfigured,
+        # and checked before anything is created.
+        problem = _bucket_refuses_cloudtrail(ctx, desired.bucket.name)
+        if problem:
+            raise MissingPrerequisite(f"cannot create trail {name}: {problem}; apply the cloudtrail Terraform "
+                                      "module first (it declares the bucket's policy) or fix that policy")
+    key_arn = converge.ensure_key(kms, desired.bucket.key)
+    converge.ensure_bucket(s3, kms, desired.bucket, home)
+    group = converge.ensure_log_group(ctx.client("logs", home), kms, desired.log_group)
+    role_arn = converge.ensure_role(iam, desired.role)
+    partition = partition_for(home)
+    kwargs: dict[str, Any] = dict(
+        Name=name, S3BucketName=desired.bucket.name, S3KeyPrefix=desired.prefix, **desired.settings,
+        KmsKeyId=key_arn, CloudWatchLogsRoleArn=role_arn,
+        CloudWatchLogsLogGroupArn=f"arn:{partition}:logs:{home}:{ctx.account_id}:log-group:{group}:*",
+        TagsList=[{"Key": k, "Value": v} for k, v in desired.bucket.tags.items()])
+    if desired.organization:
         kwargs["IsOrganizationTrail"] = True
-    arn = client.create_trail(**kwargs)["TrailARN"]
-    client.put_event_selectors(TrailName=name, EventSelectors=[dict(MANAGEMENT_SELECTOR)])
+    arn = converge.with_propagation_retry(lambda: client.create_trail(**kwargs))["TrailARN"]
+    client.put_event_selectors(TrailName=name, EventSelectors=[dict(s) for s in desired.event_selectors])
     client.start_logging(Name=name)
     return {"message": f"created and started trail {arn}", "trail_arn": arn}
 
@@ -856,18 +919,18 @@ def _create_baseline_trail(ctx: CheckContext, companions: dict) -> dict:
 def _create_action(ctx: CheckContext) -> Action:
     home, name = ctx.baseline.home_region, ctx.baseline.trail_name
     bucket = ctx.baseline.log_bucket_name(ctx.account_id)
-    companions = _module_companions(ctx)
-    reused = [f"KMS key {companions['KmsKeyId']}"] if "KmsKeyId" in companions else []
-    if "CloudWatchLogsRoleArn" in companions:
-        reused.append(f"CloudWatch Logs group /aws/cloudtrail/{name}")
-    with_reused = f", with the module's {' and '.join(reused)}" if reused else ""
+    todo = _trail_prerequisites(ctx)
+    first = f"First creates {', then '.join(todo)}, as the cloudtrail module declares them. " if todo else ""
     description = (f"create the baseline trail {name} in {home}: multi-region, global service events, log file "
                    f"validation, read and write management events, to s3://{bucket}/"
-                   f"{ctx.baseline.cloudtrail.s3_key_prefix}/{with_reused}; then start logging. Only if that "
-                   "bucket exists and its policy lets CloudTrail write (the cloudtrail Terraform module creates both)")
-    calls = ["s3:GetBucketPolicy", "cloudtrail:CreateTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"]
+                   f"{ctx.baseline.cloudtrail.s3_key_prefix}/, encrypted with alias/{ctx.baseline.name_prefix}-"
+                   f"cloudtrail, copied to CloudWatch Logs; then start logging. {first}An existing bucket is used "
+                   "only if its policy lets CloudTrail write")
+    calls = (["kms:CreateKey (if missing)", "s3:CreateBucket (if missing)", "logs:CreateLogGroup (if missing)",
+              "iam:CreateRole (if missing)", "s3:GetBucketPolicy", "cloudtrail:CreateTrail",
+              "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"])
     return Action(ctx.control_id, ctx.region, baseline_trail_arn(ctx), description, calls,
-                  lambda: _create_baseline_trail(ctx, companions))
+                  lambda: _create_baseline_trail(ctx))
 
 
 # -- the planners ---------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import botocore.exceptions
 
+from provisioner import converge, resources
 from provisioner.aws import error_code, paginate
 from provisioner.baseline import Baseline
 from provisioner.controls import CheckContext, Mappings, control
-from provisioner.controls.cloudtrail import MissingPrerequisite, baseline_kms_key_arn
+from provisioner.controls.cloudtrail import baseline_kms_key_arn
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
 
@@ -221,20 +222,20 @@ def delivery(ctx: CheckContext) -> list[Finding]:
 # =============================================================================================
 # Fixes: config.recorder and config.delivery
 #
-# They converge on what the config module declares: recorder and channel "default" (an existing
-# recorder or channel under another name is updated in place: a region holds one of each), every
-# supported resource type, global types in the home region only, CONTINUOUS, delivery to the log
-# bucket under config.s3_key_prefix with the baseline's key. The bucket is Terraform's: a channel
-# is only put when it exists. Each action re-reads the region when it runs, so the two controls'
-# actions in one region (delivery, then recorder) do not repeat each other's calls.
+# They converge on what the config module declares (provisioner/resources.py): recorder and
+# channel "default" (an existing recorder or channel under another name is updated in place: a
+# region holds one of each), every supported resource type, global types in the home region only,
+# CONTINUOUS, the account root module's recorder role, delivery to the log bucket under
+# config.s3_key_prefix with the baseline's key. From nothing, the action first creates the
+# cloudtrail key and the log bucket, as the cloudtrail module declares them, then the role.
+# Each action re-reads the region when it runs, so the two controls' actions in one region
+# (delivery, then recorder) do not repeat each other's calls.
 
-RECORDER_NAME = "default"  # the config module's recorder_name and delivery_channel_name
-CHANNEL_NAME = "default"
-SERVICE_LINKED_ROLE = "AWSServiceRoleForConfig"
-SERVICE_LINKED_ROLE_PATH = "/aws-service-role/config.amazonaws.com/"
+RECORDER_NAME = resources.CONFIG_RECORDER_NAME
+CHANNEL_NAME = resources.CONFIG_CHANNEL_NAME
 
 _CONFIG_STEP_TEXT = {
-    "iam:CreateServiceLinkedRole": "create AWS Config's service-linked role",
+    "iam:CreateRole": "create the recorder role {role_name} (the account root module's)",
     "config:PutConfigurationRecorder": "put recorder {recorder}: all supported resource types, global resource "
                                        "types {globals}, CONTINUOUS, role {role}",
     "config:PutDeliveryChannel": "put delivery channel {channel} to s3://{bucket}/{prefix}/ every {frequency}{kms}",
@@ -247,22 +248,17 @@ def baseline_role_name(baseline: Baseline) -> str:
 
 
 def _recorder_role(ctx: CheckContext, create: bool) -> tuple[str | None, str]:
-    """(role ARN, what it is): the baseline's role when Terraform made it (its grants are scoped
-    to the log bucket prefix and key), else AWS Config's service-linked role, created when
-    `create` (the ARN is None when it is missing and not created)."""
-    iam = ctx.aws.client("iam")
-    name = baseline_role_name(ctx.baseline)
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"], f"the baseline's {name}"
-    except iam.exceptions.NoSuchEntityException:
-        pass
-    for role in paginate(iam, "list_roles", "Roles", PathPrefix=SERVICE_LINKED_ROLE_PATH):
-        if role["RoleName"].lower() == SERVICE_LINKED_ROLE.lower():  # the emulator spells it ...Forconfig
-            return role["Arn"], f"the service-linked {SERVICE_LINKED_ROLE}"
+    """(role ARN, what it is): the baseline's role (its grants are scoped to the log bucket prefix
+    and key), created with its policies when `create` (the ARN is None when it is missing and not
+    created). Created after the cloudtrail key its policy names."""
+    iam, name = ctx.aws.client("iam"), baseline_role_name(ctx.baseline)
+    arn = converge.role_arn(iam, name)
+    if arn:
+        return arn, f"the baseline's {name}"
     if not create:
-        return None, f"the service-linked {SERVICE_LINKED_ROLE} (created)"
-    arn = iam.create_service_linked_role(AWSServiceName="config.amazonaws.com")["Role"]["Arn"]
-    return arn, f"the service-linked {SERVICE_LINKED_ROLE} (created)"
+        return None, f"the baseline's {name} (created)"
+    return converge.ensure_role(iam, resources.config_role(ctx.baseline, ctx.account_id, _ensure_key(ctx))), \
+        f"the baseline's {name} (created)"
 
 
 def _recorder_out_of_shape(ctx: CheckContext, recorder: dict, status: dict) -> bool:
@@ -277,16 +273,17 @@ def _recorder_out_of_shape(ctx: CheckContext, recorder: dict, status: dict) -> b
 
 
 def _desired_recorder(ctx: CheckContext, name: str, role_arn: str) -> dict:
+    desired = resources.config_recorder(ctx.baseline, converge.site_of(ctx))
     return {"name": name, "roleARN": role_arn,
-            "recordingGroup": {"allSupported": True,
-                               "includeGlobalResourceTypes": ctx.region == ctx.baseline.home_region},
-            "recordingMode": {"recordingFrequency": "CONTINUOUS"}}
+            "recordingGroup": {"allSupported": desired.all_supported,
+                               "includeGlobalResourceTypes": desired.include_global_resource_types},
+            "recordingMode": {"recordingFrequency": desired.recording_frequency}}
 
 
 def _desired_channel(ctx: CheckContext, name: str, current: dict | None, kms_arn: str | None) -> dict:
-    channel = {"name": name, "s3BucketName": expected_bucket(ctx.baseline, ctx.account_id),
-               "s3KeyPrefix": ctx.baseline.config.s3_key_prefix,
-               "configSnapshotDeliveryProperties": {"deliveryFrequency": ctx.baseline.config.delivery_frequency}}
+    desired = resources.config_channel(ctx.baseline, ctx.account_id)
+    channel = {"name": name, "s3BucketName": desired.bucket, "s3KeyPrefix": desired.prefix,
+               "configSnapshotDeliveryProperties": {"deliveryFrequency": desired.frequency}}
     current = current or {}
     # Without the baseline's key, keep the channel's own; keep a notification topic someone set up.
     kms_arn = kms_arn or current.get("s3KmsKeyArn")
@@ -315,12 +312,18 @@ def _live(ctx: CheckContext) -> tuple[dict | None, dict, list[dict]]:
     return recorder, status, client.describe_delivery_channels()["DeliveryChannels"]
 
 
-def _require_bucket(ctx: CheckContext) -> None:
-    bucket = expected_bucket(ctx.baseline, ctx.account_id)
-    ctx.cache.pop(f"s3:head_bucket:{bucket}", None)  # the planner's answer may be stale
-    if not _bucket_exists(ctx, bucket)[0]:
-        raise MissingPrerequisite(f"the log bucket {bucket} does not exist; apply the cloudtrail Terraform module "
-                                  "first (it creates the bucket and the policy that lets AWS Config write)")
+def _ensure_key(ctx: CheckContext) -> str:
+    """The cloudtrail module's key (the deliveries are encrypted with it), created when missing."""
+    return converge.ensure_key(ctx.client("kms", ctx.baseline.home_region),
+                               resources.trail_key(ctx.baseline, ctx.account_id))
+
+
+def _ensure_bucket(ctx: CheckContext) -> None:
+    """The log bucket, created as the cloudtrail module declares it when missing."""
+    home = ctx.baseline.home_region
+    bucket = resources.log_bucket(ctx.baseline, ctx.account_id)
+    ctx.cache.pop(f"s3:head_bucket:{bucket.name}", None)  # the planner's answer may be stale
+    converge.ensure_bucket(ctx.client("s3", home), ctx.client("kms", home), bucket, home)
 
 
 def _recorder_steps(ctx: CheckContext, recorder: dict | None, status: dict, channels: list[dict]) -> list[str]:
@@ -361,8 +364,12 @@ def _converge_region(ctx: CheckContext, kms_arn: str | None, fix_recorder: bool)
     steps = _region_steps(ctx, recorder, status, channels, kms_arn, fix_recorder)
     if not steps:
         return {"message": "nothing left to do (an earlier action did it)", "calls": []}
+    # In dependency order, before the recorder (nothing left half-configured): the key, which
+    # the bucket, the role's policy and the channel name; the bucket; then the role.
+    if {"config:PutDeliveryChannel", "config:PutConfigurationRecorder"} & set(steps):
+        kms_arn = _ensure_key(ctx)
     if "config:PutDeliveryChannel" in steps:
-        _require_bucket(ctx)  # before any write: no recorder left half-configured
+        _ensure_bucket(ctx)
     client = ctx.client("config")
     name = recorder["name"] if recorder else RECORDER_NAME
     done = []
@@ -394,20 +401,20 @@ def _region_action(ctx: CheckContext, resource: str, fix_recorder: bool) -> Acti
     if "config:PutConfigurationRecorder" in steps:
         role_arn, role = _recorder_role(ctx, create=False)
         if role_arn is None:
-            calls.insert(0, "iam:CreateServiceLinkedRole")
+            calls.insert(0, "iam:CreateRole")
     bucket = expected_bucket(ctx.baseline, ctx.account_id)
     home = ctx.region == ctx.baseline.home_region
     text = {
         "recorder": recorder["name"] if recorder else RECORDER_NAME,
         "globals": "included (home region)" if home else "left to the home region",
-        "role": role, "channel": channel["name"] if channel else CHANNEL_NAME, "bucket": bucket,
+        "role": role, "role_name": baseline_role_name(ctx.baseline), "channel": channel["name"] if channel else CHANNEL_NAME, "bucket": bucket,
         "prefix": ctx.baseline.config.s3_key_prefix, "frequency": ctx.baseline.config.delivery_frequency,
         "kms": f", encrypted with {kms_arn}" if kms_arn else "",
     }
     description = f"AWS Config in {ctx.region}: " + "; ".join(_CONFIG_STEP_TEXT[c].format(**text) for c in calls)
     if "config:PutDeliveryChannel" in steps and not _bucket_exists(ctx, bucket)[0]:
-        description += (f" (the log bucket {bucket} does not exist yet: this fails until the cloudtrail "
-                        "Terraform module is applied)")
+        description += (f" (the log bucket {bucket} does not exist yet: created first, with its key "
+                        f"alias/{ctx.baseline.name_prefix}-cloudtrail, as the cloudtrail module declares them)")
     return Action(ctx.control_id, ctx.region, resource, description, calls,
                   lambda: _converge_region(ctx, kms_arn, fix_recorder))
 

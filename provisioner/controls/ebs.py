@@ -7,10 +7,11 @@ from typing import Any
 
 import botocore.exceptions
 
+from provisioner import converge, resources
 from provisioner.aws import error_code, paginate
 from provisioner.controls import CheckContext, Mappings, control
+from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.findings import Finding
-from provisioner.harden_keys import KEY_CALLS, ensure_key
 from provisioner.remediate import Action, fix
 
 # The key EBS uses when nobody chose one. It cannot be shared, its policy cannot be changed and
@@ -70,7 +71,27 @@ def _default_key_problems(key: dict[str, Any], key_ref: str, wanted: str | None)
     if wanted and key["key_arn"] != wanted:
         problems.append(f"the default key is {key['key_arn']}, the baseline names {wanted} "
                         "(ebs.kms_key_arns); make that key the default")
+    if key.get("ec2_can_use") is False:
+        problems.append(f"the policy of the default key {key['key_arn']} no longer lets this account's principals "
+                        "use it through EC2 (kms:CreateGrant for AWS resources, kms:GenerateDataKey*): encrypted "
+                        "launches fail")
+    if key.get("key_policy_outside_principals"):
+        problems.append(f"the policy of the default key {key['key_arn']} lets principals outside the account in: "
+                        f"{', '.join(key['key_policy_outside_principals'])}")
     return problems
+
+
+def _key_policy_facts(ctx: CheckContext, key_arn: str) -> dict[str, Any]:
+    """What the default key's policy allows: EC2 using it for a principal of this account (the
+    calls EBS makes on its behalf, through EC2: kms:ViaService and kms:GrantIsForAWSResource as
+    https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html lists them),
+    and which principals outside the account it lets in."""
+    policy = json.loads(ctx.client("kms").get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+    via_ec2 = {"kms:ViaService": f"ec2.{ctx.region}.{_dns_suffix(ctx.region)}", "kms:CallerAccount": ctx.account_id}
+    someone = Caller(f"arn:{partition(ctx.region)}:iam::{ctx.account_id}:role/harden-probe", context={
+        **via_ec2, "kms:GrantIsForAWSResource": "true"})
+    can_use = allows(policy, someone, "kms:CreateGrant") and allows(policy, someone, "kms:GenerateDataKeyWithoutPlaintext")
+    return {"ec2_can_use": can_use, "key_policy_outside_principals": outside_principals(policy, ctx.account_id)}
 
 
 @control("ebs.default_encryption", title="EBS encryption by default is on, with a customer-managed key",
@@ -88,6 +109,8 @@ def default_encryption(ctx: CheckContext) -> list[Finding]:
     enabled = bool(ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"])
     key_ref = ec2.get_ebs_default_kms_key_id().get("KmsKeyId") or ""
     key = _describe_default_key(ctx, key_ref)
+    if key["key_manager"] == "CUSTOMER" and key["key_state"] == "Enabled":
+        key.update(_key_policy_facts(ctx, key["key_arn"]))
     wanted = ctx.baseline.ebs.kms_key_arns.get(ctx.region)
 
     problems = [] if enabled else [
@@ -209,29 +232,27 @@ def chosen_key_arn(ctx: CheckContext) -> str | None:
     return None if meta is None else _usable(meta, alias, f"the key behind {alias}", ctx.region)
 
 
-def _create_key_action(ctx: CheckContext) -> Action:
-    alias, region, prefix = ebs_key_alias(ctx), ctx.region, ctx.baseline.name_prefix
+def ebs_key(ctx: CheckContext) -> resources.Key:
+    """The ebs_encryption module's key of this region, as a description converge can create."""
+    prefix, region = ctx.baseline.name_prefix, ctx.region
+    return resources.Key(ebs_key_alias(ctx), f"Default EBS encryption key of {region} ({prefix})",
+                         ebs_key_policy(ctx), resources.tags(ctx.baseline, f"{prefix}-ebs-{region}"),
+                         ctx.baseline.kms.deletion_window_days)
 
-    policy = ebs_key_policy(ctx)
+
+def _create_key_action(ctx: CheckContext) -> Action:
+    alias, region = ebs_key_alias(ctx), ctx.region
 
     def run() -> dict:
-        kms = ctx.client("kms")
-        tags = {**ctx.baseline.tags, "Name": f"{prefix}-ebs-{region}"}
-
-        def create(extra_tags: list[dict]) -> dict:
-            return kms.create_key(Description=f"Default EBS encryption key of {region} ({prefix})",
-                                  KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT", MultiRegion=False,
-                                  Policy=json.dumps(policy), Tags=[{"TagKey": k, "TagValue": v}
-                                                                   for k, v in tags.items()] + extra_tags)["KeyMetadata"]
-
-        # Idempotent under concurrent runs and crashes: see provisioner/harden_keys.py.
-        outcome = ensure_key(kms, alias, policy, create)
-        return {"message": outcome.message, "key_arn": outcome.arn}
+        notes: list[str] = []
+        # Idempotent under concurrent runs and crashes: see converge.ensure_key.
+        arn = converge.ensure_key(ctx.client("kms"), ebs_key(ctx), notes)
+        return {"message": "; ".join(notes) or f"{alias} exists: {arn}", "key_arn": arn}
 
     return Action(ctx.control_id, region, f"arn:{partition(region)}:kms:{region}:{ctx.account_id}:{alias}",
                   f"create a customer-managed KMS key {alias} for EBS in {region}: rotation on, administered by "
                   f"the account root, usable only through EC2 in {region} by this account",
-                  KEY_CALLS, run)
+                  converge.KEY_CALLS, run)
 
 
 def _default_setting_action(ctx: CheckContext, finding: Finding, key_arn: str | None) -> Action | None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
-from provisioner.aws import paginate, partition_for
+from provisioner import converge, resources
+from provisioner.aws import paginate
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.findings import Finding
 from provisioner.remediate import Action, fix
@@ -83,50 +82,15 @@ def all_vpcs(ctx: CheckContext) -> list[Finding]:
 
 
 # -- fix ------------------------------------------------------------------------------------------
-# Names match the flow_logs module, so the state converges to what Terraform declares (a later
-# `harden apply` imports or replaces them; see the README).
-
-_TRUST_SERVICE = "vpc-flow-logs.amazonaws.com"
-
-
-def log_group_name(ctx: CheckContext) -> str:
-    return f"/aws/vpc-flow-logs/{ctx.baseline.name_prefix}"
+# What the flow_logs module declares (provisioner/resources.py): the key, then the log group it
+# encrypts, the delivery role and its policy, then the flow log; a later `harden apply` imports
+# them (the import blocks harden renders).
 
 
-def role_name(ctx: CheckContext) -> str:
-    return f"{ctx.baseline.name_prefix}-flow-logs-{ctx.region}"
-
-
-def _ensure_cloudwatch_destination(ctx: CheckContext) -> tuple[str, str]:
-    """The region's flow-log group and the role that writes to it, created when missing."""
-    logs, iam = ctx.client("logs"), ctx.aws.client("iam")
-    group = log_group_name(ctx)
-    partition = partition_for(ctx.region)
-    group_arn = f"arn:{partition}:logs:{ctx.region}:{ctx.account_id}:log-group:{group}"
-    existing = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
-    if not any(g["logGroupName"] == group for g in existing):
-        logs.create_log_group(logGroupName=group, tags=dict(ctx.baseline.tags))
-        logs.put_retention_policy(logGroupName=group, retentionInDays=ctx.baseline.flow_logs.log_retention_days)
-    name = role_name(ctx)
-    try:
-        role_arn = iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        trust = {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": _TRUST_SERVICE}, "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id},
-                          "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{ctx.region}:{ctx.account_id}:vpc-flow-log/*"}},
-        }]}
-        role_arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
-                                   Description="VPC flow logs delivery (created by harden remediate)",
-                                   Tags=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])["Role"]["Arn"]
-    # Least privilege: write streams of this one log group, nothing else.
-    iam.put_role_policy(RoleName=name, PolicyName="deliver-to-log-group", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            "Resource": [group_arn, f"{group_arn}:*"],
-        }]}))
-    return group, role_arn
+def _ensure_cloudwatch_destination(ctx: CheckContext, desired: resources.FlowLog) -> tuple[str, str]:
+    """The region's flow-log group (after its key) and the role that writes to it."""
+    group = converge.ensure_log_group(ctx.client("logs"), ctx.client("kms"), desired.log_group)
+    return group, converge.ensure_role(ctx.aws.client("iam"), desired.role)
 
 
 @fix("flow_logs.all_vpcs")
@@ -141,39 +105,61 @@ def create_flow_logs(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
         vpc_id = finding.resource
         if vpc_id not in vpc_ids:
             continue  # a VPC named in the baseline that does not exist: nothing to attach to
-        if settings.destination == "s3":
-            bucket = ctx.baseline.log_bucket_name(ctx.account_id)
-            target = f"s3://{bucket}/{settings.s3_key_prefix}/"
+        desired = resources.flow_log(ctx.baseline, converge.site_of(ctx), vpc_id)
+        # Traffic type ALL whatever flow_logs.traffic_type says: the fix exists to make the
+        # check pass, and the check wants ALL (the module's default).
+        common = dict(ResourceIds=[vpc_id], ResourceType="VPC", TrafficType="ALL",
+                      MaxAggregationInterval=desired.max_aggregation_interval,
+                      TagSpecifications=[{"ResourceType": "vpc-flow-log",
+                                          "Tags": [{"Key": k, "Value": v} for k, v in desired.tags.items()]}])
+        if desired.destination_type == "s3":
+            bucket = resources.log_bucket(ctx.baseline, ctx.account_id)
+            target = f"{desired.s3_destination} (the log bucket{_missing_note(ctx, bucket)})"
 
-            def run(vpc_id=vpc_id, bucket=bucket) -> dict:
-                resp = ctx.client("ec2").create_flow_logs(
-                    ResourceIds=[vpc_id], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3",
-                    LogDestination=f"arn:{partition_for(ctx.region)}:s3:::{bucket}/{settings.s3_key_prefix}/",
-                    MaxAggregationInterval=settings.max_aggregation_interval,
-                    TagSpecifications=[{"ResourceType": "vpc-flow-log", "Tags": _tags(ctx, vpc_id)}])
-                return _created(resp)
-            calls = ["ec2:CreateFlowLogs"]
+            def run(common=common, desired=desired, bucket=bucket) -> dict:
+                converge.ensure_bucket(ctx.client("s3", ctx.baseline.home_region),
+                                       ctx.client("kms", ctx.baseline.home_region), bucket, ctx.baseline.home_region)
+                return _created(ctx.client("ec2").create_flow_logs(
+                    LogDestinationType="s3", LogDestination=desired.s3_destination, **common))
+            calls = ["s3:CreateBucket (if missing)", "ec2:CreateFlowLogs"]
         else:
-            target = f"CloudWatch Logs {log_group_name(ctx)}"
+            target = f"CloudWatch Logs {desired.log_group.name}{_prerequisites_note(ctx, desired)}"
 
-            def run(vpc_id=vpc_id) -> dict:
-                group, role_arn = _ensure_cloudwatch_destination(ctx)
-                resp = ctx.client("ec2").create_flow_logs(
-                    ResourceIds=[vpc_id], ResourceType="VPC", TrafficType="ALL",
+            def run(common=common, desired=desired) -> dict:
+                group, role_arn = _ensure_cloudwatch_destination(ctx, desired)
+                return _created(ctx.client("ec2").create_flow_logs(
                     LogDestinationType="cloud-watch-logs", LogGroupName=group, DeliverLogsPermissionArn=role_arn,
-                    MaxAggregationInterval=settings.max_aggregation_interval,
-                    TagSpecifications=[{"ResourceType": "vpc-flow-log", "Tags": _tags(ctx, vpc_id)}])
-                return _created(resp)
-            calls = ["logs:CreateLogGroup (if missing)", "iam:CreateRole (if missing)", "iam:PutRolePolicy",
-                     "ec2:CreateFlowLogs"]
+                    **common))
+            calls = ["kms:CreateKey (if missing)", "logs:CreateLogGroup (if missing)", "iam:CreateRole (if missing)",
+                     "iam:PutRolePolicy", "ec2:CreateFlowLogs"]
         actions.append(Action(ctx.control_id, ctx.region, vpc_id,
                               f"create a flow log capturing ALL traffic of {vpc_id} to {target}", calls, run))
     return actions
 
 
-def _tags(ctx: CheckContext, vpc_id: str) -> list[dict]:
-    tags = {**ctx.baseline.tags, "Name": f"{ctx.baseline.name_prefix}-{vpc_id}"}
-    return [{"Key": k, "Value": v} for k, v in tags.items()]
+def _prerequisites_note(ctx: CheckContext, desired: resources.FlowLog) -> str:
+    """What the action creates first, in order, as the flow_logs module would (from the cache:
+    asked once per region by the planner)."""
+    def missing() -> list[str]:
+        todo = []
+        if converge.key_by_alias(ctx.client("kms"), desired.log_group.key.alias) is None:
+            todo.append(f"the KMS key {desired.log_group.key.alias}")
+        if converge.find_log_group(ctx.client("logs"), desired.log_group.name) is None:
+            todo.append(f"the log group {desired.log_group.name} (encrypted with that key, "
+                        f"{desired.log_group.retention_days} days)")
+        if converge.role_arn(ctx.aws.client("iam"), desired.role.name) is None:
+            todo.append(f"the delivery role {desired.role.name}")
+        return todo
+
+    todo = ctx.cached("flow_logs:prerequisites", missing)
+    return f"; first creates {', then '.join(todo)}, as the flow_logs module declares them" if todo else ""
+
+
+def _missing_note(ctx: CheckContext, bucket: resources.Bucket) -> str:
+    exists = ctx.cached(f"s3:exists:{bucket.name}", lambda: converge.bucket_exists(
+        ctx.client("s3", ctx.baseline.home_region), bucket.name))
+    return "" if exists else f" {bucket.name}, created first with its key {bucket.key.alias} as the cloudtrail " \
+        "module declares them"
 
 
 def _created(resp: dict) -> dict:

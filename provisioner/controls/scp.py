@@ -45,13 +45,16 @@ from provisioner.policies import (
     allocate_address_scp,
     baseline_protection_policy_name,
     baseline_protection_scp,
+    HardenPolicy,
+    eip_actions,
     minified,
+    policies_for,
 )
+from provisioner.policy_compare import weaker_cases
 from provisioner.remediate import Action, fix
 
 SCP = "SERVICE_CONTROL_POLICY"
 
-EIP_ACTIONS = ("ec2:AllocateAddress", "ec2:EnableAddressTransfer", "ec2:AcceptAddressTransfer")
 # PutEventSelectors can drop management events from a trail that keeps logging, and
 # ResetEbsDefaultKmsKeyId puts aws/ebs back as the default key: each switches off as much as its
 # sibling does, so an SCP that leaves them open does not protect the baseline.
@@ -512,6 +515,7 @@ class TargetView:
     levels: list[tuple[str, list[dict]]]
     statements: list[tuple[PolicyRef, str, dict]]
     unreadable: list[str]
+    partition: str = "aws"
 
 
 def target_view(ctx: CheckContext, target: str, org: Organization) -> TargetView:
@@ -532,7 +536,7 @@ def target_view(ctx: CheckContext, target: str, org: Organization) -> TargetView
                 statements.append((ref, statement_label(statement, index), statement))
                 level_statements.append(statement)
         levels.append((level, level_statements))
-    return TargetView(target, chain, policies, levels, statements, unreadable)
+    return TargetView(target, chain, policies, levels, statements, unreadable, org.partition)
 
 
 @lru_cache(maxsize=8)
@@ -686,6 +690,21 @@ def _satisfied_by(results: list[Coverage]) -> str:
     return "; ".join(names)
 
 
+def weaker_than_computed(view: TargetView, computed: dict[str, Any], regions: list[str]) -> list[str]:
+    """The requests harden's computed document denies that the SCPs reaching the target do not."""
+    return weaker_cases(computed, [st for _ref, _label, st in view.statements],
+                        [statements for _level, statements in view.levels], partition=view.partition, regions=regions)
+
+
+def _weaker_finding(ctx: CheckContext, target: str, view: TargetView, weaker: list[str], policy_name: str,
+                    proof: dict[str, Any]) -> Finding:
+    proof["no_longer_denied"] = weaker
+    more = f" (and {len(weaker) - 1} more shown in the evidence)" if len(weaker) > 1 else ""
+    return ctx.failed(target, f"the SCPs reaching {_where(view)} are weaker than harden's {policy_name!r} computed "
+                              f"from harden.toml: {weaker[0]} is no longer denied{more}; run harden remediate (or "
+                              "harden apply) to restore it", **proof)
+
+
 # -- scp.allocate_address ----------------------------------------------------------------------
 
 @control("scp.allocate_address",
@@ -703,13 +722,16 @@ def allocate_address(ctx: CheckContext) -> list[Finding]:
     when allowed_regions is set, to everyone outside those Regions), in every Region."""
     baseline = ctx.baseline
     settings = baseline.allocate_address
-    need = Requirement(EIP_ACTIONS, list(settings.allowed_principals), "allocate_address.allowed_principals",
+    need = Requirement(eip_actions(baseline), list(settings.allowed_principals), "allocate_address.allowed_principals",
                        list(settings.allowed_regions), eip_resource)
     policy_name = allocate_address_policy_name(baseline)
+    computed = allocate_address_scp(baseline)
 
     def summary(target: str, results: list[Coverage], view: TargetView) -> Finding:
         proof = evidence(view, results, {"allowed_principals": need.allow, "allowed_regions": need.allowed_regions})
         missing = [r for r in results if not r.covered]
+        if not missing and (weaker := weaker_than_computed(view, computed, need.allowed_regions)):
+            return _weaker_finding(ctx, target, view, weaker, policy_name, proof)
         if not missing:
             # Secure, but the approved automation cannot allocate either: worth saying.
             blanket = bool(need.allow) and any(r.implicit_deny_at or (r.used and not any(u.conditions.exempt for u in r.used))
@@ -753,10 +775,13 @@ def baseline_protection(ctx: CheckContext) -> list[Finding]:
     need = Requirement(PROTECTED_ACTIONS, list(baseline.scp.admin_principals), "scp.admin_principals", [],
                        baseline_resource(baseline.trail_name))
     policy_name = baseline_protection_policy_name(baseline)
+    computed = baseline_protection_scp(baseline)
 
     def summary(target: str, results: list[Coverage], view: TargetView) -> Finding:
         proof = evidence(view, results, {"admin_principals": need.allow, "trail_name": baseline.trail_name})
         missing = [r.action for r in results if not r.covered]
+        if not missing and (weaker := weaker_than_computed(view, computed, [])):
+            return _weaker_finding(ctx, target, view, weaker, policy_name, proof)
         if not missing:
             return ctx.passed(target, f"turning the baseline off is denied to all but scp.admin_principals by "
                                       f"{_satisfied_by(results)}", **proof)
@@ -776,39 +801,28 @@ def baseline_protection(ctx: CheckContext) -> list[Finding]:
 # no drift to Terraform. Other policies are never detached, changed or deleted: a fix only adds.
 
 @dataclass(frozen=True)
-class HardenScp:
-    """One of harden's SCPs, as the baseline declares it."""
+class HardenScp(HardenPolicy):
+    """One of harden's SCPs (provisioner/policies.py) and what it does, for the action descriptions."""
 
-    name: str
-    description: str
-    document: dict[str, Any]
-    summary: str  # what it denies, to whom it stays open: for the action descriptions
+    summary: str = ""  # what it denies, to whom it stays open
 
 
-def allocate_address_scp_spec(baseline: Baseline) -> HardenScp:
+def allocate_address_scp_specs(baseline: Baseline) -> list[HardenScp]:
     settings = baseline.allocate_address
     open_to = ", ".join(settings.allowed_principals) or "nobody"
     where = f"; denied to everyone outside {', '.join(settings.allowed_regions)}" if settings.allowed_regions else ""
-    return HardenScp(
-        allocate_address_policy_name(baseline),
-        "harden scp.allocate_address: deny Elastic IP allocation and address transfer outside the approved "
-        "principals and Regions.",
-        allocate_address_scp(baseline),
-        f"denies {', '.join(sorted(EIP_ACTIONS))} except to {open_to}{where}")
+    what = "allocation, release, " + ("association, " if settings.deny_association else "") + "address transfer"
+    return [HardenScp(p.name, p.control, p.description, p.document,
+                      f"denies Elastic IP {what} and other public IPv4 sources except to {open_to}{where}")
+            for p in policies_for(baseline, "scp.allocate_address")]
 
 
-def baseline_protection_scp_spec(baseline: Baseline) -> HardenScp | None:
-    document = baseline_protection_scp(baseline)
-    if document is None:
-        return None
+def baseline_protection_scp_specs(baseline: Baseline) -> list[HardenScp]:
     admins = ", ".join(baseline.scp.admin_principals) or "nobody"
-    return HardenScp(
-        baseline_protection_policy_name(baseline),
-        "harden scp.baseline_protection: deny turning off CloudTrail, Config, flow logs, EBS default encryption "
-        "and the harden detections, except for baseline admins.",
-        document,
-        f"denies turning off CloudTrail, Config, flow logs, EBS default encryption and the harden detections "
-        f"except to {admins}")
+    return [HardenScp(p.name, p.control, p.description, p.document,
+                      f"denies turning off CloudTrail, Config, flow logs, EBS default encryption and the harden "
+                      f"detections, changing harden's keys and taking over exempt principals, except to {admins}")
+            for p in policies_for(baseline, "scp.baseline_protection")]
 
 
 def find_policy(ctx: CheckContext, name: str) -> dict | None:
@@ -880,31 +894,33 @@ def _attach_action(ctx: CheckContext, spec: HardenScp, target: str) -> Action:
                   ["organizations:ListPolicies", "organizations:AttachPolicy"], attach)
 
 
-def plan_scp(ctx: CheckContext, failed: list[Finding], spec: HardenScp | None) -> list[Action]:
-    """The policy action (create or update) first, then one attach per failing target that the
-    policy does not reach yet. A target under a level that already carries the policy needs only
-    the update (inheritance); every other failing target gets its own attachment, as the module
-    attaches the policy to each of scp.targets."""
+def plan_scp(ctx: CheckContext, failed: list[Finding], specs: list[HardenScp]) -> list[Action]:
+    """For each of the control's policies: the policy action (create or update) first, then one
+    attach per failing target that the policy does not reach yet. A target under a level that
+    already carries the policy needs only the update (inheritance); every other failing target
+    gets its own attachment, as the module attaches each policy to each of scp.targets."""
     targets = _fixable_targets(failed)
-    if spec is None or not targets:
+    if not specs or not targets:
         return []
-    existing = find_policy(ctx, spec.name)
-    attached = _attached_targets(ctx, existing["Id"]) if existing else set()
-    actions = [a for a in [_policy_action(ctx, spec, existing, attached)] if a]
-    for finding in targets:
-        if attached.intersection(finding.evidence["path"]):
-            continue
-        actions.append(_attach_action(ctx, spec, finding.resource))
+    actions: list[Action] = []
+    for spec in specs:
+        existing = find_policy(ctx, spec.name)
+        attached = _attached_targets(ctx, existing["Id"]) if existing else set()
+        actions.extend(a for a in [_policy_action(ctx, spec, existing, attached)] if a)
+        for finding in targets:
+            if attached.intersection(finding.evidence["path"]):
+                continue
+            actions.append(_attach_action(ctx, spec, finding.resource))
     return actions
 
 
 @fix("scp.allocate_address")
 def fix_allocate_address(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
-    """Create (or update) harden's Elastic IP SCP and attach it to each failing target."""
-    return plan_scp(ctx, failed, allocate_address_scp_spec(ctx.baseline))
+    """Create (or update) harden's Elastic IP SCPs and attach them to each failing target."""
+    return plan_scp(ctx, failed, allocate_address_scp_specs(ctx.baseline))
 
 
 @fix("scp.baseline_protection")
 def fix_baseline_protection(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
-    """Create (or update) harden's baseline-protection SCP and attach it to each failing target."""
-    return plan_scp(ctx, failed, baseline_protection_scp_spec(ctx.baseline))
+    """Create (or update) harden's baseline-protection SCPs and attach them to each failing target."""
+    return plan_scp(ctx, failed, baseline_protection_scp_specs(ctx.baseline))

@@ -47,6 +47,8 @@ module "config" {
   include_global_resource_types = each.key == var.home_region
   delivery_frequency            = "TwentyFour_Hours"
   managed_rules                 = ["CLOUD_TRAIL_ENABLED", "MULTI_REGION_CLOUD_TRAIL_ENABLED", "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED", "CLOUD_TRAIL_ENCRYPTION_ENABLED", "VPC_FLOW_LOGS_ENABLED", "EC2_EBS_ENCRYPTION_BY_DEFAULT", "ENCRYPTED_VOLUMES", "EIP_ATTACHED"]
+  # The tag the baseline-protection SCP recognises harden's rules by (provisioner/policies.py).
+  rule_tags = { HardenGuardrail = var.name_prefix }
 }
 
 # -- flow_logs.all_vpcs: every VPC of every region, VPCs created since the last plan included --
@@ -99,4 +101,49 @@ module "alarms" {
   # The metric filter reads the trail's log group, which lives in the home region only; the
   # EventBridge rule in every region catches allocations where they happen.
   cloudtrail_log_group_name = each.key == var.home_region ? module.cloudtrail.log_group_name : null
+  # provisioner/policies.py alarm_topic_policy, with this account, Region and partition.
+  topic_policy_json = jsonencode({
+    "Version" = "2012-10-17"
+    "Statement" = [
+      {
+        "Sid"       = "AllowOwnerManagement"
+        "Effect"    = "Allow"
+        "Principal" = { "AWS" = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:root" }
+        "Action"    = ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission", "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic"]
+        "Resource"  = "arn:${data.aws_partition.current.partition}:sns:${each.key}:${local.account_id}:harden-security-alarms"
+      },
+      {
+        "Sid"       = "AllowCloudWatchAlarmsOfThisModule"
+        "Effect"    = "Allow"
+        "Principal" = { "Service" = "cloudwatch.amazonaws.com" }
+        "Action"    = "sns:Publish"
+        "Resource"  = "arn:${data.aws_partition.current.partition}:sns:${each.key}:${local.account_id}:harden-security-alarms"
+        "Condition" = { "StringEquals" = { "aws:SourceAccount" = "${local.account_id}" }, "ArnLike" = { "aws:SourceArn" = "arn:${data.aws_partition.current.partition}:cloudwatch:${each.key}:${local.account_id}:alarm:harden-*" } }
+      },
+      {
+        "Sid"       = "AllowElasticIpEventRule"
+        "Effect"    = "Allow"
+        "Principal" = { "Service" = "events.amazonaws.com" }
+        "Action"    = "sns:Publish"
+        "Resource"  = "arn:${data.aws_partition.current.partition}:sns:${each.key}:${local.account_id}:harden-security-alarms"
+        "Condition" = { "StringEquals" = { "aws:SourceAccount" = "${local.account_id}" }, "ArnEquals" = { "aws:SourceArn" = ["arn:${data.aws_partition.current.partition}:events:${each.key}:${local.account_id}:rule/harden-elastic-ip-api-calls", "arn:${data.aws_partition.current.partition}:events:${each.key}:${local.account_id}:rule/harden-alarm-state-changes"] } }
+      },
+      {
+        "Sid"       = "DenyPublishByAnyoneButServices"
+        "Effect"    = "Deny"
+        "Principal" = "*"
+        "Action"    = "sns:Publish"
+        "Resource"  = "arn:${data.aws_partition.current.partition}:sns:${each.key}:${local.account_id}:harden-security-alarms"
+        "Condition" = { "BoolIfExists" = { "aws:PrincipalIsAWSService" = "false" } }
+      },
+      {
+        "Sid"       = "DenyPublishWithoutTls"
+        "Effect"    = "Deny"
+        "Principal" = "*"
+        "Action"    = "sns:Publish"
+        "Resource"  = "arn:${data.aws_partition.current.partition}:sns:${each.key}:${local.account_id}:harden-security-alarms"
+        "Condition" = { "Bool" = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+  })
 }

@@ -38,9 +38,23 @@ def _bucket(aws, name=BUCKET, region=HOME):
     return name
 
 
-def _key(aws, region=HOME, rotate=True):
+def trail_key_policy(account=ACCOUNT, extra=()):
+    """The cloudtrail module's key policy, as far as verify reads it: the account administers,
+    CloudTrail encrypts this account's trails."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": ["kms:Describe*", "kms:Put*", "kms:Get*"], "Resource": "*"},
+        {"Sid": "CloudTrailEncryptsThisTrailsLogs", "Effect": "Allow",
+         "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:GenerateDataKey*", "Resource": "*",
+         "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn":
+                                      f"arn:aws:cloudtrail:*:{account}:trail/*"}}},
+        *extra]}
+
+
+def _key(aws, region=HOME, rotate=True, policy=None):
     kms = aws.client("kms", region)
-    arn = kms.create_key(Description="trail key")["KeyMetadata"]["Arn"]
+    arn = kms.create_key(Description="trail key",
+                         Policy=json.dumps(policy or trail_key_policy()))["KeyMetadata"]["Arn"]
     if rotate:
         kms.enable_key_rotation(KeyId=arn)
     return arn
@@ -310,6 +324,29 @@ def test_kms_customer_key_with_rotation_passes(aws):
     assert finding.evidence["kms_key_id"] == key
 
 
+def test_kms_key_policy_that_cut_cloudtrail_off_or_lets_another_account_in_fails(aws):
+    _bucket(aws)
+    stripped = trail_key_policy()
+    stripped["Statement"] = stripped["Statement"][:1]  # the CloudTrail statement removed
+    _trail(aws, kms_key=_key(aws, policy=stripped))
+    finding = _one(_run(aws, ct.kms, "cloudtrail.kms"))
+    assert finding.status == "fail" and "no longer lets CloudTrail encrypt" in finding.message
+    assert finding.evidence["cloudtrail_can_encrypt"] is False
+
+
+@pytest.mark.parametrize("intruder, named", [
+    ({"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+      "Action": "kms:Decrypt", "Resource": "*"}, "arn:aws:iam::444455556666:root"),
+    ({"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}, "* (Anyone)"),
+])
+def test_kms_key_policy_with_a_principal_outside_the_account_fails(aws, intruder, named):
+    _bucket(aws)
+    _trail(aws, kms_key=_key(aws, policy=trail_key_policy(extra=[intruder])))
+    finding = _one(_run(aws, ct.kms, "cloudtrail.kms"))
+    assert finding.status == "fail" and "outside account" in finding.message
+    assert finding.evidence["key_policy_outside_principals"] == [named]
+
+
 def test_kms_no_key_fails(aws):
     _bucket(aws)
     arn = _trail(aws)
@@ -478,6 +515,25 @@ def _other_trail(statements):
     statements[2]["Condition"]["StringEquals"]["aws:SourceArn"] = [f"arn:aws:cloudtrail:{HOME}:{ACCOUNT}:trail/other"]
 
 
+def _negated_source_arn(statements):
+    # Confused deputy: "every trail but this one" may write.
+    trail = statements[2]["Condition"]["StringEquals"].pop("aws:SourceArn")
+    statements[2]["Condition"]["StringNotEquals"] = {"aws:SourceArn": trail}
+
+
+def _if_exists_source_arn(statements):
+    trail = statements[2]["Condition"]["StringEquals"].pop("aws:SourceArn")
+    statements[2]["Condition"]["StringEqualsIfExists"] = {"aws:SourceArn": trail}
+
+
+def _other_accounts_trail(statements):
+    # Both this trail and another account's: the other account's trail may write here.
+    trail = statements[2]["Condition"]["StringEquals"]["aws:SourceArn"]
+    other = (trail[0] if isinstance(trail, list) else trail).replace(ACCOUNT, "444455556666")
+    statements[2]["Condition"]["StringEquals"]["aws:SourceArn"] = [*(trail if isinstance(trail, list) else [trail]),
+                                                                   other]
+
+
 def _tls_objects_only(statements):
     statements[0]["Resource"] = f"arn:aws:s3:::{BUCKET}/*"
 
@@ -491,6 +547,9 @@ def _tls_get_only(statements):
     (_unconditioned_write, "cloudtrail_write_scoped_by_source_arn"),
     (_wildcard_account, "cloudtrail_write_scoped_by_source_arn"),
     (_other_trail, "cloudtrail_write_scoped_by_source_arn"),
+    (_negated_source_arn, "cloudtrail_write_scoped_by_source_arn"),
+    (_if_exists_source_arn, "cloudtrail_write_scoped_by_source_arn"),
+    (_other_accounts_trail, "cloudtrail_write_scoped_by_source_arn"),
     (_tls_objects_only, "tls_only_policy"),
     (_tls_get_only, "tls_only_policy"),
 ])
@@ -501,6 +560,10 @@ def test_bucket_policy_gaps(aws, change, check):
     finding = _one(_run(aws, ct.bucket, "cloudtrail.bucket"))
     assert finding.status == "fail"
     assert [name for name, ok in finding.evidence["checks"].items() if not ok] == [check]
+    if change in (_negated_source_arn, _if_exists_source_arn):
+        assert "does not confine it to the trail" in finding.message
+    if change is _other_accounts_trail:
+        assert "lets trails of another account" in finding.message
 
 
 def test_bucket_condition_keys_compare_case_insensitively(aws):

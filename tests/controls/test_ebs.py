@@ -59,6 +59,41 @@ def test_default_encryption_passes_with_customer_key(aws):
     assert key in f.message
 
 
+def _key_with_policy(aws, policy):
+    import json
+
+    return aws.client("kms", REGION).create_key(Description="ebs", Policy=json.dumps(policy))["KeyMetadata"]["Arn"]
+
+
+def test_default_key_with_harden_module_policy_passes(aws):
+    from provisioner.controls.ebs import ebs_key_policy
+
+    aws.client("ec2", REGION).enable_ebs_encryption_by_default()
+    f = _run_default_encryption(aws, _key_with_policy(aws, ebs_key_policy(_ctx(aws))))
+    assert f.status == "pass", f.message
+    assert f.evidence["ec2_can_use"] is True and f.evidence["key_policy_outside_principals"] == []
+
+
+def test_default_key_whose_policy_was_stripped_or_opened_fails(aws):
+    from provisioner.controls.ebs import ebs_key_policy
+
+    aws.client("ec2", REGION).enable_ebs_encryption_by_default()
+    harden = ebs_key_policy(_ctx(aws))
+    # Stripped: the statements that let EC2 use the key for this account's principals are gone
+    # (the administration statement keeps the key manageable, but names only admin actions).
+    admin = dict(harden["Statement"][0], Action=["kms:Describe*", "kms:Put*", "kms:Get*", "kms:Enable*"])
+    stripped = {**harden, "Statement": [admin]}
+    f = _run_default_encryption(aws, _key_with_policy(aws, stripped))
+    assert f.status == "fail" and "no longer lets this account's principals use it through EC2" in f.message
+    assert f.evidence["ec2_can_use"] is False
+    # Opened: another account may use it (through EC2 or not).
+    opened = {**harden, "Statement": [*harden["Statement"], {
+        "Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+        "Action": "kms:Decrypt", "Resource": "*"}]}
+    f = _run_default_encryption(aws, _key_with_policy(aws, opened))
+    assert f.status == "fail" and "lets principals outside the account in: arn:aws:iam::444455556666:root" in f.message
+
+
 def test_default_encryption_resolves_an_alias_to_the_baseline_key(aws):
     aws.client("ec2", REGION).enable_ebs_encryption_by_default()
     key = _key(aws, alias="alias/harden-ebs")

@@ -8,7 +8,7 @@ import json
 
 from provisioner.baseline import parse_baseline
 from provisioner.controls.alarms import CPU_FLEET_QUERY, METRICS_INSIGHTS_MAX_SERIES
-from provisioner.harden_keys import KEY_CALLS
+from provisioner.converge import KEY_CALLS
 from provisioner.remediate import run_remediation
 from tests.hcl import load_hcl
 

@@ -15,6 +15,7 @@ from provisioner.controls import cloudtrail as ct
 from provisioner.findings import Finding
 from provisioner.remediate import run_remediation
 from tests.controls.helpers import assert_converges
+from tests.stubbing import OperationStubber
 
 HOME = "us-east-1"
 ACCOUNT = "123456789012"
@@ -78,8 +79,8 @@ def test_no_trail_creates_the_baseline_trail_into_the_module_bucket(aws):
     dry, applied = assert_converges(aws, _baseline(), BOTH, expected_actions=2, state=lambda: _state(aws))
     assert {a.resource for a in dry.actions} == {TRAIL_ARN}
     assert "create the baseline trail harden-trail" in dry.actions[0].description
-    assert dry.actions[0].calls == ["s3:GetBucketPolicy", "cloudtrail:CreateTrail", "cloudtrail:PutEventSelectors",
-                                    "cloudtrail:StartLogging"]
+    assert dry.actions[0].calls[-4:] == ["s3:GetBucketPolicy", "cloudtrail:CreateTrail",
+                                         "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"]
     # log_validation runs first and creates it; multi_region then finds nothing left to do.
     messages = [r.message for r in applied.results]
     assert messages[0] == f"created and started trail {TRAIL_ARN}" and "already compliant" in messages[1]
@@ -99,9 +100,15 @@ def test_created_trail_reuses_the_module_key_log_group_and_role(aws):
     aws.client("logs", HOME).create_log_group(logGroupName=f"/aws/cloudtrail/{TRAIL}")
     role = aws.client("iam").create_role(RoleName=f"harden-cloudtrail-{HOME}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
 
-    run = run_remediation(aws, _baseline(), controls=["cloudtrail.multi_region"], apply=True)
-    assert [r.status for r in run.results] == ["applied"]
-    assert key in run.actions[0].description
+    # The group exists unencrypted: the fix puts the module's key on it. The emulator lacks
+    # AssociateKmsKey, so botocore's Stubber (checked against the real model) answers that call.
+    group = f"/aws/cloudtrail/{TRAIL}"
+    with OperationStubber(aws.client("logs", HOME), "AssociateKmsKey") as stub:
+        stub.add_response("associate_kms_key", {}, {"logGroupName": group, "kmsKeyId": key})
+        run = run_remediation(aws, _baseline(), controls=["cloudtrail.multi_region"], apply=True)
+        stub.assert_no_pending_responses()
+    assert [r.status for r in run.results] == ["applied"], [r.message for r in run.results]
+    assert "First creates" not in run.actions[0].description  # nothing is missing
     [trail] = _state(aws)
     assert trail["KmsKeyId"] == key and trail["CloudWatchLogsRoleArn"] == role
     assert trail["CloudWatchLogsLogGroupArn"] == f"arn:aws:logs:{HOME}:{ACCOUNT}:log-group:/aws/cloudtrail/{TRAIL}:*"
@@ -123,13 +130,16 @@ def test_create_refused_when_the_bucket_does_not_let_cloudtrail_write(aws, polic
     assert _state(aws) == [] and run.exit_code() == 3
 
 
-def test_create_refused_without_the_bucket(aws):
-    run = run_remediation(aws, _baseline(), controls=["cloudtrail.multi_region"], apply=True)
-    [result] = run.results
-    assert result.status == "failed"
-    assert f"the log bucket {BUCKET} does not exist" in result.message
-    assert "apply the cloudtrail Terraform module first" in result.message
-    assert _state(aws) == []
+def test_from_nothing_the_key_bucket_log_group_and_role_are_created_first(aws):
+    dry, _ = assert_converges(aws, _baseline(), BOTH, expected_actions=2, state=lambda: _state(aws))
+    assert (f"First creates the KMS key alias/harden-cloudtrail, then the log bucket {BUCKET}"
+            in dry.actions[0].description)
+    [trail] = _state(aws)
+    key = aws.client("kms", HOME).describe_key(KeyId="alias/harden-cloudtrail")["KeyMetadata"]["Arn"]
+    group = aws.client("logs", HOME).describe_log_groups(logGroupNamePrefix=f"/aws/cloudtrail/{TRAIL}")["logGroups"][0]
+    assert trail["KmsKeyId"] == key and group["kmsKeyId"] == key and group["retentionInDays"] == 365
+    assert trail["CloudWatchLogsRoleArn"].endswith(f":role/harden-cloudtrail-{HOME}")
+    assert aws.client("s3", HOME).get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
 
 
 # -- an existing trail: converged in place ------------------------------------------------------

@@ -82,7 +82,7 @@ class ChannelStatus:
 
 # -- a region without AWS Config ------------------------------------------------------------------
 
-def test_empty_regions_get_the_module_recorder_and_channel_with_the_service_linked_role(aws):
+def test_empty_regions_get_the_module_recorder_channel_role_and_key(aws):
     _bucket(aws)
     regions = (HOME, OTHER)
     # No channel before: the status call happens after apply and in the second run only.
@@ -92,7 +92,7 @@ def test_empty_regions_get_the_module_recorder_and_channel_with_the_service_link
 
     delivery = next(a for a in dry.actions if a.control == "config.delivery" and a.region == HOME)
     assert delivery.resource == HOME
-    assert delivery.calls == ["iam:CreateServiceLinkedRole", "config:PutConfigurationRecorder",
+    assert delivery.calls == ["iam:CreateRole", "config:PutConfigurationRecorder",
                               "config:PutDeliveryChannel", "config:StartConfigurationRecorder"]
     assert f"s3://{BUCKET}/config/ every TwentyFour_Hours" in delivery.description
     # Delivery runs first in each region (it needs the recorder, so it puts and starts it); the
@@ -101,17 +101,19 @@ def test_empty_regions_get_the_module_recorder_and_channel_with_the_service_link
     assert by_control[("config.recorder", HOME)] == "nothing left to do (an earlier action did it)"
 
     state = _state(aws, regions)
-    [slr] = state["roles"]
+    assert state["roles"] == []  # no service-linked role: the account root module's role
+    role = aws.client("iam").get_role(RoleName="harden-config-recorder")["Role"]["Arn"]
+    key = aws.client("kms", HOME).describe_key(KeyId="alias/harden-cloudtrail")["KeyMetadata"]["Arn"]
     for region in regions:
         [recorder] = state[region]["recorders"]
-        assert recorder["name"] == "default" and recorder["roleARN"] == slr
+        assert recorder["name"] == "default" and recorder["roleARN"] == role
         assert recorder["recordingGroup"]["allSupported"] is True
         # Global resource types (IAM) are recorded once, in the home region.
         assert recorder["recordingGroup"]["includeGlobalResourceTypes"] is (region == HOME)
         assert state[region]["recording"] == {"default": True}
         [channel] = state[region]["channels"]
         assert channel["name"] == "default" and channel["s3BucketName"] == BUCKET
-        assert channel["s3KeyPrefix"] == "config" and "s3KmsKeyArn" not in channel
+        assert channel["s3KeyPrefix"] == "config" and channel["s3KmsKeyArn"] == key
         assert channel["configSnapshotDeliveryProperties"] == {"deliveryFrequency": "TwentyFour_Hours"}
 
 
@@ -134,15 +136,18 @@ def test_the_baseline_role_and_key_are_used_when_terraform_made_them(aws):
     assert channel["configSnapshotDeliveryProperties"] == {"deliveryFrequency": "One_Hour"}
 
 
-def test_without_the_log_bucket_nothing_is_written_and_the_action_says_why(aws):
-    run = run_remediation(aws, _baseline(), controls=["config.delivery"], apply=True)
+def test_without_the_log_bucket_the_action_creates_it_as_the_module_would(aws):
+    with ChannelStatus(aws, calls=1):
+        run = run_remediation(aws, _baseline(), controls=["config.delivery"], apply=True)
     [result] = run.results
-    assert "does not exist yet" in result.action.description
-    assert result.status == "failed"
-    assert f"the log bucket {BUCKET} does not exist" in result.message
-    assert "apply the cloudtrail Terraform module first" in result.message
-    state = _state(aws)
-    assert state[HOME] == {"recorders": [], "recording": {}, "channels": []} and state["roles"] == []
+    assert "does not exist yet: created first, with its key alias/harden-cloudtrail" in result.action.description
+    assert result.status == "applied", result.message
+    s3 = aws.client("s3", HOME)
+    rule = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    key = aws.client("kms", HOME).describe_key(KeyId="alias/harden-cloudtrail")["KeyMetadata"]["Arn"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == key
+    assert "AWSConfigBucketDelivery" in s3.get_bucket_policy(Bucket=BUCKET)["Policy"]
+    assert _state(aws)[HOME]["channels"][0]["s3KmsKeyArn"] == key
 
 
 # -- existing recorders and channels: fixed in place ----------------------------------------------
@@ -163,7 +168,7 @@ def test_a_recorder_and_channel_under_other_names_are_fixed_in_place(aws):
     assert {(a.control, a.resource) for a in dry.actions} == {("config.recorder", "my-recorder"),
                                                               ("config.delivery", "my-channel")}
     recorder_action = next(a for a in dry.actions if a.control == "config.recorder")
-    assert recorder_action.calls == ["iam:CreateServiceLinkedRole", "config:PutConfigurationRecorder"]
+    assert recorder_action.calls == ["iam:CreateRole", "config:PutConfigurationRecorder"]
 
     state = _state(aws)
     [recorder] = state[HOME]["recorders"]
@@ -200,9 +205,8 @@ def test_a_daily_recorder_is_put_back_to_continuous(aws):
     stored = _without_metadata(client.describe_configuration_recorders())
     daily = {"ConfigurationRecorders": [{**stored["ConfigurationRecorders"][0],
                                          "recordingMode": {"recordingFrequency": "DAILY"}}]}
-    slr = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
-    aws.client("iam").create_role(RoleName="AWSServiceRoleForConfig", AssumeRolePolicyDocument="{}",
-                                  Path="/aws-service-role/config.amazonaws.com/")
+    role = aws.client("iam").create_role(RoleName="harden-config-recorder",
+                                         AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     # The emulator drops recordingMode: the recorder is described as DAILY (verify, planner, the
     # action's re-read), the put is checked for CONTINUOUS, then the emulator's own answer (no
     # mode: the API default, CONTINUOUS) is what verify reads after.
@@ -210,7 +214,7 @@ def test_a_daily_recorder_is_put_back_to_continuous(aws):
         for _ in range(3):
             stub.add_response("describe_configuration_recorders", daily, {})
         stub.add_response("put_configuration_recorder", {}, {"ConfigurationRecorder": {
-            "name": "default", "roleARN": slr,
+            "name": "default", "roleARN": role,
             "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True},
             "recordingMode": {"recordingFrequency": "CONTINUOUS"}}})
         stub.add_response("describe_configuration_recorders", stored, {})

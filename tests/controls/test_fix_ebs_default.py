@@ -14,7 +14,7 @@ import json
 from tests.stubbing import OperationStubber
 
 from provisioner.baseline import parse_baseline
-from provisioner.harden_keys import KEY_CALLS
+from provisioner.converge import KEY_CALLS
 from provisioner.remediate import run_remediation
 
 REGION = "eu-west-1"

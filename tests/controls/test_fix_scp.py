@@ -32,6 +32,9 @@ def org(aws):
 
 def _baseline(**scp):
     allocate = scp.pop("allocate_address", {})
+    # Targets with baseline protection need someone exempt (a config without is refused).
+    if scp.get("targets") and scp.get("protect_baseline", True):
+        scp.setdefault("admin_principals", ["arn:aws:iam::*:role/harden-pipeline"])
     return parse_baseline({"regions": ["us-east-1"], "scp": scp, "allocate_address": allocate})
 
 
@@ -147,3 +150,59 @@ def test_targets_an_attachment_cannot_fix_get_no_action(aws, org):
     run = run_remediation(aws, _baseline(targets=[org["ou"]]), controls=["scp.allocate_address"], apply=True)
     assert "not enabled in root" in run.report.findings[0].message and run.actions == []
     assert _org_state(client) == disabled
+
+
+def _attached_documents(client, target: str) -> list[dict]:
+    policies = client.list_policies_for_target(TargetId=target, Filter=SCP)["Policies"]
+    return [json.loads(client.describe_policy(PolicyId=p["Id"])["Policy"]["Content"]) for p in policies]
+
+
+def test_what_remediate_attaches_decides_the_threat_model_case_table(aws, org):
+    """harden remediate --apply on an organization without harden's SCPs: what it attaches
+    (read back from Organizations) decides every case of tests/guardrail_cases.py, split
+    policies included, and verify then passes both controls."""
+    from tests.guardrail_cases import GUARDED_CONFIG, mismatches
+
+    client = org["client"]
+    long = [f"arn:aws:iam::111122223333:role/platform/network/eip-operator-{i:02d}-automation-role" for i in range(20)]
+    config = {**GUARDED_CONFIG, "regions": ["us-east-1"],
+              "allocate_address": {**GUARDED_CONFIG["allocate_address"],
+                                   "allowed_principals": [*GUARDED_CONFIG["allocate_address"]["allowed_principals"],
+                                                          *long[:19]]},
+              "scp": {"targets": [org["ou"]], "admin_principals": [*GUARDED_CONFIG["scp"]["admin_principals"],
+                                                                  *long[:14]]}}
+    baseline = parse_baseline(config)
+    assert mismatches(_attached_documents(client, org["ou"])) != []  # the table fails without them
+    applied = run_remediation(aws, baseline, controls=["scp"], apply=True)
+    assert {r.status for r in applied.results} == {"applied"}
+    assert applied.after.exit_code() == 0
+    attached = _attached_documents(client, org["ou"])
+    from provisioner.policies import harden_scps
+
+    # FullAWSAccess (attached to every entity) and harden's, one of them split in two or more.
+    assert len(harden_scps(baseline)) >= 3 and len(attached) == 1 + len(harden_scps(baseline)) <= 5
+    assert mismatches(attached) == []
+
+
+def test_weakened_harden_policy_fails_verify_and_remediate_restores_it(aws, org):
+    client = org["client"]
+    baseline = _baseline(targets=[org["ou"]], admin_principals=[PIPELINE])
+    run_remediation(aws, baseline, controls=["scp"], apply=True)
+    policy = _policy(client, PROTECT_POLICY)
+    document = json.loads(policy["Content"])
+    # Someone takes kms:PutKeyPolicy out of the key statement: every action verify lists is
+    # still denied, only the semantic comparison sees it.
+    for statement in document["Statement"]:
+        if statement["Sid"] == "HardenDenyKeyChanges":
+            statement["Action"].remove("kms:PutKeyPolicy")
+    client.update_policy(PolicyId=policy["PolicySummary"]["Id"], Content=json.dumps(document))
+    dry = run_remediation(aws, baseline, controls=["scp.baseline_protection"])
+    (finding,) = [f for f in dry.report.findings if f.control == "scp.baseline_protection"]
+    assert finding.status == "fail"
+    assert "weaker than harden's 'harden-protect-baseline'" in finding.message
+    assert "kms:PutKeyPolicy" in finding.message and "is no longer denied" in finding.message
+    (action,) = dry.actions
+    assert action.calls == ["organizations:UpdatePolicy"]
+    applied = run_remediation(aws, baseline, controls=["scp.baseline_protection"], apply=True)
+    assert applied.after.exit_code() == 0
+    assert _policy(client, PROTECT_POLICY)["Content"] == minified(baseline_protection_scp(baseline))

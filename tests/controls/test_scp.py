@@ -14,7 +14,6 @@ import pytest
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CheckContext
 from provisioner.controls.scp import (
-    EIP_ACTIONS,
     FUTURE_REGION,
     PROTECTED_ACTIONS,
     DenyRule,
@@ -35,6 +34,10 @@ from provisioner.controls.scp import (
 from provisioner.findings import GLOBAL
 from provisioner.verify import run_verify
 from tests.controls.helpers import create_organization, create_scp
+from provisioner.policies import allocate_address_scp, baseline_protection_scp, eip_actions
+
+# The Elastic IP calls the default baseline denies outside the allow-list.
+EIP_ACTIONS = eip_actions(parse_baseline({}))
 
 NET_ADMIN = "arn:aws:iam::123456789012:role/NetworkAdmin"
 PIPELINE = "arn:aws:iam::123456789012:role/harden-pipeline"
@@ -155,21 +158,17 @@ def _evaluate(statements, *, allow=(), allowed_regions=(), levels=None, action="
 
 
 def _harden_policy(allowed, regions=()):
-    """The shape templates/modules/scp/policies renders (one statement per concern)."""
-    statements = [{"Sid": "DenyEipAllocationOutsideAllowList", "Effect": "Deny", "Action": list(EIP_ACTIONS),
-                   "Resource": "*", "Condition": {"ArnNotLike": {"aws:PrincipalArn": list(allowed)}}}]
-    if regions:
-        statements.append({"Sid": "DenyEipAllocationOutsideAllowedRegions", "Effect": "Deny",
-                           "Action": list(EIP_ACTIONS), "Resource": "*",
-                           "Condition": {"StringNotEquals": {"aws:RequestedRegion": list(regions)}}})
-    return statements
+    """The statements harden computes for this allow-list (provisioner/policies.py)."""
+    baseline = parse_baseline({"allocate_address": {"allowed_principals": list(allowed),
+                                                    "allowed_regions": list(regions)}})
+    return allocate_address_scp(baseline)["Statement"]
 
 
 def test_harden_shape_covers_with_principals_and_regions():
     result = _evaluate(_harden_policy([NET_ADMIN], ["eu-west-1"]), allow=[NET_ADMIN], allowed_regions=["eu-west-1"])
     assert result.covered, result.near_misses
-    assert [r.label for r in result.used] == ["statement 'DenyEipAllocationOutsideAllowList'",
-                                              "statement 'DenyEipAllocationOutsideAllowedRegions'"]
+    assert [r.label for r in result.used] == ["statement 'HardenDenyAllocateAddress'",
+                                              "statement 'HardenDenyAllocateAddressOutsideRegions'"]
 
 
 def test_principal_statement_alone_leaves_other_regions_open_when_regions_are_restricted():
@@ -248,9 +247,15 @@ def org(aws):
     return create_organization(aws)
 
 
+DEFAULT_ADMIN = "arn:aws:iam::*:role/harden-pipeline"
+
+
 def _baseline(**scp):
     allocate = scp.pop("allocate_address", {})
     extra = scp.pop("top", {})
+    # Targets with baseline protection need someone exempt (a config without is refused).
+    if scp.get("targets") and scp.get("protect_baseline", True):
+        scp.setdefault("admin_principals", [DEFAULT_ADMIN])
     return parse_baseline({"scp": scp, "allocate_address": allocate, **extra})
 
 
@@ -284,7 +289,8 @@ def test_allocate_address_passes_through_inheritance(aws, org):
 
 
 def test_allocate_address_blanket_deny_passes_and_says_so(aws, org):
-    create_scp(org["client"], "no-eips", [{"Effect": "Deny", "Action": "ec2:*Address*", "Resource": "*"}], org["root"])
+    blanket = ["ec2:*Address*", "ec2:*Byoip*", "ec2:*PublicIpv4Pool*", "globalaccelerator:Create*", "lightsail:*StaticIp"]
+    create_scp(org["client"], "no-eips", [{"Effect": "Deny", "Action": blanket, "Resource": "*"}], org["root"])
     baseline = _baseline(targets=[org["root"]], allocate_address={"allowed_principals": [NET_ADMIN]})
     (f,) = allocate_address(_ctx(aws, baseline))
     assert f.status == "pass" and f.message.endswith("(allow-listed principals are denied too)")
@@ -300,8 +306,8 @@ def test_allocate_address_fails_when_only_below_or_unrelated(aws, org):
     assert found[org["ou"]].status == "pass"
     f = found[org["root"]]
     assert f.status == "fail"
-    assert f.message.startswith(f"no SCP reaching {org['root']} denies ec2:AllocateAddress, "
-                                "ec2:EnableAddressTransfer, ec2:AcceptAddressTransfer in every Region to principals")
+    assert f.message.startswith(f"no SCP reaching {org['root']} denies {', '.join(EIP_ACTIONS)} in every Region to "
+                                "principals")
     assert f.evidence["uncovered"]["ec2:AllocateAddress"] == {"regions": "all", "near_misses": []}
     assert "'harden-deny-eip-allocation'" in f.message
     assert set(f.evidence["uncovered"]) == set(EIP_ACTIONS)
@@ -381,14 +387,16 @@ def _protection(admins=(), actions=PROTECTED_ACTIONS, resource="*"):
 
 
 def test_baseline_protection_pass_fail_and_skip(aws, org):
-    create_scp(org["client"], "protect", _protection([PIPELINE]), org["root"])
     baseline = _baseline(targets=[org["account"]], admin_principals=[PIPELINE])
+    create_scp(org["client"], "protect", baseline_protection_scp(baseline)["Statement"], org["root"])
     (f,) = baseline_protection(_ctx(aws, baseline, "scp.baseline_protection"))
     assert f.status == "pass", f.message
-    assert f.evidence["matched_statements"][0]["actions"] == list(PROTECTED_ACTIONS)
+    assert set(f.evidence["matched_statements"][0]["actions"]) <= set(PROTECTED_ACTIONS)
 
     # Without the pipeline role in admin_principals, its exemption is a hole.
-    (f,) = baseline_protection(_ctx(aws, _baseline(targets=[org["account"]]), "scp.baseline_protection"))
+    other_admin = "arn:aws:iam::*:role/break-glass"
+    (f,) = baseline_protection(_ctx(aws, _baseline(targets=[org["account"]], admin_principals=[other_admin]),
+                                    "scp.baseline_protection"))
     assert f.status == "fail" and f.evidence["uncovered_actions"] == list(PROTECTED_ACTIONS)
 
     (f,) = baseline_protection(_ctx(aws, _baseline(targets=[org["account"]], protect_baseline=False),
@@ -425,9 +433,10 @@ def test_an_scp_that_leaves_event_selectors_or_the_default_key_reset_open_does_n
 
 
 def test_both_controls_share_lookups(aws, org):
+    baseline = _baseline(targets=[org["root"], org["ou"], org["account"]])
     create_scp(org["client"], "eip-guard", _harden_policy([]), org["root"])
-    create_scp(org["client"], "protect", _protection(), org["root"])
-    ctx = _ctx(aws, _baseline(targets=[org["root"], org["ou"], org["account"]]))
+    create_scp(org["client"], "protect", baseline_protection_scp(baseline)["Statement"], org["root"])
+    ctx = _ctx(aws, baseline)
     before = aws.calls.by_operation()
     assert [f.status for f in allocate_address(ctx)] == ["pass"] * 3
     ctx.control_id = "scp.baseline_protection"

@@ -182,106 +182,15 @@ resource "aws_sns_topic" "alarms" {
   tags              = var.tags
 }
 
-data "aws_iam_policy_document" "topic" {
-  count = local.is_home ? 1 : 0
-
-  # The owner's usual management rights, minus Publish: only the two services below
-  # publish, so a message on this topic always comes from an alarm or the rule.
-  statement {
-    sid    = "AllowOwnerManagement"
-    effect = "Allow"
-    actions = [
-      "sns:GetTopicAttributes",
-      "sns:SetTopicAttributes",
-      "sns:AddPermission",
-      "sns:RemovePermission",
-      "sns:DeleteTopic",
-      "sns:Subscribe",
-      "sns:ListSubscriptionsByTopic",
-    ]
-    resources = [aws_sns_topic.alarms[0].arn]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  statement {
-    sid       = "AllowCloudWatchAlarmsOfThisModule"
-    effect    = "Allow"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms[0].arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.name_prefix}-*"]
-    }
-  }
-
-  statement {
-    sid       = "AllowElasticIpEventRule"
-    effect    = "Allow"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms[0].arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-
-    # The home region's two rules: Elastic IP calls (from every region, forwarded to the home
-    # bus) and the alarm state changes forwarded from the other regions.
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.address_api_calls.arn, aws_cloudwatch_event_rule.alarm_state_changes.arn]
-    }
-  }
-
-  statement {
-    sid       = "DenyPublishWithoutTls"
-    effect    = "Deny"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms[0].arn]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
 resource "aws_sns_topic_policy" "alarms" {
   count = local.is_home ? 1 : 0
 
   region = var.region
   arn    = aws_sns_topic.alarms[0].arn
-  policy = data.aws_iam_policy_document.topic[0].json
+  # Computed by harden (provisioner/policies.py alarm_topic_policy, the document remediate
+  # attaches) and passed in by the root: only harden's alarms and the Elastic IP rule publish, and
+  # an explicit Deny stops any other caller whatever its identity policy says.
+  policy = var.topic_policy_json
 }
 
 resource "aws_sns_topic_subscription" "alarms" {

@@ -216,3 +216,14 @@ variable "event_rule_enabled" {
   type        = bool
   default     = true
 }
+
+variable "topic_policy_json" {
+  description = "The alarm topic's policy (JSON), computed by harden: only harden's alarms (CloudWatch) and the Elastic IP rule (EventBridge) may publish, and an explicit Deny refuses every caller that is not an AWS service."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(jsondecode(var.topic_policy_json).Statement)
+    error_message = "topic_policy_json must be a JSON policy document (an object with a Statement)."
+  }
+}

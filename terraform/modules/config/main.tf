@@ -76,7 +76,9 @@ resource "aws_config_config_rule" "this" {
     source_identifier = each.key
   }
 
-  tags = var.tags
+  # The baseline-protection SCP recognises harden's rules by a tag (a rule's ARN carries a
+  # generated id, not its name): var.rule_tags.
+  tags = merge(var.tags, var.rule_tags)
 
   # Config rules can only be created in a region that has a configuration recorder.
   depends_on = [aws_config_configuration_recorder.this]

@@ -165,3 +165,10 @@ variable "sns_topic_arn" {
     error_message = "The sns_topic_arn must be null or an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:config-notifications."
   }
 }
+
+variable "rule_tags" {
+  description = "Tags added to the Config rules only: harden's root passes the tag its baseline-protection SCP recognises harden's rules by."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}

@@ -19,9 +19,15 @@ output "baseline_protection_policy_json" {
 }
 
 output "attachment_ids" {
-  description = "Attachment id per \"<policy>/<target id>\" (policy = allocate_address or baseline_protection)."
+  description = "Attachment id per \"<policy>/<target id>\" (policy = allocate_address, baseline_protection or an overflow policy's name)."
   value = merge(
     { for t, a in aws_organizations_policy_attachment.allocate_address : "allocate_address/${t}" => a.id },
     { for t, a in aws_organizations_policy_attachment.baseline_protection : "baseline_protection/${t}" => a.id },
+    { for k, a in aws_organizations_policy_attachment.overflow : k => a.id },
   )
+}
+
+output "overflow_policy_ids" {
+  description = "Id of each overflow SCP, by name (empty when every guardrail fits one policy)."
+  value       = { for name, p in aws_organizations_policy.overflow : name => p.id }
 }

@@ -72,3 +72,18 @@ variable "baseline_protection_policy_json" {
     error_message = "baseline_protection_policy_json exceeds AWS's 5,120-character SCP limit: shorten the baseline admin list (a wildcard in a role name covers several roles)."
   }
 }
+
+variable "overflow_policies" {
+  description = "Further SCPs, by name, that a guardrail too long for one policy continues in: description and content (minified JSON) of each."
+  type = map(object({
+    description = string
+    content     = string
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for name, p in var.overflow_policies : can(jsondecode(p.content).Statement) && length(p.content) <= 5120])
+    error_message = "Each overflow policy must be a JSON policy document (an object with a Statement) of at most 5,120 characters."
+  }
+}

@@ -1,0 +1,249 @@
+"""Create what provisioner/resources.py describes, with boto3, as the Terraform module would.
+
+Each `ensure_*` is idempotent: it reads first, creates what is missing, brings what it owns back
+to the description (retention, key, inline policies), and returns the ARN. Dependencies are
+explicit in the order of the calls: a key before the log group or bucket it encrypts, the bucket
+policy before the trail that delivers into it, a role and its policy before the service that
+assumes it. Only remediate's actions call these (never a planner: they write).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+import botocore.exceptions
+
+from provisioner.aws import describe_error, error_code, paginate
+from provisioner.resources import Bucket, Key, LogGroup, Role, Site
+
+
+def _tag_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+    return [{key: k, value: v} for k, v in tags.items()]
+
+
+# -- KMS ------------------------------------------------------------------------------------------
+#
+# A key is known by its alias; CreateKey and CreateAlias are two calls, so a run can die, or lose
+# a race with another `harden remediate --apply`, between them. Every key harden creates carries
+# the tag `harden:key-for=<alias>`, so ensure_key:
+#
+# 1. the alias exists: that key is used (an error unless it is enabled);
+# 2. an enabled key tagged for the alias has no alias (a run died between the two calls): it is
+#    adopted (rotation on, alias created), not duplicated. Tags prove nothing (anyone allowed to
+#    tag can write them), so only a key whose policy is exactly the one harden gives is adopted:
+#    such a key is what harden would have created;
+# 3. otherwise a new key is created, tagged, rotation on, then the alias: if another run created
+#    the alias first, the new key is redundant and its deletion is scheduled (the shortest window,
+#    7 days, so it can still be cancelled); if creating the alias fails for another reason the key
+#    is kept and a re-run adopts it. The note says which.
+
+KEY_TAG = "harden:key-for"
+PENDING_WINDOW_DAYS = 7   # the shortest KMS allows: https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html
+# What ensure_key may call, for an action's list of calls. CreateKey with Tags needs
+# kms:TagResource as well: https://docs.aws.amazon.com/kms/latest/developerguide/tagging-permissions.html
+KEY_CALLS = ["kms:CreateKey", "kms:TagResource", "kms:EnableKeyRotation", "kms:CreateAlias", "kms:ListKeys",
+             "kms:ListResourceTags", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyPolicy",
+             "kms:ScheduleKeyDeletion"]
+
+
+def key_by_alias(kms, alias: str) -> dict[str, Any] | None:
+    try:
+        return kms.describe_key(KeyId=alias)["KeyMetadata"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "NotFoundException":
+            raise
+        return None
+
+
+def _keys_left_without_alias(kms, key: Key) -> list[dict[str, Any]]:
+    """Enabled customer keys tagged as made for key.alias, with exactly key.policy, that no alias
+    points to, oldest first."""
+    found = []
+    for listed in paginate(kms, "list_keys", "Keys"):
+        key_id = listed["KeyId"]
+        try:
+            tags = {t["TagKey"]: t["TagValue"] for t in paginate(kms, "list_resource_tags", "Tags", KeyId=key_id)}
+            if tags.get(KEY_TAG) != key.alias:
+                continue
+            meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+            if meta.get("KeyState") != "Enabled" or meta.get("KeyManager") != "CUSTOMER":
+                continue
+            if paginate(kms, "list_aliases", "Aliases", KeyId=key_id):
+                continue
+            if json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]) != key.policy:
+                continue
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in ("AccessDeniedException", "NotFoundException"):
+                continue  # a key we may not read is not one we made
+            raise
+        found.append(meta)
+    return sorted(found, key=lambda m: (str(m.get("CreationDate")), m["KeyId"]))
+
+
+def ensure_key(kms, key: Key, notes: list[str] | None = None) -> str:
+    """The ARN of the key behind key.alias, adopted or created (policy, tags, rotation, alias) as
+    above. What was done, if anything, is appended to `notes` (a redundant key's scheduled
+    deletion with the command that cancels it). An existing key that is not enabled is an error:
+    remediate never re-enables or replaces a key someone disabled."""
+    notes = [] if notes is None else notes
+    meta = key_by_alias(kms, key.alias)
+    if meta is not None:
+        if meta.get("KeyState") != "Enabled":
+            raise RuntimeError(f"the key {key.alias} ({meta['Arn']}) is {meta.get('KeyState')}: enable it first")
+        return meta["Arn"]
+    orphans = _keys_left_without_alias(kms, key)
+    if orphans:
+        made, how = orphans[0], "adopted"
+    else:
+        made, how = kms.create_key(
+            Description=key.description, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT", MultiRegion=False,
+            Policy=json.dumps(key.policy),
+            Tags=_tag_list({**key.tags, KEY_TAG: key.alias}, "TagKey", "TagValue"))["KeyMetadata"], "created"
+    try:
+        kms.enable_key_rotation(KeyId=made["KeyId"])
+        kms.create_alias(AliasName=key.alias, TargetKeyId=made["KeyId"])
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "AlreadyExistsException":
+            # Say which key exists now: the next run adopts it.
+            raise RuntimeError(f"{how} key {made['Arn']}, then {describe_error(exc)}; the key is kept, tagged "
+                               f"{KEY_TAG}={key.alias}: a re-run adopts it") from None
+        winner = key_by_alias(kms, key.alias)
+        if winner and winner["KeyId"] == made["KeyId"]:  # another run adopted our key: the same outcome
+            notes.append(f"{how} {made['Arn']} as {key.alias}")
+            return made["Arn"]
+        if winner is None or winner.get("KeyState") != "Enabled":
+            raise RuntimeError(f"{how} key {made['Arn']}, but another run created {key.alias} first and it is "
+                               f"{'gone' if winner is None else winner.get('KeyState')}; the key is kept, tagged "
+                               f"{KEY_TAG}={key.alias}") from None
+        if how == "adopted":
+            notes.append(f"another run created {key.alias} first ({winner['Arn']}); {made['Arn']} is left for a "
+                         "re-run to look at")
+            return winner["Arn"]
+        kms.schedule_key_deletion(KeyId=made["KeyId"], PendingWindowInDays=PENDING_WINDOW_DAYS)
+        notes.append(f"another run created {key.alias} first: using its key {winner['Arn']}; scheduled the deletion "
+                     f"of the redundant new key {made['Arn']} in {PENDING_WINDOW_DAYS} days (aws kms "
+                     f"cancel-key-deletion --key-id {made['KeyId']} keeps it)")
+        return winner["Arn"]
+    notes.append(f"{how} {made['Arn']} as {key.alias}"
+                 + (" (left without its alias by an earlier run)" if how == "adopted" else ""))
+    return made["Arn"]
+
+
+# -- CloudWatch Logs ------------------------------------------------------------------------------
+
+def find_log_group(logs, name: str) -> dict[str, Any] | None:
+    listed = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+    return next((g for g in listed if g["logGroupName"] == name), None)
+
+
+def ensure_log_group(logs, kms, group: LogGroup) -> str:
+    """The group, encrypted with its key (the key first: CloudWatch Logs checks the key policy when
+    the group is created or associated), with its retention. An existing group is brought to
+    the key and retention; its events are kept."""
+    key_arn = ensure_key(kms, group.key) if group.key else None
+    found = find_log_group(logs, group.name)
+    if found is None:
+        kwargs: dict[str, Any] = {"logGroupName": group.name, "tags": dict(group.tags)}
+        if key_arn:
+            kwargs["kmsKeyId"] = key_arn
+        logs.create_log_group(**kwargs)
+        found = {}
+    elif key_arn and found.get("kmsKeyId") != key_arn:
+        logs.associate_kms_key(logGroupName=group.name, kmsKeyId=key_arn)
+    if found.get("retentionInDays") != group.retention_days:
+        logs.put_retention_policy(logGroupName=group.name, retentionInDays=group.retention_days)
+    return group.name
+
+
+# -- IAM ------------------------------------------------------------------------------------------
+
+def role_arn(iam, name: str) -> str | None:
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return None
+
+
+def ensure_role(iam, role: Role) -> str:
+    """The role with its trust policy, inline policies and managed attachments. An existing role
+    keeps its trust policy (someone may have widened it on purpose: that is Terraform's diff to
+    show), its inline policies are put again (they are harden's, by name)."""
+    arn = role_arn(iam, role.name)
+    if arn is None:
+        arn = iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust),
+                              Description=role.description, MaxSessionDuration=role.max_session_seconds,
+                              Tags=_tag_list(role.tags))["Role"]["Arn"]
+    for name, document in role.inline.items():
+        iam.put_role_policy(RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps(document))
+    for policy_arn in role.managed:
+        iam.attach_role_policy(RoleName=role.name, PolicyArn=policy_arn)
+    return arn
+
+
+# -- S3 -------------------------------------------------------------------------------------------
+
+def bucket_exists(s3, name: str) -> bool:
+    try:
+        s3.head_bucket(Bucket=name)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def ensure_bucket(s3, kms, bucket: Bucket, region: str) -> str:
+    """The log bucket as the cloudtrail module declares it: public access blocked, owner enforced,
+    versioned, SSE-KMS with a bucket key, expiring (current and noncurrent versions), the bucket
+    policy last (after the public access block, as the module orders it). Only a bucket that does
+    not exist is configured: an existing one is the module's (or the user's) to change."""
+    if bucket_exists(s3, bucket.name):
+        return bucket.name
+    key_arn = ensure_key(kms, bucket.key)
+    kwargs: dict[str, Any] = {"Bucket": bucket.name}
+    if region != "us-east-1":  # us-east-1 takes no LocationConstraint
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_bucket_tagging(Bucket=bucket.name, Tagging={"TagSet": _tag_list(bucket.tags)})
+    s3.put_public_access_block(Bucket=bucket.name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_ownership_controls(Bucket=bucket.name, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket=bucket.name, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+        "BucketKeyEnabled": True}]})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket.name, LifecycleConfiguration={"Rules": [{
+        "ID": "expire-logs", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "Expiration": {"Days": bucket.expiration_days},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": bucket.expiration_days},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": bucket.abort_multipart_days}}]})
+    s3.put_bucket_policy(Bucket=bucket.name, Policy=json.dumps(bucket.policy))
+    return bucket.name
+
+
+# -- IAM eventual consistency ---------------------------------------------------------------------
+
+# A role created a moment ago may not be assumable yet by the service that checks it (CloudTrail
+# answers InvalidCloudWatchLogsRoleArnException, EC2 flow logs a delivery error): IAM is eventually
+# consistent, https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+PROPAGATION_ERRORS = ("InvalidCloudWatchLogsRoleArnException", "InsufficientEncryptionPolicyException",
+                      "InsufficientS3BucketPolicyException")
+
+
+def with_propagation_retry(call: Callable[[], Any], attempts: int = 6, wait: float = 5.0,
+                           sleep: Callable[[float], None] = time.sleep) -> Any:
+    for attempt in range(attempts):
+        try:
+            return call()
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) not in PROPAGATION_ERRORS or attempt == attempts - 1:
+                raise
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def site_of(ctx) -> Site:
+    return Site(ctx.account_id, ctx.region)

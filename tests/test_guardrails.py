@@ -1,0 +1,103 @@
+"""The guardrail case table (tests/guardrail_cases.py) against the SCPs harden computes, and
+verify's semantic comparison (provisioner/policy_compare.py) against weakened copies of them."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from provisioner.baseline import parse_baseline
+from provisioner.policies import (
+    SCP_MAX_CHARS, allocate_address_scp, baseline_protection_scp, harden_scps, minified,
+)
+from provisioner.policy_compare import weaker_cases
+from tests.guardrail_cases import CASES, GUARDED, GUARDED_CONFIG, NET_ADMIN, mismatches
+
+
+def _documents(baseline=GUARDED) -> list[dict]:
+    return [p.document for p in harden_scps(baseline)]
+
+
+def test_case_table_covers_every_bullet_both_ways():
+    assert {c[-1] for c in CASES} == {"allow", "deny"} and len(CASES) > 80
+
+
+def test_computed_scps_decide_every_case():
+    assert mismatches(_documents()) == []
+
+
+def test_an_empty_policy_set_fails_the_table():
+    # The table can fail: without harden's SCPs every attacker call is allowed.
+    wrong = mismatches([])
+    assert len(wrong) == sum(1 for c in CASES if c[-1] == "deny")
+
+
+def test_association_switch_off_leaves_association_open_and_the_rest_closed():
+    baseline = parse_baseline({**GUARDED_CONFIG, "allocate_address": {
+        **GUARDED_CONFIG["allocate_address"], "deny_association": False}})
+    wrong = mismatches(_documents(baseline))
+    assert wrong and all(("AssociateAddress" in w or "DisassociateAddress" in w or "AssociateNatGatewayAddress" in w)
+                         and "expected deny" in w for w in wrong)
+
+
+def test_split_documents_decide_like_one():
+    long = [f"arn:aws:iam::111122223333:role/platform/network/eip-operator-{i:02d}-automation-role" for i in range(20)]
+    config = {**GUARDED_CONFIG, "allocate_address": {"allowed_principals": [NET_ADMIN, *long[:19]],
+                                                     "allowed_regions": ["eu-west-1", "us-east-1"]},
+              "scp": {"targets": ["r-ab12"], "admin_principals": ["arn:aws:iam::*:role/harden-pipeline",
+                                                                  *(a.replace("111122223333", "210987654321")
+                                                                    for a in long[:14])]}}
+    policies = harden_scps(parse_baseline(config))
+    assert len(policies) == 4 and all(len(minified(p.document)) <= SCP_MAX_CHARS for p in policies)
+    assert [p.name for p in policies][-1] == "harden-protect-baseline-3"
+    assert mismatches([p.document for p in policies]) == []
+
+
+# -- verify's comparison: equivalent passes, every kind of weakening is named --------------------
+
+def _deployed(baseline=GUARDED) -> list[dict]:
+    return [s for d in _documents(baseline) for s in d["Statement"]]
+
+
+def test_equivalent_policy_with_other_sids_and_order_is_not_weaker():
+    deployed = _deployed()
+    for index, statement in enumerate(deployed):
+        statement["Sid"] = f"Other{index}"
+        statement["Action"] = list(reversed(statement["Action"]))
+    deployed.reverse()
+    for computed in (allocate_address_scp(GUARDED), baseline_protection_scp(GUARDED)):
+        assert weaker_cases(computed, deployed) == []
+
+
+def _weaken(change):
+    deployed = copy.deepcopy(_deployed())
+    change(deployed)
+    return deployed
+
+
+def _sid(deployed, sid):
+    return next(s for s in deployed if s["Sid"] == sid)
+
+
+@pytest.mark.parametrize("change, computed, named", [
+    (lambda d: _sid(d, "HardenDenyAllocateAddress")["Action"].remove("ec2:ReleaseAddress"),
+     allocate_address_scp, "ec2:ReleaseAddress on * by arn:aws:iam::111122223333:role/harden-probe-outsider"),
+    (lambda d: d.remove(_sid(d, "HardenDenyAllocateAddressOutsideRegions")),
+     allocate_address_scp, f"by {NET_ADMIN} in xx-future-1"),
+    (lambda d: _sid(d, "HardenDenyAllocateAddress")["Condition"]["ArnNotLike"]["aws:PrincipalArn"].append(
+        "arn:aws:iam::*:role/*"), allocate_address_scp, "by arn:aws:iam::111122223333:role/harden-probe-outsider"),
+    (lambda d: _sid(d, "HardenDenyAllocateAddressOutsideRegions")["Condition"]["StringNotEquals"][
+        "aws:RequestedRegion"].append("ap-south-1"), allocate_address_scp, "in ap-south-1"),
+    (lambda d: _sid(d, "HardenDenyDetectionChanges").__setitem__(
+        "Resource", [r for r in _sid(d, "HardenDenyDetectionChanges")["Resource"] if ":sns:" not in r]),
+     baseline_protection_scp, "sns:"),
+    (lambda d: _sid(d, "HardenDenyKeyChanges")["Condition"]["ForAnyValue:StringLike"].__setitem__(
+        "kms:ResourceAliases", ["alias/harden-cloudtrail"]), baseline_protection_scp, "kms:ResourceAliases"),
+    (lambda d: _sid(d, "HardenDenyBaselineChanges")["Action"].remove("organizations:LeaveOrganization"),
+     baseline_protection_scp, "organizations:LeaveOrganization"),
+], ids=["missing-action", "missing-statement", "wider-exemption", "region-list-grew", "narrower-resource",
+        "narrower-condition", "leave-organization"])
+def test_weakened_policy_names_the_case_no_longer_denied(change, computed, named):
+    found = weaker_cases(computed(GUARDED), _weaken(change))
+    assert found and any(named in case for case in found), found

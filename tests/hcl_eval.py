@@ -8,6 +8,7 @@ expression) raises EvalError: a contract test never passes on something it could
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any, Callable
@@ -91,6 +92,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "replace": lambda s, old, new: s.replace(old, new),
     "keys": lambda m: sorted(m),          # Terraform returns a map's keys in lexical order
     "values": lambda m: [m[k] for k in sorted(m)],
+    # Every combination, first argument slowest, each a list (the scp module's overflow attachments).
+    "setproduct": lambda *seqs: [list(p) for p in itertools.product(*seqs)],
 }
 
 

@@ -35,7 +35,11 @@ expect 1 "$HARDEN" events allocate-address --config "$CONFIG"
 
 step "7. harden verify --controls <the fixable ones>: they all pass now"
 expect 0 "$HARDEN" verify --config "$CONFIG" \
-    --controls cloudtrail.multi_region,cloudtrail.log_validation,flow_logs,config,scp,ebs.default_encryption,alarms.cpu
+    --controls cloudtrail.multi_region,cloudtrail.log_validation,flow_logs,config,scp,ebs.default_encryption,alarms.cpu,network
 
-step "8. harden verify: what is left needs Terraform (harden bootstrap) or a person (respond, release)"
+step "8. harden ec2 amis: the images the instances run (report-only), then the address pool"
+expect 1 "$HARDEN" ec2 amis --config "$CONFIG"
+expect 1 "$HARDEN" verify --config "$CONFIG" --controls eip.pool
+
+step "9. harden verify: what is left needs Terraform (harden bootstrap) or a person (respond, release)"
 expect 1 "$HARDEN" verify --config "$CONFIG"

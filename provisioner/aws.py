@@ -3,15 +3,23 @@ count of API calls, region discovery and a bounded pool that runs region work co
 
 `AWS_ENDPOINT_URL` (honoured by boto3 itself) points every client at an emulator; nothing else
 changes between the sandbox and a real account.
+
+A hung call costs seconds, not minutes: every client has connect and read timeouts; a region
+where a call timed out or could not connect is marked unreachable for the rest of the run, so its
+remaining calls fail at once instead of each waiting (and retrying) again; and `map_regions` can
+bound the whole fan-out, after which the unfinished regions are reported and their calls stop.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
+import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import boto3
 import botocore.client
@@ -40,6 +48,56 @@ class AwsError(Exception):
     """A call failed in a way that stops a check from deciding: says which call and why."""
 
 
+class RegionUnreachable(botocore.exceptions.BotoCoreError):
+    """Raised instead of calling a region that already timed out or refused a connection in this
+    run: its remaining calls fail at once rather than each waiting for a timeout again."""
+
+    fmt = "region unreachable: {region}: {reason}"
+
+
+class RunTimedOut(botocore.exceptions.BotoCoreError):
+    """Raised instead of calling AWS once the run's time limit has passed."""
+
+    fmt = "not checked: the run's time limit of {seconds:g}s passed (HARDEN_RUN_TIMEOUT)"
+
+
+# Timeouts: defaults, and the environment variables that change them (README "Failure behaviour").
+# botocore's own defaults are 60 s each, retried up to max_attempts: minutes per hung call.
+TIMEOUT_VARIABLES = {"connect": "HARDEN_CONNECT_TIMEOUT", "read": "HARDEN_READ_TIMEOUT",
+                     "run": "HARDEN_RUN_TIMEOUT"}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0   # seconds to open a connection to an endpoint
+    read: float = 20.0     # seconds to wait for any byte of an answer
+    run: float = 300.0     # seconds for one fan-out over the regions (a verify, a listing)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Timeouts":
+        """The defaults, overridden by HARDEN_*_TIMEOUT. ValueError (one line) on a bad value."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field_name, variable in TIMEOUT_VARIABLES.items():
+            text = environ.get(variable, "").strip()
+            if not text:
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                value = float("nan")
+            if not 0 < value <= 86400:  # also rejects nan and inf
+                raise ValueError(f"{variable}={text!r}: expected a number of seconds, more than 0 and at most 86400")
+            values[field_name] = value
+        return cls(**values)
+
+
+# Endpoints that are not regional: a hung IAM call says nothing about a region's health.
+GLOBAL_SERVICES = frozenset({"iam", "organizations", "route53", "cloudfront"})
+_REGION_DOWN = (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError,
+                botocore.exceptions.EndpointConnectionError)
+
+
 def error_code(exc: BaseException) -> str | None:
     if isinstance(exc, botocore.exceptions.ClientError):
         return exc.response.get("Error", {}).get("Code")
@@ -57,8 +115,9 @@ def describe_error(exc: BaseException) -> str:
         if code in ACCESS_DENIED_CODES:
             return f"access denied calling {op} ({code}){': ' + message if message else ''}"
         return f"{op} failed: {code}{': ' + message if message else ''}"
-    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
-                        botocore.exceptions.ReadTimeoutError)):
+    if isinstance(exc, botocore.exceptions.ReadTimeoutError):
+        return f"region unreachable: no answer within the read timeout: {exc}"
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)):
         return f"region unreachable: {exc}"
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
@@ -109,10 +168,13 @@ class AwsSession:
         max_attempts: int = 8,
         session: boto3.Session | None = None,
         base: "AwsSession | None" = None,
+        timeouts: Timeouts | None = None,
     ) -> None:
         """profile/session: where the caller's credentials come from; role_arn: assume it first
         (credentials refreshed before they expire); base: an AwsSession whose credentials assume
-        role_arn (an organization run assumes one role per member account from one base)."""
+        role_arn (an organization run assumes one role per member account from one base);
+        timeouts: default HARDEN_*_TIMEOUT (a member session keeps its base's)."""
+        self.timeouts = timeouts or (base.timeouts if base is not None else Timeouts.from_env())
         if base is not None:
             core = base._core
         elif session is not None:
@@ -123,9 +185,11 @@ class AwsSession:
         self._config = Config(
             retries={"mode": "adaptive", "max_attempts": max_attempts},
             user_agent_extra=f"harden/{__version__}",
-            connect_timeout=10,
-            read_timeout=60,
+            connect_timeout=self.timeouts.connect,
+            read_timeout=self.timeouts.read,
         )
+        self._down: dict[str, str] = {}      # region (or "global") -> why it is unreachable
+        self._local = threading.local()      # the deadline of the fan-out this thread works for
         if role_arn:
             assumer = (base.client("sts") if base is not None
                        else core.create_client("sts", region_name=self.default_region, config=self._config))
@@ -152,8 +216,40 @@ class AwsSession:
             if cached is None:
                 cached = self._core.create_client(service, region_name=region, config=self._config)
                 cached.meta.events.register("before-call.*.*", self.calls.hook(service, region))
+                where = "global" if service in GLOBAL_SERVICES else region
+                cached.meta.events.register("before-send", self._guard(where))
+                cached.meta.events.register("needs-retry", self._watch(where))
                 self._clients[key] = cached
             return cached
+
+    # -- faults: unreachable regions and the run's deadline ----------------------------------------
+    def unreachable(self) -> dict[str, str]:
+        """Regions (or "global") marked unreachable in this run, with the reason."""
+        with self._lock:
+            return dict(self._down)
+
+    def _guard(self, where: str) -> Callable[..., None]:
+        def guard(**_kwargs) -> None:  # before each HTTP attempt, retries included
+            reason = self._down.get(where)
+            if reason is not None:
+                raise RegionUnreachable(region=where, reason=reason)
+            deadline = getattr(self._local, "deadline", None)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RunTimedOut(seconds=self.timeouts.run)
+
+        return guard
+
+    def _watch(self, where: str) -> Callable[..., None]:
+        def watch(caught_exception=None, **_kwargs) -> None:  # after each failed attempt
+            # A timeout (or a refused/unresolvable endpoint) marks the region down at its first
+            # occurrence: botocore's retry then meets the guard and fails at once, instead of
+            # waiting out the timeout up to max_attempts times.
+            if isinstance(caught_exception, _REGION_DOWN):
+                with self._lock:
+                    self._down.setdefault(where, " ".join(str(caught_exception).split()))
+            return None  # botocore's retry handler decides as before
+
+        return watch
 
     def account_id(self) -> str:
         if self._account_id is None:
@@ -173,20 +269,50 @@ class AwsSession:
     def resolve_regions(self, explicit: Sequence[str] | None) -> list[str]:
         return list(explicit) if explicit else self.enabled_regions()
 
-    def map_regions(self, fn: Callable[[str], R], regions: Iterable[str]) -> Iterator[tuple[str, R | BaseException]]:
-        """Run fn(region) on a bounded pool; yield (region, result or exception) as each ends."""
+    def map_regions(self, fn: Callable[[str], R], regions: Iterable[str], *,
+                    timeout: float | None = None) -> Iterator[tuple[str, R | BaseException]]:
+        """Run fn(region) on a bounded pool; yield (region, result or exception) as each ends.
+
+        With a timeout (seconds), the regions unfinished when it passes are yielded with a
+        RunTimedOut and no longer waited for: their workers are daemon threads whose next AWS
+        call raises RunTimedOut, and a call already in flight ends at the read timeout."""
         regions = list(regions)
         if not regions:
             return
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(regions)),
-                                thread_name_prefix="harden-region") as pool:
-            futures = {pool.submit(fn, region): region for region in regions}
-            for future in as_completed(futures):
-                region = futures[future]
+        deadline = time.monotonic() + timeout if timeout else None
+        todo: queue.Queue[str] = queue.Queue()
+        for region in regions:
+            todo.put(region)
+        done: queue.Queue[tuple[str, R | BaseException]] = queue.Queue()
+
+        def worker() -> None:
+            self._local.deadline = deadline
+            while True:
                 try:
-                    yield region, future.result()
+                    region = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if deadline is not None and time.monotonic() >= deadline:
+                    done.put((region, RunTimedOut(seconds=timeout)))
+                    continue
+                try:
+                    done.put((region, fn(region)))
                 except Exception as exc:  # reported per region, the run goes on
-                    yield region, exc
+                    done.put((region, exc))
+
+        for _ in range(min(self.max_workers, len(regions))):
+            threading.Thread(target=worker, name="harden-region", daemon=True).start()
+        waiting = Counter(regions)
+        while +waiting:
+            try:
+                region, result = done.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            waiting[region] -= 1
+            yield region, result
+        for region, left in (+waiting).items():
+            for _ in range(left):
+                yield region, RunTimedOut(seconds=timeout)
 
 
 # -- one botocore, many credential sets ----------------------------------------------------------

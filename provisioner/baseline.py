@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,6 +28,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
+
+from provisioner import naming
 
 
 # ---------------------------------------------------------------------------------------------
@@ -56,6 +59,8 @@ SNS_NAME_RE = r"^[A-Za-z0-9_-]{1,256}$"
 CONFIG_RULE_RE = r"^[A-Z0-9_]{3,128}$"
 TAG_KEY_RE = r"^[\w .:/=+@-]{1,128}$"
 PRINTABLE_RE = r"^[^\x00-\x1f\x7f]*$"
+# An AMI owner: a 12-digit account id or one of the owner aliases EC2's Allowed AMIs accept.
+AMI_OWNER_RE = r"^([0-9]{12}|amazon|aws-marketplace|aws-backup-vault)$"
 # A glob (fnmatch: *, ?, [..]) over a region or a resource id/ARN; printable, no newlines.
 GLOB_RE = r"^[^\x00-\x1f\x7f]{1,2048}$"
 
@@ -78,6 +83,7 @@ _EXPLAIN = {
     CONFIG_RULE_RE: "an AWS Config managed rule identifier such as 'CLOUD_TRAIL_ENABLED'",
     PRINTABLE_RE: "text without control characters or line breaks",
     TAG_KEY_RE: "a tag key of 1-128 letters, digits, spaces or _.:/=+@-",
+    AMI_OWNER_RE: "a 12-digit AWS account id, 'amazon', 'aws-marketplace' or 'aws-backup-vault'",
 }
 
 
@@ -85,7 +91,17 @@ def _shaped(pattern: str) -> type[str]:
     return Annotated[str, StringConstraints(pattern=pattern)]  # type: ignore[return-value]
 
 
-Region = _shaped(REGION_RE)
+def _rule(problem):
+    """A pydantic after-validator from a provisioner.naming rule (a function returning why not)."""
+    def check(value):
+        if value is not None and (why := problem(value)):
+            raise ValueError(why)
+        return value
+
+    return AfterValidator(check)
+
+
+Region = Annotated[_shaped(REGION_RE), _rule(naming.region_problem)]
 AccountId = _shaped(ACCOUNT_RE)
 OrgId = _shaped(ORG_ID_RE)
 PrincipalArn = _shaped(PRINCIPAL_ARN_RE)
@@ -109,7 +125,16 @@ DEFAULT_CONFIG_RULES = (
     "EC2_EBS_ENCRYPTION_BY_DEFAULT",
     "ENCRYPTED_VOLUMES",
     "EIP_ATTACHED",
+    # network.*: SSH open to the world, the default security group, and the common ports
+    # (RESTRICTED_INCOMING_TRAFFIC takes network.admin_ports as its blockedPort parameters).
+    "INCOMING_SSH_DISABLED",
+    "VPC_DEFAULT_SECURITY_GROUP_CLOSED",
+    "RESTRICTED_INCOMING_TRAFFIC",
 )
+
+
+BucketName = Annotated[_shaped(BUCKET_RE), _rule(naming.bucket_name_problem)]
+KeyPrefix = Annotated[_shaped(KEY_PREFIX_RE), _rule(naming.key_prefix_problem)]
 
 
 class _Section(BaseModel):
@@ -125,10 +150,11 @@ def _retention(value: int) -> int:
 class CloudTrailSettings(_Section):
     # No `enabled`: the trail, its key and its bucket are the foundation every other control
     # delivers into; a baseline without them is not a baseline.
-    trail_name: _shaped(TRAIL_NAME_RE) | None = Field(None, description="default: <name_prefix>-trail")
-    bucket_name: _shaped(BUCKET_RE) | None = Field(
+    trail_name: Annotated[_shaped(TRAIL_NAME_RE), _rule(naming.trail_name_problem)] | None = Field(
+        None, description="default: <name_prefix>-trail")
+    bucket_name: BucketName | None = Field(
         None, description="default: <name_prefix>-logs-<account id>-<home region>")
-    s3_key_prefix: _shaped(KEY_PREFIX_RE) = "cloudtrail"
+    s3_key_prefix: KeyPrefix = "cloudtrail"
     log_retention_days: int = 365
     log_expiration_days: int = Field(2555, ge=1, le=36500)
     organization_trail: bool = False
@@ -148,7 +174,7 @@ class FlowLogSettings(_Section):
     vpc_ids: dict[Region, list[VpcId]] = Field(default_factory=dict)
     log_retention_days: int = 365
     max_aggregation_interval: Literal[60, 600] = 600
-    s3_key_prefix: _shaped(KEY_PREFIX_RE) = "flow-logs"
+    s3_key_prefix: KeyPrefix = "flow-logs"
 
     _check_retention = field_validator("log_retention_days")(_retention)
 
@@ -158,7 +184,7 @@ class ConfigSettings(_Section):
     delivery_frequency: Literal["One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours",
                                 "TwentyFour_Hours"] = "TwentyFour_Hours"
     rules: list[_shaped(CONFIG_RULE_RE)] = Field(default_factory=lambda: list(DEFAULT_CONFIG_RULES))
-    s3_key_prefix: _shaped(KEY_PREFIX_RE) = "config"
+    s3_key_prefix: KeyPrefix = "config"
 
 
 def principal_entry_problem(entry: str) -> str | None:
@@ -271,6 +297,19 @@ class AlarmSettings(_Section):
             raise ValueError("must be 10, 30 or a multiple of 60 seconds")
         return value
 
+    @field_validator("subscriptions")
+    @classmethod
+    def _no_duplicate_subscriptions(cls, value: list[Subscription]) -> list[Subscription]:
+        # The alarms module keys each subscription by "protocol:endpoint"; a `for` expression that
+        # builds an object from two equal keys is an error at plan ("Duplicate object key",
+        # https://developer.hashicorp.com/terraform/language/expressions/for#grouping-results).
+        seen: dict[tuple[str, str], int] = {}
+        for i, s in enumerate(value):
+            first = seen.setdefault((s.protocol, s.endpoint), i)
+            if first != i:
+                raise ValueError(f"[{i}] repeats [{first}]: {s.protocol} subscription to {s.endpoint!r} twice")
+        return value
+
     @property
     def cpu_fleet_period_seconds(self) -> int:
         """The fleet alarm's period: Metrics Insights has no sub-minute data."""
@@ -286,11 +325,48 @@ class AlarmSettings(_Section):
         return self
 
 
+class NetworkSettings(_Section):
+    """Security groups: read by the network.* checks, the network module and the Config rules."""
+
+    enabled: bool = True
+    # Ports nobody may reach from 0.0.0.0/0 or ::/0 (SSH, RDP by default). A rule open to the
+    # world on every port or protocol fails whatever this list says.
+    admin_ports: list[Annotated[int, Field(ge=0, le=65535)]] = Field(default_factory=lambda: [22, 3389])
+    # Terraform adopts each VPC's default security group and removes all its rules.
+    manage_default_security_groups: bool = True
+
+    @field_validator("admin_ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("must name at least one port (22 and 3389 are the defaults)")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a port twice")
+        return value
+
+
+class AmiSettings(_Section):
+    """ec2.ami_currency: how old an instance's image may be, and whose images are allowed."""
+
+    max_age_days: int = Field(90, ge=1, le=3650)
+    # Empty: any owner. Otherwise the image's owner account (or alias) must be listed.
+    allowed_owners: list[_shaped(AMI_OWNER_RE)] = Field(default_factory=list)
+    # EC2 Allowed AMIs (account-level, per region), rendered only when allowed_owners is set:
+    # "audit-mode" reports images outside the list, "enabled" blocks launching them.
+    allowed_images_state: Literal["audit-mode", "enabled"] = "audit-mode"
+
+
+class EipSettings(_Section):
+    """eip.pool: the share of the region's Elastic IP quota at which the pool check fails."""
+
+    pool_max_share: float = Field(0.8, gt=0, le=1)
+
+
 class StateSettings(_Section):
     """Where Terraform keeps state. local: terraform.tfstate beside each root module."""
 
     backend: Literal["local", "s3"] = "local"
-    bucket: _shaped(BUCKET_RE) | None = None
+    bucket: BucketName | None = None
     key_prefix: _shaped(KEY_PREFIX_RE) = "harden"
     region: Region | None = Field(None, description="default: home_region")
     kms_key_id: KmsKeyArn | None = None
@@ -343,6 +419,9 @@ class Baseline(_Section):
     scp: ScpSettings = ScpSettings()
     ebs: EbsSettings = EbsSettings()
     alarms: AlarmSettings = AlarmSettings()
+    network: NetworkSettings = NetworkSettings()
+    ami: AmiSettings = AmiSettings()
+    eip: EipSettings = EipSettings()
     state: StateSettings = StateSettings()
     suppress: list[Suppression] = Field(default_factory=list)
 
@@ -375,7 +454,29 @@ class Baseline(_Section):
         for region in self.flow_logs.vpc_ids:
             if isinstance(self.regions, list) and region not in self.regions:
                 raise ValueError(f"flow_logs.vpc_ids names region {region!r}, which is not in regions")
+        self._names_aws_accepts()
         return self
+
+    def _names_aws_accepts(self) -> None:
+        """Names derived from name_prefix, and regions across partitions, that AWS would refuse."""
+        from provisioner.aws import partition_for
+
+        if not self.cloudtrail.trail_name and (why := naming.trail_name_problem(self.trail_name)):
+            raise ValueError(f"name_prefix {self.name_prefix!r} gives the trail name {self.trail_name!r}, "
+                             f"which CloudTrail refuses ({why}); set cloudtrail.trail_name or change name_prefix")
+        if not self.cloudtrail.bucket_name:
+            bucket = self.log_bucket_name(self.account_id or "000000000000")
+            if why := naming.bucket_name_problem(bucket):
+                raise ValueError(f"name_prefix {self.name_prefix!r} gives the log bucket name {bucket!r}, which S3 "
+                                 f"refuses ({why}); set cloudtrail.bucket_name or change name_prefix")
+        home = partition_for(self.home_region)
+        for key, regions in (("regions", self.regions if isinstance(self.regions, list) else []),
+                             ("allocate_address.allowed_regions", self.allocate_address.allowed_regions),
+                             ("state.region", [self.state.region] if self.state.region else [])):
+            for region in regions:
+                if partition_for(region) != home:
+                    raise ValueError(f"{key}: {region!r} is in the {partition_for(region)} partition, home_region "
+                                     f"{self.home_region!r} in {home}: one baseline covers one partition")
 
     # -- derived names: one place, so render, verify and remediate agree -------------------------
     def log_bucket_name(self, account_id: str) -> str:

@@ -201,6 +201,21 @@ def scan(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
+def _write_report(output: Path, write) -> None:
+    """Write beside the target, then rename into place: a write that fails half-way (disk full)
+    leaves the previous report as it was, and says so in one line (exit 3: the checks ran, the
+    report could not be delivered)."""
+    staging = output.with_name(f".{output.name}.harden-partial")
+    try:
+        with staging.open("w", encoding="utf-8") as handle:
+            write(handle)
+        os.replace(staging, output)
+    except OSError as exc:
+        if staging.is_file():
+            staging.unlink()
+        fail(f"--output {output}: cannot write the report: {exc.strerror or exc}", EXIT_UNABLE)
+
+
 def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_severity: Optional[str] = None,
                  sources=None) -> None:
     """A verify (or drift) report in the chosen format, to stdout or a file; `min_severity`
@@ -219,8 +234,7 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_sev
         sink.close()
     elif fmt is ReportFormat.table:
         if output:
-            with output.open("w", encoding="utf-8") as handle:
-                render_report(report, Console(file=handle, width=160), rules)
+            _write_report(output, lambda handle: render_report(report, Console(file=handle, width=160), rules))
         else:
             render_report(report, out, rules)
     else:
@@ -229,7 +243,7 @@ def _emit_report(report, fmt: "ReportFormat", output: Optional[Path], *, min_sev
                 ReportFormat.ocsf: lambda: ocsf_text(report, rules), ReportFormat.csv: lambda: to_csv(report, rules),
                 ReportFormat.html: lambda: html_text(report, rules)}[fmt]()
         if output:
-            output.write_text(text, encoding="utf-8")
+            _write_report(output, lambda handle: handle.write(text))
         else:
             print(text)
     if output:
@@ -355,6 +369,8 @@ def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[
         return AwsSession(profile=profile, role_arn=role_arn, region=baseline.home_region, max_workers=workers)
     except botocore.exceptions.ProfileNotFound as exc:
         fail(str(exc))
+    except ValueError as exc:  # a HARDEN_*_TIMEOUT that is not a number of seconds
+        fail(str(exc))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"cannot start an AWS session: {describe_error(exc)}", EXIT_UNABLE)
 
@@ -371,7 +387,7 @@ def verify(
                                      "scanning), ocsf (Detection Finding, as Prowler), csv, or html (one file)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file "
                                           "instead of stdout."),
-    since: str = typer.Option("7d", "--since", help="Look-back window for eip.allocations "
+    since: str = typer.Option("7d", "--since", help="Look-back window for eip.allocations and eip.pool "
                               "(CloudTrail event history): 30m, 12h, 7d, 2w; at most 90d."),
     profile: Optional[str] = typer.Option(None, "--profile", help="AWS profile to use.", envvar="AWS_PROFILE"),
     role_arn: Optional[str] = typer.Option(None, "--role-arn", help="Assume this role first (session name "
@@ -421,7 +437,8 @@ def verify(
         select(controls or None)
     except (ValueError, UnknownControl) as exc:
         fail(str(exc))
-    wanted_regions = _split(regions)
+    wanted_regions = _regions(regions, baseline)
+    output = _output_file(output)
     aws = _aws_session(baseline, profile, role_arn, workers)
 
     if organization_role:
@@ -478,6 +495,32 @@ def _split(values: list[str]) -> list[str] | None:
     return [v.strip() for raw in values for v in raw.split(",") if v.strip()] or None
 
 
+def _regions(values: list[str], baseline: Baseline) -> list[str] | None:
+    """--regions, each one a region botocore knows in the home region's partition (exit 2 with the
+    nearest names otherwise): a typo fails here, not as an AWS error in every check."""
+    from provisioner.aws import partition_for
+    from provisioner.naming import region_problem
+
+    chosen = _split(values)
+    for region in chosen or []:
+        if why := region_problem(region, partition_for(baseline.home_region)):
+            fail(f"--regions: {why}")
+    return chosen
+
+
+def _output_file(output: Optional[Path]) -> Optional[Path]:
+    """--output, refused before any AWS call when it cannot take the report: nothing is written."""
+    if output is None:
+        return None
+    if output.is_dir():
+        fail(f"--output {output}: is a directory, expected the path of a file to write the report to")
+    if not output.parent.is_dir():
+        fail(f"--output {output}: folder {output.parent} does not exist")
+    if not os.access(output.parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        fail(f"--output {output}: not writable")
+    return output
+
+
 @app.command()
 def remediate(
     config: Optional[Path] = CONFIG_OPTION,
@@ -494,7 +537,8 @@ def remediate(
     Plans one action per failed finding of a control that has a fix (create/start the trail and
     turn on validation, create missing flow logs, put and start the Config recorder and channel,
     attach the SCPs, turn on default EBS encryption with the baseline key, create missing CPU
-    alarms) and prints them. With --apply it takes them, reports each result, and verifies the
+    alarms, revoke each security group rule that opens admin ports or all traffic to the world and
+    each rule of a default security group, printing the command that restores it) and prints them. With --apply it takes them, reports each result, and verifies the
     controls it touched. A failed action is reported and the others go on. Idempotent: a second
     run finds nothing to do. Destructive fixes have their own commands (ebs migrate, eip release,
     respond).
@@ -510,7 +554,8 @@ def remediate(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("verifying, then planning fixes") as status:
-            run = run_remediation(aws, baseline, controls=_split(controls), regions=_split(regions), apply=apply,
+            run = run_remediation(aws, baseline, controls=_split(controls), regions=_regions(regions, baseline),
+                                  apply=apply,
                                   progress=lambda a: status.update(f"{'applying' if apply else 'planning'}: "
                                                                    f"{escape(a.description[:90])}"))
     except (UnknownControl, ValueError) as exc:
@@ -519,6 +564,8 @@ def remediate(
         fail(f"remediate could not start: {describe_error(exc)}", EXIT_UNABLE)
     if fmt is Format.json:
         print(json.dumps(run.to_dict(), indent=2, default=str))
+        if run.unchecked:
+            err.print(f"[yellow]{escape(run.unchecked_summary())}[/]", highlight=False, soft_wrap=True)
     else:
         render_remediation(run, out, apply)
     raise typer.Exit(run.exit_code())
@@ -590,7 +637,7 @@ def eip_release(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("reading Elastic IPs") as status:
-            run = run_release(aws, baseline, regions=_split(regions), allocation_ids=wanted, apply=apply,
+            run = run_release(aws, baseline, regions=_regions(regions, baseline), allocation_ids=wanted, apply=apply,
                               progress=lambda a: status.update(escape(a.description[:90])))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         _aws_unable("eip release could not start", exc)
@@ -628,7 +675,7 @@ def events_allocate_address(
     aws = _aws_session(baseline, profile, role_arn, workers)
     try:
         with err.status("reading CloudTrail event history"):
-            listing = list_address_events(aws, baseline, since=window, regions=_split(regions))
+            listing = list_address_events(aws, baseline, since=window, regions=_regions(regions, baseline))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         _aws_unable("events could not start", exc)
     _warn_regions(listing.errors, "could not read")
@@ -637,6 +684,48 @@ def events_allocate_address(
     else:
         render_events(listing, out)
     raise typer.Exit(listing.exit_code())
+
+
+ec2_app = typer.Typer(help="EC2 instances: the images they run (read-only).", no_args_is_help=True)
+app.add_typer(ec2_app, name="ec2")
+
+
+@ec2_app.command("amis")
+def ec2_amis(
+    config: Optional[Path] = CONFIG_OPTION,
+    regions: list[str] = EIP_REGIONS_OPTION,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table for people, json for machines."),
+    profile: Optional[str] = PROFILE_OPTION,
+    role_arn: Optional[str] = ROLE_OPTION,
+) -> None:
+    """List every running instance with its AMI: the seed document's describe-instances view.
+
+    One row per instance: region, instance (Name tag), AMI id, AMI name, owner, age in days,
+    deprecation, and what ec2.ami_currency finds wrong (missing, deprecated, older than
+    ami.max_age_days, owner not in ami.allowed_owners). Report-only. Exit 0 all current, 1 some
+    image is not, 3 a region could not be read.
+    """
+    import botocore.exceptions
+
+    from provisioner.aws import describe_error
+    from provisioner.report_table import render_ami_table
+    from provisioner.verify import run_verify
+
+    baseline = resolve_config(config)
+    aws = _aws_session(baseline, profile, role_arn)
+    try:
+        with err.status("reading instances and their images"):
+            report = run_verify(aws, baseline, regions=_split(regions), controls=["ec2.ami_currency"])
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        fail(f"ec2 amis could not start: {describe_error(exc)}", EXIT_UNABLE)
+    _warn_regions({f.region: f.message for f in report.findings if f.status == "error"}, "could not read")
+    rows = [{"region": f.region, "status": f.status, **f.evidence}
+            for f in report.sorted_findings() if f.status in ("pass", "fail") and "instance_id" in f.evidence]
+    if fmt is Format.json:
+        print(json.dumps({"account": report.account, "regions": report.regions, "instances": rows}, indent=2, default=str))
+    else:
+        render_ami_table(rows, out)
+    raise typer.Exit(report.exit_code())
 
 
 @app.command()
@@ -674,7 +763,7 @@ def respond(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("planning the response") as status:
-            resp = run_respond(aws, baseline, principal, apply=apply, force=force, regions=_split(regions),
+            resp = run_respond(aws, baseline, principal, apply=apply, force=force, regions=_regions(regions, baseline),
                                since=window, progress=lambda a: status.update(escape(a.description[:90])))
     except Refused as exc:
         fail(f"respond: {exc}")
@@ -748,7 +837,7 @@ def ebs_migrate(
 
         try:
             report = (run_cleanup if cleanup else run_migration)(
-                aws, baseline, regions=_split(regions), options=options, progress=on_progress)
+                aws, baseline, regions=_regions(regions, baseline), options=options, progress=on_progress)
         except MigrationError as exc:
             fail(str(exc))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -978,9 +1067,14 @@ def bootstrap(
     from provisioner.report_table import render_report
     from provisioner.scan import ScanError, run_scan
     from provisioner.terraform import TerraformError
+    from provisioner.aws import Timeouts
     from provisioner.verify import run_verify
 
     baseline = resolve_config(config)
+    try:
+        Timeouts.from_env()  # the verify at the end reads them: refuse a bad one before applying
+    except ValueError as exc:
+        fail(str(exc))
     _preflight(baseline, Root.account)
 
     def do_render() -> Path:
@@ -1056,6 +1150,7 @@ def drift(
     from provisioner.verify import run_verify
 
     baseline = resolve_config(config)
+    output = _output_file(output)
     min_severity, fail_on = _severities(severity, fail_on)
     aws = None if no_verify else _aws_session(baseline, profile, role_arn)
     try:

@@ -215,7 +215,7 @@ def run_release(aws: AwsSession, baseline: Baseline, *, regions: list[str] | Non
     wanted = set(allocation_ids) if allocation_ids else None
     run = ReleaseRun(account, run_regions, apply, [])
     for region, result in aws.map_regions(
-            lambda r: region_candidates(aws, baseline, r, account, wanted), run_regions):
+            lambda r: region_candidates(aws, baseline, r, account, wanted), run_regions, timeout=aws.timeouts.run):
         if isinstance(result, BaseException):
             run.errors[region] = describe_error(result)
         else:
@@ -319,7 +319,7 @@ def list_address_events(aws: AwsSession, baseline: Baseline, *, since: timedelta
     rows: list[EventRow] = []
     errors: dict[str, str] = {}
     for region, result in aws.map_regions(
-            lambda r: region_events(aws, baseline, r, account, start, end), run_regions):
+            lambda r: region_events(aws, baseline, r, account, start, end), run_regions, timeout=aws.timeouts.run):
         if isinstance(result, BaseException):
             errors[region] = describe_error(result)
         else:

@@ -1024,19 +1024,22 @@ def run_migration(aws: AwsSession, baseline: Baseline, *, regions: list[str] | N
     work: list[tuple[str, list[InstanceTarget]]] = []
     seen: set[str] = set()
     for region in chosen:
-        targets, others = find_targets(aws, baseline, region, instance_ids)
+        try:  # a region that cannot be read is reported and the others go on
+            targets, others = find_targets(aws, baseline, region, instance_ids)
+            ready = [t for t in targets if not t.refusal(options.force)]
+            key = resolve_key(aws, baseline, region) if ready else None  # a MigrationError stops all
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            report.results.append(VolumeResult(region, "-", "-", "-", "failed",
+                                               message=f"{region}: could not read: {describe_error(exc)}"))
+            continue
         report.results += others
         seen |= {t.id for t in targets} | {r.instance_id for r in others}
-        ready = []
         for target in targets:
-            reason = target.refusal(options.force)
-            if reason:
+            if reason := target.refusal(options.force):
                 report.results += [VolumeResult(region, target.id, v.id, v.device, "refused", message=reason)
                                    for v in target.volumes]
-            else:
-                ready.append(target)
         if ready:
-            report.keys[region] = resolve_key(aws, baseline, region)  # raises before any change
+            report.keys[region] = key
             work.append((region, ready))
     run_id = options.run_id or new_run_id()
     for region, targets in work:

@@ -90,9 +90,25 @@ class RemediationRun:
         return [f for f in self.report.findings
                 if f.status == "fail" and f.control in FIXES and (f.control, f.region) not in covered]
 
+    @property
+    def unchecked(self) -> list[Finding]:
+        """`error` findings of the verify planned from and of the verify after --apply: controls
+        that could not be checked there. The run cannot call those clean."""
+        after = self.after.findings if self.after is not None else []
+        return [f for f in [*self.report.findings, *after] if f.status == "error"]
+
+    def unchecked_summary(self) -> str:
+        """One line: which controls could not be checked in which regions, and the first reason."""
+        where: dict[str, set[str]] = defaultdict(set)
+        for f in self.unchecked:
+            where[f.control].add(f.region)
+        parts = [f"{control} in {', '.join(sorted(regions))}" for control, regions in sorted(where.items())]
+        return (f"could not check {'; '.join(parts)} ({self.unchecked[0].message})" if parts else "")
+
     def exit_code(self) -> int:
-        """3 an action or a plan failed; 1 drift remains (or, in a dry run, would be fixed); 0 clean."""
-        if self.failed or self.plan_errors:
+        """3 an action or a plan failed, or a control could not be checked (before or after);
+        1 drift remains (or, in a dry run, would be fixed); 0 clean."""
+        if self.failed or self.plan_errors or self.unchecked:
             return 3
         if self.after is not None and self.after.exit_code():
             return self.after.exit_code()
@@ -107,6 +123,7 @@ class RemediationRun:
             "regions": self.report.regions,
             "actions": [r.to_dict() for r in self.results],
             "plan_errors": [f.to_dict() for f in self.plan_errors],
+            "unchecked": [f.to_dict() for f in self.unchecked],
             "summary": {
                 "planned": sum(r.status == "planned" for r in self.results),
                 "applied": sum(r.status == "applied" for r in self.results),
@@ -114,6 +131,7 @@ class RemediationRun:
                 "unfixable_findings": sum(1 for f in self.report.findings
                                           if f.status == "fail" and f.control not in FIXES),
                 "unaddressed_findings": len(self.unaddressed),
+                "unchecked_findings": len(self.unchecked),
             },
             "after": self.after.to_dict() if self.after else None,
         }

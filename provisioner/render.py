@@ -27,7 +27,7 @@ from provisioner.baseline import Baseline
 from provisioner.policies import GUARD_TAG_KEY, Place, PolicyError, alarm_topic_policy, harden_scps
 
 TEMPLATES_DIR = Path(os.environ.get("HARDEN_TEMPLATES") or Path(__file__).resolve().parent.parent / "templates")
-FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms")
+FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms", "network", "allowed_amis")
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # Unicode categories written as \u escapes: controls, format characters, line/paragraph separators.
@@ -212,7 +212,7 @@ class RenderedFile:
 
 # Services the rendered modules call: with an emulator endpoint, each is pointed at it.
 EMULATED_SERVICES = ("cloudtrail", "cloudwatch", "configservice", "ec2", "events", "iam", "kms", "logs",
-                     "organizations", "s3", "sns", "sts")
+                     "organizations", "s3", "servicequotas", "sns", "sts")
 
 
 def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,

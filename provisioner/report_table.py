@@ -84,8 +84,11 @@ _ACTION_STYLE = {"planned": "cyan", "applied": "green", "failed": "bold red", "s
 
 def render_remediation(run, console: Console, applied: bool) -> None:
     """The actions of a remediation run: what would be done (dry run) or what was done."""
+    if run.unchecked:  # never "nothing to fix" about what could not be looked at
+        console.print(f"[yellow]{escape(run.unchecked_summary())}[/]", highlight=False, soft_wrap=True)
     if not run.results and not run.plan_errors:
-        console.print("[green]nothing to fix[/]: every fixable control passes")
+        console.print("nothing to fix in the controls that could be checked" if run.unchecked else
+                      "[green]nothing to fix[/]: every fixable control passes")
         return
     title = "remediation" + ("" if applied else " (dry run: nothing was changed; add --apply to make these changes)")
     table = Table(title=title, title_justify="left")
@@ -97,6 +100,13 @@ def render_remediation(run, console: Console, applied: bool) -> None:
         text = r.action.description + (f" -> {r.message}" if applied and r.message else "")
         table.add_row(f"[{_ACTION_STYLE[r.status]}]{r.status}[/]", r.action.control, r.action.region, escape(text))
     console.print(table)
+    undo = [r for r in run.results if r.status == "applied" and r.detail.get("restore_command")]
+    if undo:
+        # On lines of their own (not folded into a cell), so each can be copied and run as is.
+        console.print("\nto undo a change, run its command:")
+        for r in undo:
+            console.print(f"  # {escape(r.action.region)} {escape(r.action.resource)}", highlight=False)
+            console.print(f"  {escape(r.detail['restore_command'])}", highlight=False, soft_wrap=True)
     for f in run.plan_errors:
         console.print(f"[yellow]could not plan[/] {f.control} · {escape(f.region)}: {escape(f.message)}")
     unfixable = sorted({f.control for f in run.report.findings if f.status == "fail"} -
@@ -107,3 +117,21 @@ def render_remediation(run, console: Console, applied: bool) -> None:
         s = run.after.summary()
         verdict = "[green]verified[/]" if not s["fail"] and not s["error"] else "[yellow]still failing[/]"
         console.print(f"{verdict} after apply: {s['fail']} fail, {s['error']} error, {s['pass']} pass")
+
+
+def render_ami_table(rows: list[dict], console: Console) -> None:
+    """`harden ec2 amis`: instance, AMI, name, owner, age; the problems of the ones that fail."""
+    if not rows:
+        console.print("no running instance")
+        return
+    table = Table(title="running instances and their images", title_justify="left")
+    for column in ("region", "instance", "AMI", "AMI name", "owner", "age (days)", "deprecated", "verdict"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("region", "instance", "AMI"))
+    for r in rows:
+        instance = r["instance_id"] + (f" ({r['instance_name']})" if r.get("instance_name") else "")
+        verdict = "[green]current[/]" if r["status"] == "pass" else f"[bold red]{escape('; '.join(r['problems']))}[/]"
+        table.add_row(r["region"], escape(instance), r["image_id"] or "?", escape(r.get("image_name") or "-"),
+                      escape(r.get("owner_alias") or r.get("owner_id") or "-"),
+                      "-" if r.get("age_days") is None else str(r["age_days"]),
+                      escape(r.get("deprecation_time") or "-") if r.get("deprecated") else "no", verdict)
+    console.print(table)

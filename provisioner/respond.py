@@ -38,6 +38,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Literal
 
+import botocore.exceptions
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -379,7 +380,7 @@ def recent_allocations(aws: AwsSession, baseline: Baseline, p: Principal, region
     found: list[Allocation] = []
     errors: dict[str, str] = {}
     for region, result in aws.map_regions(
-            lambda r: _region_allocations(aws, baseline, p, r, end - since, end), regions):
+            lambda r: _region_allocations(aws, baseline, p, r, end - since, end), regions, timeout=aws.timeouts.run):
         if isinstance(result, BaseException):
             errors[region] = describe_error(result)
         else:
@@ -444,7 +445,8 @@ def roles_assumed(aws: AwsSession, p: Principal, regions: list[str], *, since: t
     lookup = sorted(set(regions) | ({GLOBAL_STS_REGION[p.partition]} if p.partition in GLOBAL_STS_REGION else set()))
     calls: dict[str, list[tuple[str, str]]] = {}
     errors: dict[str, str] = {}
-    for region, result in aws.map_regions(lambda r: _role_calls(aws, p, r, end - since, end), lookup):
+    for region, result in aws.map_regions(lambda r: _role_calls(aws, p, r, end - since, end), lookup,
+                                          timeout=aws.timeouts.run):
         if isinstance(result, BaseException):
             errors[region] = describe_error(result)
             continue
@@ -515,7 +517,12 @@ def respond(aws: AwsSession, baseline: Baseline, principal_arn: str, *, apply: b
     principal = resolve_principal(aws, baseline, principal_arn, force=force)
     steps = plan_steps(aws, principal)
     results = execute([s.action for s in steps], apply, progress)
-    run_regions = aws.resolve_regions(regions or baseline.explicit_regions)
+    try:
+        run_regions = aws.resolve_regions(regions or baseline.explicit_regions)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        # The steps are taken: report them (and their undo commands) whatever the listing does.
+        unknown = {"every region": f"could not list the enabled regions: {describe_error(exc)}"}
+        return Response(principal, apply, steps, results, [], unknown, [], dict(unknown))
     allocations, errors = recent_allocations(aws, baseline, principal, run_regions, since=since)
     roles, role_errors = roles_assumed(aws, principal, run_regions, since=since)
     return Response(principal, apply, steps, results, allocations, errors, roles, role_errors)

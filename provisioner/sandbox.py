@@ -203,6 +203,10 @@ class Seeder:
     bucket has no TLS-only policy), the only Config recorder, the organization (an OU, a member
     account, one unrelated SCP), an SNS topic whose only subscription is pending, and CloudTrail
     events of AllocateAddress by the approved role and by an unknown user from an odd address.
+    Security groups: every region's `web` instance sits behind `web-ssh` (SSH from 0.0.0.0/0 and
+    ::/0) on its Elastic IP, `batch` behind an office-only group, and the app VPC's default group
+    allows traffic from itself. Images: in the home region `web` runs a deprecated image and
+    `batch` one built 400 days ago. The last region's Elastic IP quota equals what it holds.
     The second region has EBS default encryption on with a customer key; the others have it off.
     """
 
@@ -296,7 +300,13 @@ class Seeder:
 
         image = self._image(ec2)
         names = ["web", "batch", "legacy-bastion"] if home else ["web", "worker"]
-        instances = {n: self._instance(ec2, image, subnet_id, n) for n in names}
+        groups = self._security_groups(ec2, region, vpcs)
+        images = self._stale_images(ec2, region) if home else {}
+        # The seed document's example: a web server with SSH open to the world, on an Elastic IP
+        # (below), and in the home region on a deprecated image; the batch host on an old one.
+        launch = {"web": (images.get("deprecated", image), [groups["open_ssh"]]),
+                  "batch": (images.get("old", image), [groups["office_ssh"]])}
+        instances = {n: self._instance(ec2, *launch.get(n, (image, [])), subnet_id, n) for n in names}
         stopped = names[-1]
         ec2.stop_instances(InstanceIds=[instances[stopped]])
 
@@ -309,9 +319,56 @@ class Seeder:
         addresses = {"web": self._address(ec2, "web", instances["web"]), "idle": self._address(ec2, "idle")}
         if home:
             addresses["kept"] = self._address(ec2, "kept", keep=True)
+        quota = self._address_quota(region, len(addresses))
         return {"vpcs": vpcs, "flow_logs": flow_logs, "instances": instances, "running": names[:-1],
                 "stopped": [stopped], "availability_zone": zone, "volumes": volumes, "addresses": addresses,
-                "image_id": image}
+                "image_id": image, "images": images, "security_groups": groups, "address_quota": quota}
+
+    def _security_groups(self, ec2, region: str, vpcs: dict[str, str]) -> dict[str, str]:
+        """An SSH group open to 0.0.0.0/0 and ::/0 (the seed's own example), an SSH group scoped to
+        an office prefix list (fine), and the app VPC's default group with the self-referencing
+        ingress rule AWS gives every default group (the emulator gives only the egress rule)."""
+        open_ssh = ec2.create_security_group(GroupName="web-ssh", Description="SSH for the web servers",
+                                             VpcId=vpcs["app"])["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=open_ssh, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+            "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "SSH from anywhere"}],
+            "Ipv6Ranges": [{"CidrIpv6": "::/0", "Description": "SSH from anywhere (IPv6)"}]}])
+        office = ec2.create_managed_prefix_list(PrefixListName="office", MaxEntries=2, AddressFamily="IPv4",
+                                                Entries=[{"Cidr": f"{OFFICE_IP}/32", "Description": "office"}]
+                                                )["PrefixList"]["PrefixListId"]
+        office_ssh = ec2.create_security_group(GroupName="office-ssh", Description="SSH from the office only",
+                                               VpcId=vpcs["app"])["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=office_ssh, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": office}]}])
+        default = next(g["GroupId"] for g in ec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpcs["app"]]}, {"Name": "group-name", "Values": ["default"]}]
+        )["SecurityGroups"])
+        ec2.authorize_security_group_ingress(GroupId=default, IpPermissions=[{
+            "IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": default}]}])
+        return {"open_ssh": open_ssh, "office_ssh": office_ssh, "office_prefix_list": office, "app_default": default}
+
+    def _stale_images(self, ec2, region: str) -> dict[str, str]:
+        """Two images of the account: one built 400 days ago, one deprecated last month."""
+        from provisioner.sandbox_emulator import set_image_creation_date
+
+        old = ec2.register_image(Name="golden-base-2024", RootDeviceName="/dev/xvda", Architecture="x86_64",
+                                 Description="the team's golden image, never rebuilt")["ImageId"]
+        set_image_creation_date(self.account, region, old, self.now - timedelta(days=400))
+        deprecated = ec2.register_image(Name="legacy-web-base", RootDeviceName="/dev/xvda", Architecture="x86_64",
+                                        Description="superseded web image")["ImageId"]
+        ec2.enable_image_deprecation(ImageId=deprecated, DeprecateAt=self.now - timedelta(days=30))
+        return {"old": old, "deprecated": deprecated}
+
+    def _address_quota(self, region: str, allocated: int) -> float | None:
+        """The last region other than home has an Elastic IP quota of what it already holds: the unknown user's idle
+        address took the last free one (the other regions keep AWS's default of 5)."""
+        if region != [r for r in self.regions if r != self.home][-1]:
+            return None
+        from provisioner.sandbox_emulator import set_address_quota
+
+        set_address_quota(self.account, region, allocated)
+        return float(allocated)
 
     def _vpc(self, ec2, name: str, cidr: str) -> str:
         return ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[
@@ -346,8 +403,10 @@ class Seeder:
         return min(i["ImageId"] for i in images["Images"])  # the lowest id: every run picks the same
 
     @staticmethod
-    def _instance(ec2, image: str, subnet_id: str, name: str) -> str:
+    def _instance(ec2, image: str, groups: list[str], subnet_id: str, name: str) -> str:
+        placement = {"SecurityGroupIds": groups} if groups else {}
         return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet_id,
+                                 **placement,
                                  TagSpecifications=[{"ResourceType": "instance",
                                                      "Tags": [{"Key": "Name", "Value": name}]}]
                                  )["Instances"][0]["InstanceId"]

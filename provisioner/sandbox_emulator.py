@@ -1,11 +1,14 @@
 """Additions to the moto emulator, for the sandbox only.
 
-This module exists only because moto (5.2) lacks three read APIs that harden's checks call:
+This module exists only because moto (5.2) lacks APIs that harden's checks call:
 
 * `cloudtrail:LookupEvents` (not implemented: moto raises NotImplementedError);
 * `config:DescribeDeliveryChannelStatus` (declared, raises NotImplementedError);
 * `ec2:GetEbsDefaultKmsKeyId` (not implemented; moto does implement ModifyEbsDefaultKmsKeyId and
-  keeps the key it sets).
+  keeps the key it sets);
+* `service-quotas:GetServiceQuota` / `GetAWSDefaultServiceQuota` for the EC2 Elastic IP quota
+  (moto knows only the `vpc` service's quotas);
+* `ec2:EnableImageDeprecation` (not implemented; without it no image is ever deprecated).
 
 and because an e-mail subscription in moto is confirmed at once, where in AWS it stays pending
 until somebody clicks the link (the sandbox seeds a pending one).
@@ -46,6 +49,7 @@ from moto.config.responses import ConfigResponse
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
+from moto.servicequotas.responses import ServiceQuotasResponse
 
 _EVENTS_ATTR = "_harden_sandbox_events"  # on a CloudTrailBackend: wiped by moto's reset with it
 _LOOKUP_KEYS = {"EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
@@ -256,6 +260,73 @@ def _aws_managed_ebs_key_arn(account_id: str, region: str) -> str | None:
 
 
 # =============================================================================================
+# service-quotas: the EC2-VPC Elastic IPs quota
+# =============================================================================================
+
+EIP_QUOTA_CODE = "L-0263D0A3"
+EIP_DEFAULT_QUOTA = 5.0  # AWS's default per region
+_QUOTA_ATTR = "_harden_sandbox_eip_quota"  # on moto's EC2 backend of the region: reset with it
+
+
+def set_address_quota(account_id: str, region: str, value: float) -> None:
+    """The region's applied Elastic IP quota (as a granted increase, or a lowered one, would set it)."""
+    from moto.ec2.models import ec2_backends
+
+    setattr(ec2_backends[account_id][region], _QUOTA_ATTR, float(value))
+
+
+def _eip_quota(account_id: str, region: str, partition: str, value: float) -> dict:
+    return {"ServiceCode": "ec2", "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+            "QuotaArn": f"arn:{partition}:servicequotas:{region}:{account_id}:ec2/{EIP_QUOTA_CODE}",
+            "QuotaCode": EIP_QUOTA_CODE, "QuotaName": "EC2-VPC Elastic IPs", "Value": value, "Unit": "None",
+            "Adjustable": True, "GlobalQuota": False}
+
+
+def _is_eip_quota(response: ServiceQuotasResponse) -> bool:
+    params = json.loads(response.body or "{}")
+    return params.get("ServiceCode") == "ec2" and params.get("QuotaCode") == EIP_QUOTA_CODE
+
+
+def _wrap_get_service_quota(original: Any):
+    def get_service_quota(self: ServiceQuotasResponse) -> str:
+        if not _is_eip_quota(self):
+            return original(self)
+        from moto.ec2.models import ec2_backends
+
+        value = getattr(ec2_backends[self.current_account][self.region], _QUOTA_ATTR, EIP_DEFAULT_QUOTA)
+        return json.dumps({"Quota": _eip_quota(self.current_account, self.region, self.partition, value)})
+
+    return get_service_quota
+
+
+def _get_aws_default_service_quota(self: ServiceQuotasResponse) -> str:
+    if not _is_eip_quota(self):
+        raise JsonRESTError("NoSuchResourceException", "The sandbox knows the default of the Elastic IP quota only.")
+    return json.dumps({"Quota": _eip_quota(self.current_account, self.region, self.partition, EIP_DEFAULT_QUOTA)})
+
+
+# =============================================================================================
+# ec2:EnableImageDeprecation
+# =============================================================================================
+
+def _enable_image_deprecation(self: EC2Response) -> ActionResult:
+    self.error_on_dryrun()
+    image_id = self._get_param("ImageId")
+    when = _timestamp(self._get_param("DeprecateAt"), "DeprecateAt")
+    image = self.ec2_backend.describe_images(ami_ids=[image_id])[0]  # raises InvalidAMIID.NotFound
+    # moto's serializer reads DescribeImages' members from attributes of the same name.
+    image.DeprecationTime = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return ActionResult({"Return": True})
+
+
+def set_image_creation_date(account_id: str, region: str, image_id: str, when: datetime) -> None:
+    """Backdate an image (RegisterImage stamps it now; the seed needs an image built long ago)."""
+    from moto.ec2.models import ec2_backends
+
+    ec2_backends[account_id][region].amis[image_id].creation_date = when.astimezone(timezone.utc)
+
+
+# =============================================================================================
 # A pending e-mail subscription
 # =============================================================================================
 
@@ -280,6 +351,12 @@ _PATCHES: dict[tuple[type, str], Any] = {
     (CloudTrailResponse, "lookup_events"): _lookup_events,
     (ConfigResponse, "describe_delivery_channel_status"): _describe_delivery_channel_status,
     (EC2Response, "get_ebs_default_kms_key_id"): _get_ebs_default_kms_key_id,
+    (EC2Response, "enable_image_deprecation"): _enable_image_deprecation,
+    (ServiceQuotasResponse, "get_aws_default_service_quota"): _get_aws_default_service_quota,
+}
+# Methods moto implements for other inputs: wrapped, the original still answers those.
+_WRAPS: dict[tuple[type, str], Any] = {
+    (ServiceQuotasResponse, "get_service_quota"): _wrap_get_service_quota,
 }
 
 
@@ -324,6 +401,9 @@ def install() -> None:
                 continue
             _saved[(cls, name)] = cls.__dict__.get(name, _MISSING)
             setattr(cls, name, fn)
+        for (cls, name), wrap in _WRAPS.items():
+            _saved[(cls, name)] = cls.__dict__.get(name, _MISSING)
+            setattr(cls, name, wrap(getattr(cls, name)))
 
 
 def uninstall() -> None:

@@ -41,6 +41,17 @@ SCP_SET_CHECK_NAME = "harden: no SCP in this configuration denies ec2:AllocateAd
 
 # Offline and quiet: no Prisma mapping download, no PyPI version check.
 _CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+# checkov reads files and needs no account: it gets only what a process needs to run (and its
+# own CKV_* settings), never AWS credentials, session tokens, profiles or other secrets.
+_CHECKOV_PASSED = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+                             "TMPDIR", "TEMP", "TMP", "SYSTEMROOT", "PYTHONIOENCODING"})
+
+
+def checkov_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment checkov runs with: an allow-list of the caller's, plus harden's."""
+    environ = dict(os.environ if environ is None else environ)
+    kept = {k: v for k, v in environ.items() if k in _CHECKOV_PASSED or k.startswith("CKV_")}
+    return {**kept, **_CHECKOV_ENV}
 
 
 class ScanError(Exception):
@@ -223,7 +234,7 @@ def _has_tf_files(directory: Path) -> bool:
 
 
 def _run(command: list[str], timeout: int, directory: Path) -> tuple[int, str, str]:
-    env = {**os.environ, **_CHECKOV_ENV}
+    env = checkov_environment()
     # Own process group: checkov forks parser workers, and a timeout must stop them all.
     try:
         process = subprocess.Popen(

@@ -2,9 +2,11 @@
 
 Regions run on a bounded pool, each region's checks in one worker (they share that region's
 clients and cache). A check that raises becomes an `error` finding with the reason; a region that
-cannot be reached turns its remaining checks into `error` findings without waiting on each. A
-control whose family the baseline switches off (controls.disabled_reason) is not checked: it is one
-`skipped` finding per region, saying so.
+cannot be reached (a connection refused, a connect or read timeout) turns its remaining checks into
+`error` findings without waiting on each, and the whole fan-out is bounded by the run timeout
+(aws.Timeouts.run): a region still unfinished then has one `error` per control it did not report,
+and the others are reported as they are. A control whose family the baseline switches off
+(controls.disabled_reason) is not checked: it is one `skipped` finding per region, saying so.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Callable
 
 import botocore.exceptions
 
-from provisioner.aws import AwsSession, describe_error
+from provisioner.aws import AwsSession, RegionUnreachable, RunTimedOut, describe_error
 from provisioner.baseline import Baseline
 from provisioner.controls import CheckContext, Control, disabled_reason, rule_metadata, select
 from provisioner.findings import GLOBAL, Finding, Report
@@ -23,7 +25,9 @@ from provisioner.triage import triage
 
 ProgressFn = Callable[[str], None]
 
-_UNREACHABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
+# After one of these, the unit's remaining checks would only fail the same way (or wait again).
+_UNREACHABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
+                botocore.exceptions.ReadTimeoutError, RegionUnreachable, RunTimedOut)
 
 
 def _run_checks(aws: AwsSession, baseline: Baseline, controls: list[Control], region: str,
@@ -82,6 +86,7 @@ def run_verify(
     # so they share its cache: the trail list is read once), plus one for Organizations.
     home = baseline.home_region
     units: dict[str, Callable[[], list[Finding]]] = {}
+    unit_controls: dict[str, list[Control]] = {}  # what each unit checks: named if it never reports
 
     def region_unit(region: str) -> list[Finding]:
         cache: dict = {}
@@ -94,16 +99,21 @@ def run_verify(
     for region in run_regions:
         if regional or (region == home and account_wide):
             units[region] = lambda r=region: region_unit(r)
+            unit_controls[region] = regional + (account_wide if region == home else [])
     if account_wide and home not in run_regions:
         units[home] = lambda: _run_checks(aws, baseline, account_wide, home, account_id, start, now,
                                           tuple(run_regions), {})
+        unit_controls[home] = account_wide
     if org_wide:
         units[GLOBAL] = lambda: _run_checks(aws, baseline, org_wide, GLOBAL, account_id, start, now,
                                             tuple(run_regions), {})
+        unit_controls[GLOBAL] = org_wide
 
     findings: list[Finding] = []
-    for unit, result in aws.map_regions(lambda key: units[key](), units):
-        if isinstance(result, BaseException):
+    for unit, result in aws.map_regions(lambda key: units[key](), units, timeout=aws.timeouts.run):
+        if isinstance(result, RunTimedOut):  # never reported: each of its controls is unchecked
+            findings += [Finding(c.id, unit, unit, "error", describe_error(result)) for c in unit_controls[unit]]
+        elif isinstance(result, BaseException):
             findings.append(Finding("verify", unit, unit, "error", describe_error(result)))
         else:
             findings.extend(result)
@@ -128,10 +138,13 @@ def parse_since(text: str) -> timedelta:
     match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text or "")
     if not match:
         raise ValueError(f"--since {text!r}: expected a number and a unit, such as 30m, 12h, 7d or 2w")
+    too_long = ValueError(f"--since {text!r}: must be more than 0 and at most 90d "
+                          "(CloudTrail event history keeps 90 days)")
+    if len(match.group(1).lstrip("0")) > 6:  # beyond 90 days in any unit; timedelta would overflow
+        raise too_long
     value, unit = int(match.group(1)), match.group(2)
     delta = {"m": timedelta(minutes=value), "h": timedelta(hours=value),
              "d": timedelta(days=value), "w": timedelta(weeks=value)}[unit]
     if delta <= timedelta(0) or delta > timedelta(days=90):
-        raise ValueError(f"--since {text!r}: must be more than 0 and at most 90d "
-                         "(CloudTrail event history keeps 90 days)")
+        raise too_long
     return delta

@@ -111,3 +111,15 @@ def zygote(tmp_path, serial_emulator):
     z = Zygote(tmp_path, endpoint_url=serial_emulator)
     yield z
     z.close()
+
+
+@pytest.fixture()
+def fault_proxy(aws, emulator, monkeypatch):
+    """A FaultProxy (tests/faultproxy.py) in front of the freshly reset emulator. AWS_ENDPOINT_URL
+    points at it for the test, so clients the `aws` session creates from now on, and harden run
+    as a subprocess, go through it. Hung requests are released when the test ends."""
+    from tests.faultproxy import FaultProxy
+
+    with FaultProxy(emulator) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        yield proxy

@@ -64,6 +64,15 @@ def test_example_config_loads(example_baseline):
         ('[config]\ns3_key_prefix = "*"', "config.s3_key_prefix: expected an S3 key prefix of letters, digits"),
         ('[flow_logs]\ns3_key_prefix = "logs/*"', "flow_logs.s3_key_prefix: expected an S3 key prefix"),
         ('[cloudtrail]\ns3_key_prefix = "ct*"', "cloudtrail.s3_key_prefix: expected an S3 key prefix"),
+        ('[network]\nadmin_ports = [22, 22]', "network.admin_ports: lists a port twice"),
+        ('[network]\nadmin_ports = []', "network.admin_ports: must name at least one port"),
+        ('[network]\nadmin_ports = [65536]', "network.admin_ports[0]: input should be less than or equal to 65535"),
+        ('[network]\nadmin_ports = ["ssh"]', "network.admin_ports[0]: input should be a valid integer"),
+        ('[ami]\nmax_age_days = 0', "ami.max_age_days: input should be greater than or equal to 1"),
+        ('[ami]\nallowed_owners = ["self"]', "ami.allowed_owners[0]: expected a 12-digit AWS account id, 'amazon'"),
+        ('[ami]\nallowed_images_state = "on"', "ami.allowed_images_state: expected 'audit-mode' or 'enabled', got 'on'"),
+        ('[eip]\npool_max_share = 80', "eip.pool_max_share: input should be less than or equal to 1"),
+        ('[eip]\npool_max_share = 0', "eip.pool_max_share: input should be greater than 0"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, toml, expected):
@@ -96,7 +105,7 @@ def test_odd_but_valid_values_are_accepted():
     b = parse_baseline({
         "tags": {"Team": 'Sec "Ops" ${var.x} %{ if true }\\', "cost:center": "a+b=c@d"},
         "allocate_address": {"allowed_principals": ["arn:aws:iam::123456789012:role/path/Net+Ops=,.@_-*"]},
-        "regions": ["ap-southeast-2", "us-gov-west-1", "il-central-1"],
+        "regions": ["ap-southeast-2", "us-west-2", "il-central-1"],
         "home_region": "ap-southeast-2",
     })
     assert b.tags["Team"].startswith('Sec "Ops"')

@@ -75,3 +75,13 @@ def test_controls_command_table_shows_severity_and_mappings():
     assert result.exit_code == 0, result.output
     assert "flow_logs.all_vpcs" in result.stdout and "SecurityHub EC2.6" in result.stdout
     assert "critical" in result.stdout
+
+
+def test_network_mappings_follow_the_cis_renumbering():
+    """Checked against Prowler's cis_3.0_aws.json, cis_4.0_aws.json and its FSBP mapping: the
+    security-group recommendations moved by one between CIS v3.0.0 and v4.0.1."""
+    admin = CONTROLS["network.admin_ports"].mappings
+    assert (admin.cis_v3, admin.cis_v4, admin.securityhub) == (("5.2", "5.3"), ("5.3", "5.4"), ("EC2.13", "EC2.14"))
+    default = CONTROLS["network.default_security_group"].mappings
+    assert (default.cis_v3, default.cis_v4, default.securityhub) == (("5.4",), ("5.5",), ("EC2.2",))
+    assert CONTROLS["eip.pool"].mappings.none and CONTROLS["ec2.ami_currency"].mappings.none

@@ -392,6 +392,7 @@ VALIDATED = {
     "cpu_evaluation_periods", "cpu_period_seconds", "cloudtrail_log_group_name",
     "allocate_address_alarm_threshold", "metric_namespace", "kms_deletion_window_days", "home_region",
     "event_bus_role_arn", "topic_policy_json",
+    "eip_pool_alarm_share",
 }
 
 

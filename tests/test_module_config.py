@@ -34,6 +34,9 @@ DEFAULT_RULES = [
     "EC2_EBS_ENCRYPTION_BY_DEFAULT",
     "ENCRYPTED_VOLUMES",
     "EIP_ATTACHED",
+    "INCOMING_SSH_DISABLED",
+    "VPC_DEFAULT_SECURITY_GROUP_CLOSED",
+    "RESTRICTED_INCOMING_TRAFFIC",
 ]
 
 
@@ -120,7 +123,7 @@ def test_one_aws_managed_rule_per_identifier(mod: dict):
 
 VALIDATED = {
     "region", "name_prefix", "tags", "iam_role_arn", "s3_bucket_name", "s3_key_prefix", "s3_kms_key_arn",
-    "delivery_frequency", "managed_rules", "sns_topic_arn",
+    "delivery_frequency", "managed_rules", "sns_topic_arn", "rule_parameters",
 }
 
 

@@ -165,8 +165,8 @@ def test_root_module_calls_match_module_variables(rendered):
 
 def test_account_root_wires_every_family_per_region(rendered):
     calls = load_hcl(rendered / "account")["module"]
-    assert set(calls) == {"cloudtrail", "config", "flow_logs", "ebs_encryption", "alarms"}
-    for name in ("config", "flow_logs", "ebs_encryption", "alarms"):
+    assert set(calls) == {"cloudtrail", "config", "flow_logs", "ebs_encryption", "alarms", "network", "allowed_amis"}
+    for name in ("config", "flow_logs", "ebs_encryption", "alarms", "network", "allowed_amis"):
         assert calls[name]["for_each"] == "${local.regions}"
         assert calls[name]["region"] == "${each.key}"
     assert calls["config"]["include_global_resource_types"] == "${each.key == var.home_region}"

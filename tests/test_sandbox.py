@@ -143,6 +143,33 @@ def test_elastic_ips_associated_idle_and_kept(sandbox, seeded):
             assert {"Key": KEEP_TAG, "Value": "true"} in kept["Tags"]
 
 
+def test_open_ssh_on_an_elastic_ip_default_groups_stale_images_and_a_full_pool(sandbox, seeded):
+    for region in REGIONS:
+        facts = seeded["per_region"][region]
+        ec2 = sandbox.client("ec2", region)
+        groups = facts["security_groups"]
+        web = ec2.describe_instances(InstanceIds=[facts["instances"]["web"]])["Reservations"][0]["Instances"][0]
+        assert [g["GroupId"] for g in web["SecurityGroups"]] == [groups["open_ssh"]]
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [groups["open_ssh"]]}])
+        sources = {r.get("CidrIpv4") or r.get("CidrIpv6") for r in rules["SecurityGroupRules"]
+                   if not r["IsEgress"] and r["FromPort"] == 22}
+        assert sources == {"0.0.0.0/0", "::/0"}
+        address = ec2.describe_addresses(AllocationIds=[facts["addresses"]["web"]["allocation_id"]])["Addresses"][0]
+        assert address["InstanceId"] == web["InstanceId"]  # the attack the seed describes
+        default = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [groups["app_default"]]}])
+        assert any(not r["IsEgress"] for r in default["SecurityGroupRules"])
+        quota = sandbox.client("service-quotas", region).get_service_quota(ServiceCode="ec2", QuotaCode="L-0263D0A3")
+        expected = len(facts["addresses"]) if region == REGIONS[-1] else 5
+        assert quota["Quota"]["Value"] == expected == (facts["address_quota"] or 5)
+    home = seeded["per_region"][HOME]
+    images = {i["ImageId"]: i for i in sandbox.client("ec2", HOME).describe_images(
+        ImageIds=list(home["images"].values()))["Images"]}
+    old = datetime.fromisoformat(images[home["images"]["old"]]["CreationDate"].replace("Z", "+00:00"))
+    assert datetime.now(timezone.utc) - old > timedelta(days=399)
+    deprecated = images[home["images"]["deprecated"]]["DeprecationTime"]
+    assert datetime.fromisoformat(deprecated.replace("Z", "+00:00")) < datetime.now(timezone.utc)
+
+
 def test_trail_and_its_bucket_are_weak(sandbox, seeded):
     cloudtrail = sandbox.client("cloudtrail", HOME)
     (trail,) = cloudtrail.describe_trails(trailNameList=[seeded["trail"]["name"]])["trailList"]

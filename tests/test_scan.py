@@ -444,3 +444,18 @@ def test_unreadable_statements_are_named() -> None:
         "Statement[1] has no Action/NotAction list of strings: None",
     ]
     assert load_document(["data.aws_iam_policy_document.x.json"]) is None
+
+
+def test_checkov_runs_without_aws_credentials_or_other_secrets(monkeypatch, tmp_path) -> None:
+    # The process checkov runs in (scan._run), asked to print its own environment.
+    from provisioner.scan import _run
+
+    secrets = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cret", "AWS_SESSION_TOKEN": "tok",
+               "AWS_PROFILE": "prod", "BC_API_KEY": "prisma", "GITHUB_TOKEN": "ghp_x"}
+    for name, value in {**secrets, "CKV_FRAMEWORK": "terraform", "LANG": "C.UTF-8"}.items():
+        monkeypatch.setenv(name, value)
+    code, stdout, _ = _run([sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"], 60, tmp_path)
+    seen = json.loads(stdout)
+    assert code == 0 and not set(secrets) & set(seen), seen
+    assert not [k for k in seen if k.startswith("AWS_")]
+    assert seen["CKV_FRAMEWORK"] == "terraform" and seen["LANG"] == "C.UTF-8" and seen["BC_SKIP_MAPPING"] == "TRUE"

@@ -10,7 +10,6 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CONTROL_IDS, REGISTRY, disabled_reason, load_controls
@@ -21,31 +20,13 @@ REGIONS = ["us-east-1", "eu-west-1"]
 HARDEN = [sys.executable, "-m", "provisioner.cli"]
 
 
-class _Body:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_kwargs):
-        yield self._body
-
-
-def _ec2_error(code: str, status: int):
-    body = (f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
-            f"<Message>injected by the test</Message></Error></Errors><RequestID>t</RequestID></Response>").encode()
-
-    def respond(request, **_kwargs):
-        return AWSResponse(request.url, status, {}, _Body(body))
-
-    return respond
-
-
 def _baseline():
     return parse_baseline({"regions": REGIONS, "home_region": "us-east-1"})
 
 
-def test_access_denied_region_is_error_and_others_still_run(aws):
-    # Fault injected at the HTTP layer of one region's client: the real response parsing runs.
-    aws.client("ec2", "eu-west-1").meta.events.register("before-send.ec2.*", _ec2_error("UnauthorizedOperation", 403))
+def test_access_denied_region_is_error_and_others_still_run(aws, fault_proxy):
+    # EC2 denied in one region by the fault proxy (tests/faultproxy.py): botocore parses AWS's answer.
+    fault_proxy.add("deny", service="ec2", region="eu-west-1")
     report = run_verify(aws, _baseline(), controls=["flow_logs"])
     by_region = {r: [f for f in report.findings if f.region == r] for r in REGIONS}
     assert by_region["eu-west-1"] and all(f.status == "error" for f in by_region["eu-west-1"])
@@ -55,17 +36,11 @@ def test_access_denied_region_is_error_and_others_still_run(aws):
     assert report.exit_code() == 3
 
 
-def test_throttling_is_retried(aws):
-    throttle = _ec2_error("RequestLimitExceeded", 400)
-    calls = {"n": 0}
-
-    def flaky(request, **kwargs):
-        calls["n"] += 1
-        return throttle(request, **kwargs) if calls["n"] <= 2 else None  # then let it through
-
-    aws.client("ec2", "us-east-1").meta.events.register("before-send.ec2.DescribeVpcs", flaky)
+def test_throttling_is_retried(aws, fault_proxy):
+    fault_proxy.add("throttle", action="DescribeVpcs", region="us-east-1", times=2)  # then let it through
     report = run_verify(aws, _baseline(), regions=["us-east-1"], controls=["flow_logs"])
-    assert calls["n"] == 3
+    assert fault_proxy.count()[("ec2", "DescribeVpcs", "throttle")] == 2
+    assert fault_proxy.count()[("ec2", "DescribeVpcs", "ok")] == 1
     assert report.findings and all(f.status in ("pass", "fail") for f in report.findings)
     assert report.api_calls["ec2:DescribeVpcs"] == 1  # retries are not separate calls
 
@@ -73,18 +48,23 @@ def test_throttling_is_retried(aws):
 def test_unreachable_region_is_error_quickly(aws, monkeypatch):
     import botocore.exceptions
 
+    attempts = []
+
     def unreachable(request, **_kwargs):
+        attempts.append(request.url)
         raise botocore.exceptions.EndpointConnectionError(endpoint_url=request.url)
 
-    aws.client("ec2", "eu-west-1").meta.events.register("before-send.ec2.*", unreachable)
+    # What botocore raises when nothing listens or DNS fails (registered after harden's own guard).
+    aws.client("ec2", "eu-west-1").meta.events.register("before-send", unreachable)
     report = run_verify(aws, _baseline(), controls=["flow_logs"])
     errors = [f for f in report.findings if f.region == "eu-west-1"]
     assert errors and all(f.status == "error" and "unreachable" in f.message for f in errors)
+    assert len(attempts) == 1  # marked unreachable at once: no retry waits for it again
 
 
 # -- families switched off in the baseline: one rule, in the engine --------------------------------
 
-ALL_OFF = {family: {"enabled": False} for family in ("flow_logs", "config", "scp", "ebs", "alarms")}
+ALL_OFF = {family: {"enabled": False} for family in ("flow_logs", "config", "scp", "ebs", "alarms", "network")}
 
 
 def test_disabled_reason_follows_each_familys_switch():
@@ -92,7 +72,7 @@ def test_disabled_reason_follows_each_familys_switch():
     off = parse_baseline(ALL_OFF)
     assert all(disabled_reason(on, cid) is None for cid in CONTROL_IDS)
     disabled = {cid for cid in CONTROL_IDS if disabled_reason(off, cid)}
-    no_switch = {cid for cid in CONTROL_IDS if cid.startswith(("cloudtrail.", "eip."))}
+    no_switch = {cid for cid in CONTROL_IDS if cid.startswith(("cloudtrail.", "eip.", "ec2."))}
     # ebs.unencrypted_volumes is checked whatever ebs.enabled says (no Terraform behind it).
     assert disabled == set(CONTROL_IDS) - no_switch - {"ebs.unencrypted_volumes"}
     assert disabled_reason(off, "config.recorder") == (

@@ -33,7 +33,7 @@ from provisioner.severity import Severity
 Scope = Literal["regional", "account", "organization"]
 
 # The families, in report order. Importing them fills REGISTRY.
-FAMILY_MODULES = ("cloudtrail", "flow_logs", "config", "scp", "ebs", "alarms", "eip")
+FAMILY_MODULES = ("cloudtrail", "flow_logs", "config", "scp", "ebs", "alarms", "eip", "network", "ec2")
 
 CONTROL_IDS = (
     "cloudtrail.multi_region", "cloudtrail.log_validation", "cloudtrail.kms",
@@ -43,7 +43,9 @@ CONTROL_IDS = (
     "scp.allocate_address", "scp.baseline_protection",
     "ebs.default_encryption", "ebs.unencrypted_volumes",
     "alarms.cpu", "alarms.allocate_address",
-    "eip.unassociated", "eip.allocations",
+    "eip.unassociated", "eip.allocations", "eip.pool",
+    "network.admin_ports", "network.default_security_group",
+    "ec2.ami_currency",
 )
 
 
@@ -202,13 +204,15 @@ def load_controls() -> dict[str, Control]:
 
 
 # What switching a family off (`[family] enabled = false`) leaves out of the desired state. The
-# families without the switch (cloudtrail: the foundation; eip: no Terraform behind it) always run.
+# families without the switch (cloudtrail: the foundation; eip, ec2: no Terraform behind them)
+# always run.
 SWITCHED_OFF = {
     "flow_logs": "VPC flow logs are",
     "config": "AWS Config is",
     "scp": "the service control policies are",
     "ebs": "EBS encryption by default is",
     "alarms": "alarms are",
+    "network": "security group rules are",
 }
 # Checked whatever its family's switch says: no Terraform behind it, and the data at risk is
 # there either way (ebs.enabled switches the ebs_encryption module, not the volumes' contents).

@@ -314,3 +314,76 @@ def allocations(ctx: CheckContext) -> list[Finding]:
             allowed_events=[{"time": e.time, "event_name": e.event_name, "principal": e.principal,
                              "public_ip": e.public_ip, "error_code": e.error_code} for e in allowed_events]))
     return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# eip.pool
+
+# Service Quotas: "EC2-VPC Elastic IPs", per region, default 5
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/elastic-ip-addresses-eip.html#using-instance-addressing-limit).
+EIP_QUOTA_SERVICE = "ec2"
+EIP_QUOTA_CODE = "L-0263D0A3"
+
+
+def address_quota(ctx: CheckContext) -> dict:
+    """The region's Elastic IP quota as Service Quotas reports it: the applied value, or AWS's
+    default when the account never had it changed (GetServiceQuota then answers NoSuchResource).
+    `UsageMetric` is present only when AWS publishes a CloudWatch usage metric for the quota
+    (https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_MetricInfo.html)."""
+    def fetch() -> dict:
+        quotas = ctx.client("service-quotas")
+        try:
+            return quotas.get_service_quota(ServiceCode=EIP_QUOTA_SERVICE, QuotaCode=EIP_QUOTA_CODE)["Quota"]
+        except quotas.exceptions.NoSuchResourceException:
+            return quotas.get_aws_default_service_quota(ServiceCode=EIP_QUOTA_SERVICE,
+                                                        QuotaCode=EIP_QUOTA_CODE)["Quota"]
+
+    return ctx.cached("service-quotas:eip", fetch)
+
+
+def _counts_against_quota(address: dict) -> bool:
+    # The quota counts VPC addresses; EC2-Classic ("standard") ones had their own limit.
+    return address.get("Domain", "vpc") == "vpc"
+
+
+@control("eip.pool", title="The region's Elastic IP pool is not close to its quota", scope="regional",
+         severity="medium",
+         rationale="a full pool denies every new allocation in the region (the seed's denial of service); it "
+         "hurts availability, and the allocations that filled it are what eip.allocations investigates",
+         mappings=Mappings(none="from the seed document (exhausting the address pool); no public baseline "
+                           "tracks the Elastic IP quota"),
+         fix="release idle addresses (`harden eip release --apply`), find and contain who allocated them "
+         "(`harden events allocate-address`, `harden respond`), or raise the quota",
+         terraform="alarms/aws_cloudwatch_metric_alarm.eip_pool")
+def pool(ctx: CheckContext) -> list[Finding]:
+    """Allocated Elastic IPs stay below eip.pool_max_share (80% by default) of the region's
+    Service Quotas value; the allocation rate in the look-back window (CloudTrail event history)
+    is reported beside it, with how long the rest of the pool lasts at that rate."""
+    quota = address_quota(ctx)
+    limit = float(quota.get("Value") or 0)
+    allocated = [a for a in addresses(ctx) if _counts_against_quota(a)]
+    events = [e for e in allocation_events(ctx) if e.event_name == "AllocateAddress" and e.succeeded]
+    days = max((ctx.now - ctx.since).total_seconds() / 86400, 1 / 24)
+    per_day = len(events) / days
+    share = ctx.baseline.eip.pool_max_share
+    used = len(allocated) / limit if limit > 0 else 1.0
+    left = max(limit - len(allocated), 0)
+    evidence = {
+        "allocated": len(allocated), "quota": limit, "quota_code": quota.get("QuotaCode", EIP_QUOTA_CODE),
+        "quota_name": quota.get("QuotaName"), "quota_adjustable": quota.get("Adjustable"),
+        "usage_metric": quota.get("UsageMetric") or None, "used_share": round(used, 4), "max_share": share,
+        "allocations_in_window": len(events), "allocations_per_day": round(per_day, 3),
+        "window": {"start": ctx.since.isoformat(), "end": ctx.now.isoformat()},
+        "allocated_by": sorted({e.principal for e in events}),
+        "days_until_full_at_this_rate": round(left / per_day, 1) if per_day > 0 else None,
+    }
+    lasts = ("" if per_day <= 0 else "; no address left" if left <= 0
+             else f"; the rest lasts about {left / per_day:.1f} days at that rate")
+    rate = f"{len(events)} allocation(s) since {ctx.since.isoformat(timespec='seconds')} ({per_day:.2f}/day{lasts})"
+    summary = f"{len(allocated)} of {limit:g} Elastic IPs allocated ({used:.0%})"
+    if limit <= 0 or used >= share:
+        return [ctx.failed(ctx.region, f"{summary}, at or above eip.pool_max_share {share:.0%}: the next allocations "
+                           f"fail with AddressLimitExceeded for everyone in {ctx.region}; {rate}. Release idle "
+                           "addresses (harden eip release), find who allocated them (harden events allocate-address), "
+                           "or raise the quota", **evidence)]
+    return [ctx.passed(ctx.region, f"{summary}, below {share:.0%}; {rate}", **evidence)]

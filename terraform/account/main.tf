@@ -46,9 +46,17 @@ module "config" {
   s3_kms_key_arn                = module.cloudtrail.kms_key_arn
   include_global_resource_types = each.key == var.home_region
   delivery_frequency            = "TwentyFour_Hours"
-  managed_rules                 = ["CLOUD_TRAIL_ENABLED", "MULTI_REGION_CLOUD_TRAIL_ENABLED", "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED", "CLOUD_TRAIL_ENCRYPTION_ENABLED", "VPC_FLOW_LOGS_ENABLED", "EC2_EBS_ENCRYPTION_BY_DEFAULT", "ENCRYPTED_VOLUMES", "EIP_ATTACHED"]
+  managed_rules                 = ["CLOUD_TRAIL_ENABLED", "MULTI_REGION_CLOUD_TRAIL_ENABLED", "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED", "CLOUD_TRAIL_ENCRYPTION_ENABLED", "VPC_FLOW_LOGS_ENABLED", "EC2_EBS_ENCRYPTION_BY_DEFAULT", "ENCRYPTED_VOLUMES", "EIP_ATTACHED", "INCOMING_SSH_DISABLED", "VPC_DEFAULT_SECURITY_GROUP_CLOSED", "RESTRICTED_INCOMING_TRAFFIC"]
   # The tag the baseline-protection SCP recognises harden's rules by (provisioner/policies.py).
   rule_tags = { HardenGuardrail = var.name_prefix }
+  # RESTRICTED_INCOMING_TRAFFIC takes at most five ports (blockedPort1..5): the first five of
+  # network.admin_ports; harden verify's network.admin_ports checks them all.
+  rule_parameters = {
+    RESTRICTED_INCOMING_TRAFFIC = jsonencode({
+      "blockedPort1" = "22"
+      "blockedPort2" = "3389"
+    })
+  }
 }
 
 # -- flow_logs.all_vpcs: every VPC of every region, VPCs created since the last plan included --
@@ -98,6 +106,7 @@ module "alarms" {
   instance_ids                     = lookup(var.cpu_instance_ids, each.key, [])
   allocate_address_alarm_threshold = 1
   kms_deletion_window_days         = 30
+  eip_pool_alarm_share             = 0.8
   # The metric filter reads the trail's log group, which lives in the home region only; the
   # EventBridge rule in every region catches allocations where they happen.
   cloudtrail_log_group_name = each.key == var.home_region ? module.cloudtrail.log_group_name : null
@@ -146,4 +155,25 @@ module "alarms" {
       },
     ]
   })
+}
+
+# -- network.default_security_group: every VPC's default group adopted and emptied -------------
+module "network" {
+  source   = "../modules/network"
+  for_each = local.regions
+
+  region      = each.key
+  name_prefix = var.name_prefix
+  tags        = var.tags
+}
+
+# -- ec2.ami_currency: EC2 Allowed AMIs in every region (ami.allowed_owners is set) ------------
+module "allowed_amis" {
+  source   = "../modules/allowed_amis"
+  for_each = local.regions
+
+  region                 = each.key
+  state                  = "audit-mode"
+  image_providers        = ["amazon", "123456789012"]
+  max_days_since_created = 90
 }

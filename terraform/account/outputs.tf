@@ -37,3 +37,8 @@ output "config_recorder_names" {
   description = "Per region, the AWS Config recorder."
   value       = { for region, m in module.config : region => m.recorder_name }
 }
+
+output "default_security_group_ids" {
+  description = "Per region, the emptied default security group of each VPC."
+  value       = { for region, m in module.network : region => m.default_security_group_ids }
+}

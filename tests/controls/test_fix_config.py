@@ -162,8 +162,10 @@ def test_a_recorder_and_channel_under_other_names_are_fixed_in_place(aws):
     client.put_delivery_channel(DeliveryChannel={"name": "my-channel", "s3BucketName": "gone-bucket",
                                                  "snsTopicARN": f"arn:aws:sns:{HOME}:{ACCOUNT}:config-news"})
     client.start_configuration_recorder(ConfigurationRecorderName="my-recorder")
-    # A channel exists from the start: before, after and the second run each read its status.
-    with ChannelStatus(aws, calls=3, name="my-channel"):
+    # A channel exists from the start: the dry run, the apply (before and after) and the second run
+    # each read its status. (With three answers the second run could not check the channel and
+    # still said "clean": remediate now exits 3 for that.)
+    with ChannelStatus(aws, calls=4, name="my-channel"):
         dry, _ = assert_converges(aws, _baseline(), BOTH, expected_actions=2, state=lambda: _state(aws))
     assert {(a.control, a.resource) for a in dry.actions} == {("config.recorder", "my-recorder"),
                                                               ("config.delivery", "my-channel")}

@@ -339,6 +339,74 @@ resource "aws_cloudwatch_metric_alarm" "allocate_address" {
 }
 
 # ---------------------------------------------------------------------------
+# eip.pool: allocated Elastic IPs against the Region's quota ("EC2-VPC Elastic IPs")
+# ---------------------------------------------------------------------------
+# SERVICE_QUOTA() metric math needs an AWS/Usage metric for the quota. Service Quotas returns
+# a UsageMetric only for quotas that have one
+# (https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_MetricInfo.html), and
+# Elastic IPs are not among the usage metrics AWS documents (CloudWatch's AWS/Usage page,
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Usage-Metrics.html,
+# and EC2's, which cover running instances' vCPUs). So the alarm is declared only where the
+# quota reports a usage metric at plan time; where it does not, the pool is watched by the
+# allocation-rate alarm above and by `harden verify` (eip.pool: DescribeAddresses against
+# GetServiceQuota).
+
+data "aws_servicequotas_service_quota" "elastic_ips" {
+  count = local.watch_eip_pool ? 1 : 0
+
+  region       = var.region
+  service_code = "ec2"
+  quota_code   = "L-0263D0A3"
+}
+
+locals {
+  watch_eip_pool   = var.eip_pool_alarm_share != null
+  eip_usage_metric = try(data.aws_servicequotas_service_quota.elastic_ips[0].usage_metric[0], null)
+  # Service Quotas names the dimensions in lower case (class, resource, ...); CloudWatch in title case.
+  eip_usage_dimensions = local.eip_usage_metric == null ? {} : {
+    for key, value in try(local.eip_usage_metric.metric_dimensions[0], {}) : title(key) => value if value != ""
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "eip_pool" {
+  count = local.eip_usage_metric == null ? 0 : 1
+
+  region            = var.region
+  alarm_name        = "${var.name_prefix}-elastic-ip-pool-${var.region}"
+  alarm_description = "Elastic IPs allocated in ${var.region} >= ${var.eip_pool_alarm_share * 100}% of the Region's quota (harden eip.pool)."
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.eip_pool_alarm_share * 100
+  treat_missing_data  = "missing"
+
+  metric_query {
+    id          = "usage"
+    return_data = false
+
+    metric {
+      namespace   = local.eip_usage_metric.metric_namespace
+      metric_name = local.eip_usage_metric.metric_name
+      dimensions  = local.eip_usage_dimensions
+      stat        = local.eip_usage_metric.metric_statistic_recommendation
+      period      = 300
+    }
+  }
+
+  metric_query {
+    id          = "pool_share"
+    expression  = "(usage / SERVICE_QUOTA(usage)) * 100"
+    label       = "Elastic IPs allocated, % of quota"
+    return_data = true
+  }
+
+  actions_enabled = true
+  alarm_actions   = local.alarm_actions
+  ok_actions      = local.alarm_actions
+  tags            = var.tags
+}
+
+# ---------------------------------------------------------------------------
 # Elastic IP API calls: EventBridge rule (every Region; CloudTrail delivers API-call
 # events to EventBridge in the Region where the call was made)
 # ---------------------------------------------------------------------------

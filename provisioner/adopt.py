@@ -24,7 +24,7 @@ import botocore.exceptions
 from provisioner import converge, resources
 from provisioner.aws import AwsSession, error_code, paginate, partition_for
 from provisioner.baseline import Baseline
-from provisioner.policies import allocate_address_policy_name, baseline_protection_policy_name
+from provisioner.policies import PolicyError, allocate_address_policy_name, baseline_protection_policy_name, harden_scps
 from provisioner.render import hcl_string
 
 IMPORTS_FILE = "harden_imports.tf"
@@ -225,6 +225,13 @@ class _Finder:
         wanted = [(allocate_address_policy_name(self.b), "allocate_address", "")]
         if self.b.scp.protect_baseline:
             wanted.append((baseline_protection_policy_name(self.b), "baseline_protection", "[0]"))
+        try:  # what did not fit AWS's size limit continues in overflow policies (<name>-2, ...)
+            firsts = {name for name, _, _ in wanted}
+            overflow = [p.name for p in harden_scps(self.b) if p.name not in firsts]
+        except PolicyError:
+            overflow = []  # render refuses such a baseline with its own message: nothing to adopt into
+        # templates/modules/scp/main.tf.j2: overflow policies keyed by name, their attachments "name/target".
+        wanted += [(name, "overflow", _key(name)) for name in overflow]
         for name, resource, index in wanted:
             if name not in policies:
                 continue
@@ -232,7 +239,8 @@ class _Finder:
             self.add(f"module.scp.aws_organizations_policy.{resource}{index}", pid, f"SCP {name}", "organization")
             targets = {t["TargetId"] for t in paginate(org, "list_targets_for_policy", "Targets", PolicyId=pid)}
             for target in sorted(targets & set(self.b.scp.targets)):
-                self.add(f"module.scp.aws_organizations_policy_attachment.{resource}{_key(target)}",
+                key = _key(f"{name}/{target}") if resource == "overflow" else _key(target)
+                self.add(f"module.scp.aws_organizations_policy_attachment.{resource}{key}",
                          f"{target}:{pid}", f"SCP {name} attached to {target}", "organization")
 
 

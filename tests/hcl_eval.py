@@ -8,7 +8,6 @@ expression) raises EvalError: a contract test never passes on something it could
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from typing import Any, Callable
@@ -92,9 +91,20 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "replace": lambda s, old, new: s.replace(old, new),
     "keys": lambda m: sorted(m),          # Terraform returns a map's keys in lexical order
     "values": lambda m: [m[k] for k in sorted(m)],
-    # Every combination, first argument slowest, each a list (the scp module's overflow attachments).
-    "setproduct": lambda *seqs: [list(p) for p in itertools.product(*seqs)],
+    "setproduct": lambda *colls: _setproduct(*colls),
 }
+
+
+def _setproduct(*collections: Any) -> list:
+    """setproduct(a, b, ...): every combination, the first argument varying slowest, as lists;
+    empty if any argument is empty; Terraform (cty stdlib SetProductFunc) refuses fewer than two
+    arguments. https://developer.hashicorp.com/terraform/language/functions/setproduct"""
+    if len(collections) < 2:
+        raise EvalError("setproduct(): at least two arguments are required")
+    out: list = [[]]
+    for coll in collections:
+        out = [prefix + [x] for prefix in out for x in coll]
+    return out
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -277,6 +287,8 @@ class _Parser:
                 self.skip_to_close()
             self.take(")")
             return ok
+        if name == "try":
+            return self.try_()
         args = []
         while not self.peek(")"):
             args.append(self.cond())
@@ -291,10 +303,39 @@ class _Parser:
             raise EvalError(f"function {name}() is not known to this evaluator")
         return _FUNCTIONS[name](*args)
 
-    def skip_to_close(self) -> None:
+    def try_(self) -> Any:
+        """try(a, b, ...): the first argument that evaluates without a dynamic error (a missing
+        instance, key, index or attribute), else an error. As in Terraform, a reference this
+        evaluator cannot read at all (EvalError) is not swallowed.
+        https://developer.hashicorp.com/terraform/language/functions/try"""
+        result, found = None, False
+        while not self.peek(")"):
+            start = self.pos
+            if found:  # parsed, not evaluated
+                self.skipping += 1
+                try:
+                    self.cond()
+                finally:
+                    self.skipping -= 1
+            else:
+                try:
+                    result, found = self.cond(), True
+                except (KeyError, IndexError, TypeError):
+                    self.pos = start
+                    self.skip_to_close(stop_at_comma=True)
+            if self.peek(","):
+                self.take()
+        self.take(")")
+        if not found and not self.skipping:
+            raise EvalError("try(): no argument could be evaluated")
+        return result
+
+    def skip_to_close(self, stop_at_comma: bool = False) -> None:
         depth = 0
         while self.pos < len(self.toks):
             kind, v = self.toks[self.pos]
+            if stop_at_comma and depth == 0 and kind == "op" and v == ",":
+                return
             if kind == "op" and v in "([{":
                 depth += 1
             elif kind == "op" and v in ")]}":

@@ -54,6 +54,11 @@ COUNTERPARTS: dict[str, list[tuple[str, str]]] = {
         "aws_kms_key", "aws_kms_alias", "aws_ebs_encryption_by_default", "aws_ebs_default_kms_key")],
     "alarms.cpu": [("alarms", t) for t in (
         "aws_kms_key", "aws_kms_alias", "aws_sns_topic", "aws_sns_topic_policy", "aws_cloudwatch_metric_alarm")],
+    # Fixes that only revoke rules create nothing for a module to declare (templates/modules/network):
+    # admin_ports has no module resource at all (the groups are the applications'); the default
+    # group's fix empties the VPC's existing group, which aws_default_security_group adopts, not creates.
+    "network.admin_ports": [],
+    "network.default_security_group": [],
 }
 
 # Arguments that are not a property of the live resource, with the reason; every other declared
@@ -129,7 +134,7 @@ class Scope:
                 self._locals[name] = evaluate(self.parsed["locals"][name], self)
             return walk(self._locals[name], path[2:])
         if head == "each":
-            return self.each[path[1]]
+            return walk(self.each[path[1]], path[2:])
         if head == "data":
             return self.data(path[1], path[2], path[3:])
         if head == "module":
@@ -151,10 +156,22 @@ class Scope:
             rest = rest[1:] if rest and isinstance(rest[0], int) else rest
             assert rest == ("json",), rest
             return doc
+        block = self.parsed["data"][dtype][name]
+        if rest and isinstance(rest[0], int) and rest[0] >= evaluate(block.get("count", 1), self):
+            raise IndexError(f"data.{dtype}.{name}[{rest[0]}]: no such instance")  # what try() catches
         rest = rest[1:] if rest and isinstance(rest[0], int) else rest
         if dtype == "aws_vpcs":
             return {"ids": sorted(v["VpcId"] for v in self.aws.client("ec2", self.region).describe_vpcs()["Vpcs"])}[
                 rest[0]]
+        if dtype == "aws_servicequotas_service_quota":  # read from the account, as the provider does
+            quota = self.aws.client("service-quotas", self.region).get_service_quota(
+                ServiceCode=evaluate(block["service_code"], self), QuotaCode=evaluate(block["quota_code"], self))["Quota"]
+            metric = quota.get("UsageMetric")
+            usage = [] if not metric else [{
+                "metric_name": metric.get("MetricName", ""), "metric_namespace": metric.get("MetricNamespace", ""),
+                "metric_statistic_recommendation": metric.get("MetricStatisticRecommendation", ""),
+                "metric_dimensions": [{k.lower(): v for k, v in metric.get("MetricDimensions", {}).items()}]}]
+            return walk({"value": quota["Value"], "usage_metric": usage}, rest)
         if dtype == "aws_instances":
             reservations = self.aws.client("ec2", self.region).describe_instances(Filters=[
                 {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
@@ -181,12 +198,20 @@ class Scope:
         parsed = _load(self.tree / "modules" / name)
         return Scope(parsed, self.aws, self.account, region, args, parent=self, tree=self.tree)
 
+    def instance(self, key: Any, value: Any) -> "Scope":
+        """This scope with each.key and each.value of one for_each instance."""
+        return Scope(self.parsed, self.aws, self.account, self.region, self.args,
+                     {"key": key, "value": value}, self.parent, self.tree)
+
     def body(self, rtype: str, name: str) -> dict:
         return self.parsed["resource"][rtype][name]
 
     def attribute(self, rtype: str, name: str, rest: tuple) -> Any:
-        rest = rest[1:] if rest and isinstance(rest[0], int) else rest
         body = self.body(rtype, name)
+        if len(rest) > 1 and isinstance(rest[0], str) and "for_each" in body:  # resource.name[key].attr
+            key, rest = rest[0], rest[1:]
+            return self.instance(key, _each_value(evaluate(body["for_each"], self), key)).attribute(rtype, name, rest)
+        rest = rest[1:] if rest and isinstance(rest[0], int) else rest
         p = partition_for(self.region)
         attr = rest[0]
         if rtype == "aws_kms_key":
@@ -451,7 +476,7 @@ def _alarm(scope, body, name, instance):
 
 def _scp(scope, body, name):
     org = scope.aws.client("organizations")
-    policy_id = scope.attribute("aws_organizations_policy", name, ("id",))
+    policy_id = scope.attribute("aws_organizations_policy", name, ("id",))  # each.key names an overflow one
     policy = org.describe_policy(PolicyId=policy_id)["Policy"]
     summary = policy["PolicySummary"]
     return {"name": summary["Name"], "description": summary["Description"], "type": summary["Type"],
@@ -459,8 +484,8 @@ def _scp(scope, body, name):
             "tags": _tags(org.list_tags_for_resource(ResourceId=policy_id)["Tags"])}
 
 
-def _scp_attachment(scope, body, name, target):
-    policy_id = evaluate(body["policy_id"], scope)
+def _scp_attachment(scope, body, name, instance):
+    policy_id, target = evaluate(body["policy_id"], scope), evaluate(body["target_id"], scope)
     targets = [t["TargetId"] for t in scope.aws.client("organizations").list_targets_for_policy(PolicyId=policy_id)[
         "Targets"]]
     return {"policy_id": policy_id, "target_id": target if target in targets else targets}
@@ -483,6 +508,7 @@ READERS: dict[str, Callable[..., dict[str, Any]]] = {
 # Resources of a counterpart type that no fix creates (compared: none), with the reason.
 NOT_CREATED_BY_A_FIX = {
     ("alarms", "aws_cloudwatch_metric_alarm", "allocate_address"): "alarms.allocate_address has no boto3 fix",
+    ("alarms", "aws_cloudwatch_metric_alarm", "eip_pool"): "eip.pool has no boto3 fix",
 }
 POLICY_ATTRIBUTES = {"policy", "assume_role_policy", "content"}
 
@@ -490,8 +516,7 @@ POLICY_ATTRIBUTES = {"policy", "assume_role_policy", "content"}
 def _compare_resource(tally: Tally, scope: Scope, where: str, rtype: str, name: str, instance: str | None) -> None:
     body = scope.body(rtype, name)
     if instance is not None:
-        scope = Scope(scope.parsed, scope.aws, scope.account, scope.region, scope.args,
-                      {"key": instance, "value": instance}, scope.parent, scope.tree)
+        scope = scope.instance(instance, _each_value(evaluate(body["for_each"], scope), instance))
     reader = READERS[rtype]
     live = reader(scope, body, name, instance) if rtype in ("aws_flow_log", "aws_cloudwatch_metric_alarm",
                                                             "aws_organizations_policy_attachment") else \
@@ -524,11 +549,16 @@ def _compare_resource(tally: Tally, scope: Scope, where: str, rtype: str, name: 
 
 
 def _instances(scope: Scope, body: dict) -> list[str | None]:
-    if "for_each" in body:
+    if "for_each" in body:  # a map's keys, or a set's elements
         return list(evaluate(body["for_each"], scope))
     if "count" in body and not evaluate(body["count"], scope):
         return []
     return [None]
+
+
+def _each_value(for_each: Any, key: Any) -> Any:
+    """each.value of an instance: the map's value, or for a set the element itself (each.key)."""
+    return for_each[key] if isinstance(for_each, dict) else key
 
 
 def _address(module: str, region: str, rtype: str, name: str, body: dict, instance: str | None) -> tuple[str, str]:
@@ -591,6 +621,11 @@ def test_remediate_from_nothing_converges_to_what_the_modules_declare(aws, emula
     ou = org.create_organizational_unit(ParentId=root_id, Name="workloads")["OrganizationalUnit"]["Id"]
     for region in (HOME, OTHER):  # so that the alarms.cpu fix has work in both regions
         aws.client("ec2", region).run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    # ... and network.admin_ports (SSH open to the internet on an application's group).
+    ec2 = aws.client("ec2", HOME)
+    open_group = ec2.create_security_group(GroupName="app \"ssh\"", Description="app")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=open_group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     account = aws.account_id()
     # Odd but valid values where they reach names, tags and policies.
     baseline = parse_baseline({
@@ -599,7 +634,10 @@ def test_remediate_from_nothing_converges_to_what_the_modules_declare(aws, emula
         "cloudtrail": {"s3_key_prefix": "trail/logs", "log_retention_days": 731},
         "flow_logs": {"log_retention_days": 90, "max_aggregation_interval": 60},
         "config": {"delivery_frequency": "Six_Hours"},
-        "scp": {"targets": [ou], "admin_principals": [f"arn:aws:iam::{account}:role/harden-pipeline"]},
+        # Eleven long admin ARNs: the baseline protection overflows AWS's 5,120 characters into a
+        # second SCP (module resource overflow, keyed through setproduct()).
+        "scp": {"targets": [ou], "admin_principals": [f"arn:aws:iam::{account}:role/harden-pipeline"] + [
+            f"arn:aws:iam::{account}:role/platform/network/eip-operator-{i:02d}-automation-role" for i in range(10)]},
         "alarms": {"cpu_threshold": 72.5}})
 
     applied = run_remediation(aws, baseline, apply=True)
@@ -619,6 +657,7 @@ def test_remediate_from_nothing_converges_to_what_the_modules_declare(aws, emula
     met = {w.split(".")[1] for w in tally.seen}
     assert met == {rtype for pairs in COUNTERPARTS.values() for _, rtype in pairs}, met
     assert tally.compared > 150, tally.compared
+    assert any(".aws_organizations_policy_attachment.overflow[" in w for w in tally.seen), sorted(tally.seen)
     _apply_adopts_what_remediate_made(aws, baseline, account, tmp_path, tally)
     print(f"\ncompared {tally.compared} attributes of {len(tally.seen)} resources, 0 disagree; "
           f"not visible in the emulator: {sorted(tally.gaps)}")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
-from provisioner.aws import describe_error, error_code
+from provisioner.aws import describe_error, error_code, paginate
 from provisioner.resources import Bucket, Key, LogGroup, Role, Site
 
 
@@ -24,6 +24,29 @@ def _tag_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> l
 
 
 # -- KMS ------------------------------------------------------------------------------------------
+#
+# A key is known by its alias; CreateKey and CreateAlias are two calls, so a run can die, or lose
+# a race with another `harden remediate --apply`, between them. Every key harden creates carries
+# the tag `harden:key-for=<alias>`, so ensure_key:
+#
+# 1. the alias exists: that key is used (an error unless it is enabled);
+# 2. an enabled key tagged for the alias has no alias (a run died between the two calls): it is
+#    adopted (rotation on, alias created), not duplicated. Tags prove nothing (anyone allowed to
+#    tag can write them), so only a key whose policy is exactly the one harden gives is adopted:
+#    such a key is what harden would have created;
+# 3. otherwise a new key is created, tagged, rotation on, then the alias: if another run created
+#    the alias first, the new key is redundant and its deletion is scheduled (the shortest window,
+#    7 days, so it can still be cancelled); if creating the alias fails for another reason the key
+#    is kept and a re-run adopts it. The note says which.
+
+KEY_TAG = "harden:key-for"
+PENDING_WINDOW_DAYS = 7   # the shortest KMS allows: https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html
+# What ensure_key may call, for an action's list of calls. CreateKey with Tags needs
+# kms:TagResource as well: https://docs.aws.amazon.com/kms/latest/developerguide/tagging-permissions.html
+KEY_CALLS = ["kms:CreateKey", "kms:TagResource", "kms:EnableKeyRotation", "kms:CreateAlias", "kms:ListKeys",
+             "kms:ListResourceTags", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyPolicy",
+             "kms:ScheduleKeyDeletion"]
+
 
 def key_by_alias(kms, alias: str) -> dict[str, Any] | None:
     try:
@@ -34,25 +57,78 @@ def key_by_alias(kms, alias: str) -> dict[str, Any] | None:
         return None
 
 
-def ensure_key(kms, key: Key) -> str:
-    """The ARN of the key behind key.alias, created (policy, tags, rotation, alias) when missing.
-    An existing key that is not enabled is an error: remediate never re-enables or replaces a key
-    someone disabled."""
+def _keys_left_without_alias(kms, key: Key) -> list[dict[str, Any]]:
+    """Enabled customer keys tagged as made for key.alias, with exactly key.policy, that no alias
+    points to, oldest first."""
+    found = []
+    for listed in paginate(kms, "list_keys", "Keys"):
+        key_id = listed["KeyId"]
+        try:
+            tags = {t["TagKey"]: t["TagValue"] for t in paginate(kms, "list_resource_tags", "Tags", KeyId=key_id)}
+            if tags.get(KEY_TAG) != key.alias:
+                continue
+            meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+            if meta.get("KeyState") != "Enabled" or meta.get("KeyManager") != "CUSTOMER":
+                continue
+            if paginate(kms, "list_aliases", "Aliases", KeyId=key_id):
+                continue
+            if json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]) != key.policy:
+                continue
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in ("AccessDeniedException", "NotFoundException"):
+                continue  # a key we may not read is not one we made
+            raise
+        found.append(meta)
+    return sorted(found, key=lambda m: (str(m.get("CreationDate")), m["KeyId"]))
+
+
+def ensure_key(kms, key: Key, notes: list[str] | None = None) -> str:
+    """The ARN of the key behind key.alias, adopted or created (policy, tags, rotation, alias) as
+    above. What was done, if anything, is appended to `notes` (a redundant key's scheduled
+    deletion with the command that cancels it). An existing key that is not enabled is an error:
+    remediate never re-enables or replaces a key someone disabled."""
+    notes = [] if notes is None else notes
     meta = key_by_alias(kms, key.alias)
     if meta is not None:
         if meta.get("KeyState") != "Enabled":
             raise RuntimeError(f"the key {key.alias} ({meta['Arn']}) is {meta.get('KeyState')}: enable it first")
         return meta["Arn"]
-    created = kms.create_key(Description=key.description, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
-                             MultiRegion=False, Policy=json.dumps(key.policy),
-                             Tags=_tag_list(key.tags, "TagKey", "TagValue"))["KeyMetadata"]
+    orphans = _keys_left_without_alias(kms, key)
+    if orphans:
+        made, how = orphans[0], "adopted"
+    else:
+        made, how = kms.create_key(
+            Description=key.description, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT", MultiRegion=False,
+            Policy=json.dumps(key.policy),
+            Tags=_tag_list({**key.tags, KEY_TAG: key.alias}, "TagKey", "TagValue"))["KeyMetadata"], "created"
     try:
-        kms.enable_key_rotation(KeyId=created["KeyId"])
-        kms.create_alias(AliasName=key.alias, TargetKeyId=created["KeyId"])
+        kms.enable_key_rotation(KeyId=made["KeyId"])
+        kms.create_alias(AliasName=key.alias, TargetKeyId=made["KeyId"])
     except botocore.exceptions.ClientError as exc:
-        # Say which key exists now, so a person can finish it or schedule its deletion.
-        raise RuntimeError(f"created key {created['Arn']}, then {describe_error(exc)}") from None
-    return created["Arn"]
+        if error_code(exc) != "AlreadyExistsException":
+            # Say which key exists now: the next run adopts it.
+            raise RuntimeError(f"{how} key {made['Arn']}, then {describe_error(exc)}; the key is kept, tagged "
+                               f"{KEY_TAG}={key.alias}: a re-run adopts it") from None
+        winner = key_by_alias(kms, key.alias)
+        if winner and winner["KeyId"] == made["KeyId"]:  # another run adopted our key: the same outcome
+            notes.append(f"{how} {made['Arn']} as {key.alias}")
+            return made["Arn"]
+        if winner is None or winner.get("KeyState") != "Enabled":
+            raise RuntimeError(f"{how} key {made['Arn']}, but another run created {key.alias} first and it is "
+                               f"{'gone' if winner is None else winner.get('KeyState')}; the key is kept, tagged "
+                               f"{KEY_TAG}={key.alias}") from None
+        if how == "adopted":
+            notes.append(f"another run created {key.alias} first ({winner['Arn']}); {made['Arn']} is left for a "
+                         "re-run to look at")
+            return winner["Arn"]
+        kms.schedule_key_deletion(KeyId=made["KeyId"], PendingWindowInDays=PENDING_WINDOW_DAYS)
+        notes.append(f"another run created {key.alias} first: using its key {winner['Arn']}; scheduled the deletion "
+                     f"of the redundant new key {made['Arn']} in {PENDING_WINDOW_DAYS} days (aws kms "
+                     f"cancel-key-deletion --key-id {made['KeyId']} keeps it)")
+        return winner["Arn"]
+    notes.append(f"{how} {made['Arn']} as {key.alias}"
+                 + (" (left without its alias by an earlier run)" if how == "adopted" else ""))
+    return made["Arn"]
 
 
 # -- CloudWatch Logs ------------------------------------------------------------------------------

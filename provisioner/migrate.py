@@ -33,7 +33,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Literal
 
 import botocore.exceptions
@@ -42,6 +43,7 @@ from botocore.waiter import WaiterModel, create_waiter_with_client
 from provisioner.aws import AwsSession, describe_error, error_code, paginate
 from provisioner.baseline import Baseline
 from provisioner.controls import CheckContext
+from provisioner.instance_lock import LOCK_PREFIX, InstanceLock, iso, new_run_id, parse_iso, server_time
 from provisioner.controls.ebs import (
     AWS_MANAGED_EBS_ALIAS,
     KeyNotUsable,
@@ -68,6 +70,19 @@ TAG_STALE = "harden:migration-stale"              # on snapshots that no longer 
 TAG_FROM = "harden:migrated-from"
 TAG_TO = "harden:migrated-to"
 TAG_RUN_STATE = "harden:migration-run-state"      # on the instance, while harden keeps it stopped
+# Who stopped the instance and when (the account's clock), its LaunchTime then, and the state
+# reason AWS gave that stop: a re-run starts the instance again only while that stop is still
+# the last thing that happened to it (never when its owner started and stopped it since).
+TAG_STOPPED_BY = "harden:migration-stopped-by"
+TAG_STOP_REQUESTED = "harden:migration-stop-requested"
+TAG_STOP_LAUNCH_TIME = "harden:migration-stop-launch-time"
+TAG_STOP_REASON = "harden:migration-stop-reason"
+_STOP_TAGS = (TAG_RUN_STATE, TAG_STOPPED_BY, TAG_STOP_REQUESTED, TAG_STOP_LAUNCH_TIME, TAG_STOP_REASON)
+# On the original volume: when its migration started and completed (the account's clock), and
+# the ids of what earlier, rolled-back attempts made from it: what --cleanup may prove is harden's.
+TAG_STARTED_AT = "harden:migration-started-at"
+TAG_COMPLETED_AT = "harden:migration-completed-at"
+TAG_STALE_IDS = "harden:migration-stale-ids"
 ASG_TAG = "aws:autoscaling:groupName"
 
 STEPS = ("started", "snapshot", "encrypted-copy", "new-volume", "detached", "attached", "completed")
@@ -83,7 +98,7 @@ INSTANCE_ID_RE = re.compile(r"^i-[0-9a-f]{8,17}$")
 EMULATOR_DELAY = 0.1         # seconds between polls when AWS_ENDPOINT_URL points at an emulator
 DEFAULT_TIMEOUT = 3600.0     # per wait: a snapshot of a large volume takes a while
 
-Status = Literal["planned", "migrated", "failed", "refused", "skipped", "deleted"]
+Status = Literal["planned", "migrated", "failed", "refused", "skipped", "deleted", "busy"]
 
 
 class MigrationError(Exception):
@@ -99,12 +114,19 @@ class MigrateOptions:
     instance_ids: tuple[str, ...] = ()     # narrow to these instances
     timeout: float = DEFAULT_TIMEOUT       # seconds, per wait
     delay: float | None = None             # seconds between polls; None: see poll_delay()
+    run_id: str = ""                       # names this run's instance locks; empty: a new one
+    lock_settle: float | None = None       # seconds before reading a lock back; None: 0 on an emulator, else 2
 
     def poll_delay(self) -> float | None:
         """Short polls on an emulator (it completes at once); the waiters' own delays on AWS."""
         if self.delay is not None:
             return self.delay
         return EMULATOR_DELAY if os.environ.get("AWS_ENDPOINT_URL") else None
+
+    def settle(self) -> float:
+        if self.lock_settle is not None:
+            return self.lock_settle
+        return 0.0 if os.environ.get("AWS_ENDPOINT_URL") else 2.0
 
 
 @dataclass(frozen=True)
@@ -148,15 +170,16 @@ class MigrationReport:
         return sum(r.status == status for r in self.results)
 
     def exit_code(self) -> int:
-        """3 a step failed; 1 work is left (a dry run's plan, a refused instance); 0 done."""
+        """3 a step failed; 1 work is left (a dry run's plan, a refused instance, an instance
+        another run holds); 0 done."""
         if self.count("failed"):
             return 3
-        if self.count("planned") or self.count("refused"):
+        if self.count("planned") or self.count("refused") or self.count("busy"):
             return 1
         return 0
 
     def to_dict(self) -> dict[str, Any]:
-        statuses = ("planned", "migrated", "deleted", "failed", "refused", "skipped")
+        statuses = ("planned", "migrated", "deleted", "failed", "refused", "skipped", "busy")
         return {"mode": self.mode, "applied": self.applied, "regions": list(self.regions),
                 "kms_keys": dict(self.keys), "volumes": [r.to_dict() for r in self.results],
                 "summary": {s: self.count(s) for s in statuses}}
@@ -189,6 +212,17 @@ def _why(exc: BaseException) -> str:
 def _launch_time(instance: dict) -> str:
     value = instance.get("LaunchTime")
     return value.isoformat() if hasattr(value, "isoformat") else str(value or "")
+
+
+# "User initiated (2017-06-06 22:40:33 GMT)": the stop's time, in a state transition reason.
+_REASON_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?:GMT|UTC)\)")
+STOP_CLOCK_SLACK = timedelta(seconds=5)
+STOP_REQUEST_WINDOW = timedelta(seconds=120)   # a stop this long after harden asked is not harden's
+
+
+def _reason_time(reason: str) -> datetime | None:
+    match = _REASON_TIME.search(reason)
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc) if match else None
 
 
 def _not_found(exc: botocore.exceptions.ClientError) -> bool:
@@ -269,11 +303,36 @@ class InstanceTarget:
 
     @property
     def run_state(self) -> str:
-        """The state to give back: what a crashed earlier run recorded, else the current one."""
-        return tags_of(self.instance).get(TAG_RUN_STATE) or self.state
+        """The state to give back: "running" when it runs now, or when an interrupted run of
+        harden stopped it and that stop is still the last thing that happened to it."""
+        return "running" if self.state in ("running", "pending") or self.stopped_by_harden() is True else self.state
+
+    def stopped_by_harden(self) -> bool | str | None:
+        """None: no harden stop is recorded. True: harden stopped it and nothing happened since.
+        Otherwise why harden must not start it (its owner started or stopped it since)."""
+        tags, instance = tags_of(self.instance), self.instance
+        if tags.get(TAG_RUN_STATE) != "running" or self.state in ("running", "pending"):
+            return None
+        recorded_launch = tags.get(TAG_STOP_LAUNCH_TIME)
+        if recorded_launch and recorded_launch != _launch_time(instance):
+            return (f"it was started again after harden stopped it (launched {_launch_time(instance)}) and is "
+                    f"{self.state} now: left {self.state}, as its owner left it")
+        reason = instance.get("StateTransitionReason") or ""
+        recorded_reason = tags.get(TAG_STOP_REASON)
+        if recorded_reason:
+            ours = reason == recorded_reason
+        else:  # interrupted between the stop request and recording its reason: compare the times
+            stopped_at, requested = _reason_time(reason), parse_iso(tags.get(TAG_STOP_REQUESTED))
+            ours = bool(stopped_at and requested and
+                        requested - STOP_CLOCK_SLACK <= stopped_at <= requested + STOP_REQUEST_WINDOW)
+        if ours:
+            return True
+        return (f"its last stop ({reason or 'no reason given'}) is not the one harden made "
+                f"({recorded_reason or 'requested ' + tags.get(TAG_STOP_REQUESTED, '?')} by "
+                f"{tags.get(TAG_STOPPED_BY, '?')}): left {self.state}, as its owner left it")
 
     def refusal(self, force: bool) -> str | None:
-        if self.state not in ("running", "stopped"):
+        if self.state not in ("running", "stopped", "stopping"):
             return f"instance is {self.state}: re-run when it is running or stopped"
         group = tags_of(self.instance).get(ASG_TAG)
         if group and not force:
@@ -332,6 +391,11 @@ def find_targets(aws: AwsSession, baseline: Baseline, region: str,
         instance_id, device = place
         if not wanted or instance_id in wanted:
             grouped.setdefault(instance_id, []).append((volume, device))
+    # Instances an interrupted run left stopped or locked, with every volume already swapped: the
+    # job is not done until they have their run state back and harden's tags are gone.
+    for instance_id in _left_by_interrupted_runs(aws.client("ec2", region)):
+        if not wanted or instance_id in wanted:
+            grouped.setdefault(instance_id, [])
     if not grouped:
         return [], refused
     instances = _describe_instances(aws.client("ec2", region), sorted(grouped))
@@ -348,6 +412,14 @@ def find_targets(aws: AwsSession, baseline: Baseline, region: str,
             VolumeTarget(v, device, _delete_on_termination(v, mappings.get(device, {}), instance_id, device))
             for v, device in sorted(vols, key=lambda pair: pair[1])]))
     return targets, refused
+
+
+def _left_by_interrupted_runs(ec2) -> list[str]:
+    # Filter values take `*` wildcards: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Filtering.html
+    tags = paginate(ec2, "describe_tags", "Tags", Filters=[
+        {"Name": "resource-type", "Values": ["instance"]},
+        {"Name": "key", "Values": [TAG_RUN_STATE, LOCK_PREFIX + "*"]}])
+    return sorted({t["ResourceId"] for t in tags})
 
 
 def _delete_on_termination(volume: dict, mapping: dict, instance_id: str, device: str) -> bool:
@@ -418,12 +490,17 @@ class Migrator:
     """Migrates (or plans) the instances of one region with one key."""
 
     def __init__(self, aws: AwsSession, region: str, key_arn: str, options: MigrateOptions,
-                 progress: ProgressFn | None = None) -> None:
+                 progress: ProgressFn | None = None,
+                 find: Callable[[str], tuple[list[InstanceTarget], list[VolumeResult]]] | None = None) -> None:
         self.ec2 = aws.client("ec2", region)
         self.region = region
         self.key = key_arn
         self.options = options
+        self.run_id = options.run_id or new_run_id()
         self._progress = progress
+        self._aws = aws
+        self._find = find            # re-reads one instance's target once it is locked
+        self._caller: str | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
     def _emit(self, instance: InstanceTarget, volume: VolumeTarget | None, step: str, detail: str = "") -> None:
@@ -445,8 +522,9 @@ class Migrator:
             detail = (last.get("Error") or {}).get("Message") or reason
             raise MigrationError(f"waiting for {what} failed: {' '.join(str(detail).split())[:200]}") from None
 
-    def _tag(self, resource_id: str, tags: dict[str, str]) -> None:
-        self.ec2.create_tags(Resources=[resource_id], Tags=_tag_list(tags))
+    def _tag(self, resource_id: str, tags: dict[str, str]) -> datetime:
+        """Returns when the tags were written, by the account's clock."""
+        return server_time(self.ec2.create_tags(Resources=[resource_id], Tags=_tag_list(tags)))
 
     def _untag(self, resource_id: str, keys: list[str]) -> None:
         self.ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in keys])
@@ -489,17 +567,42 @@ class Migrator:
             # The instance was started after the snapshot (LaunchTime changes on every start), or
             # the volume moved: it has been written since, the snapshot no longer holds its data.
             return _Resume(stale=True)
-        new = self._volume(tags.get(TAG_NEW_VOLUME))
+        new = self._volume(tags.get(TAG_NEW_VOLUME)) or self._unrecorded_new_volume(volume)
         if new and new.get("Encrypted") and new.get("KmsKeyId") in (None, self.key) and self._new_volume_fits(
                 new, instance, volume):
             return _Resume(new_volume=new["VolumeId"])
         copy = self._snapshot(tags.get(TAG_COPY))
         if copy and copy.get("State") != "error" and copy.get("Encrypted") and copy.get("KmsKeyId") == self.key:
             return _Resume(copy=copy["SnapshotId"])
-        snap = self._snapshot(tags.get(TAG_SNAPSHOT))
+        snap = self._snapshot(tags.get(TAG_SNAPSHOT)) or self._unrecorded_snapshot(instance, volume)
         if snap and snap.get("State") != "error":
             return _Resume(snapshot=snap["SnapshotId"])
         return _Resume()
+
+    # A run killed between creating something and recording it on the original left it unrecorded.
+    # Reused only when AWS's own fields prove where it came from (tags alone prove nothing).
+    def _unrecorded_snapshot(self, instance: InstanceTarget, volume: VolumeTarget) -> dict | None:
+        """A snapshot OF this volume (its VolumeId, set by EBS) taken by this migration (after it
+        started, the instance not launched since), tagged by harden."""
+        started = parse_iso(volume.tags.get(TAG_STARTED_AT))
+        launched = instance.instance.get("LaunchTime")
+        if not started or tags_of(volume.volume).get(TAG_SNAPSHOT) or (
+                isinstance(launched, datetime) and launched > started):
+            return None
+        found = [s for s in paginate(self.ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=[
+            {"Name": "volume-id", "Values": [volume.id]}, {"Name": f"tag:{TAG_ROLE}", "Values": ["snapshot"]}])
+            if TAG_STALE not in tags_of(s) and s.get("StartTime") and s["StartTime"] >= started]
+        return max(found, key=lambda s: s["StartTime"]) if found else None
+
+    def _unrecorded_new_volume(self, volume: VolumeTarget) -> dict | None:
+        """A volume made from this migration's recorded encrypted copy (its SnapshotId, set by EBS)."""
+        copy_id = volume.tags.get(TAG_COPY)
+        if not copy_id or volume.tags.get(TAG_NEW_VOLUME):
+            return None
+        found = [v for v in paginate(self.ec2, "describe_volumes", "Volumes", Filters=[
+            {"Name": "snapshot-id", "Values": [copy_id]}, {"Name": f"tag:{TAG_FROM}", "Values": [volume.id]}])
+            if tags_of(v).get(TAG_ROLE) != "stale-copy"]
+        return min(found, key=lambda v: v["CreateTime"]) if found else None
 
     @staticmethod
     def _new_volume_fits(new: dict, instance: InstanceTarget, volume: VolumeTarget) -> bool:
@@ -516,6 +619,14 @@ class Migrator:
             steps = self._plan_volume(instance, volume)
             results.append(VolumeResult(self.region, instance.id, volume.id, volume.device, "planned",
                                         message="dry run: nothing changed", plan=steps))
+        if not results:  # only an interrupted run's leftovers: its run state and tags
+            owned = instance.stopped_by_harden()
+            results.append(VolumeResult(self.region, instance.id, "-", "-", "planned",
+                                        message="dry run: nothing changed", plan=[
+                f"start {instance.id} again (an interrupted run stopped it)" if owned is True else
+                f"leave {instance.id} {instance.state}" + (f": {owned}" if isinstance(owned, str) else ""),
+                "remove the interrupted run's tags from it"]))
+            return results
         if instance.state == "running":
             results[0].plan.insert(0, f"stop {instance.id} (running) and wait until it is stopped")
             results[-1].plan.append(f"start {instance.id} again and wait until it is running")
@@ -551,9 +662,51 @@ class Migrator:
 
     # -- the migration -----------------------------------------------------------------------------
     def run(self, instance: InstanceTarget) -> list[VolumeResult]:
+        """Lock the instance, read it again (another run may have finished it meanwhile), then
+        migrate it; the lock goes in every case but a crash (a re-run takes a dead run's over)."""
+        lock = InstanceLock(self.ec2, instance.id, self.run_id, settle=self.options.settle())
+        holder = lock.acquire()
+        if holder is not None:
+            message = (f"another harden run is migrating this instance: {holder.describe()}; backed off, "
+                       "nothing changed: re-run when it has finished")
+            self._emit(instance, None, "busy", message)
+            return [VolumeResult(self.region, instance.id, v.id, v.device, "busy", message=message)
+                    for v in instance.volumes] or [VolumeResult(self.region, instance.id, "-", "-", "busy",
+                                                                message=message)]
+        took_over = "; ".join(f"took over the lock: {why}" for why in lock.taken_over)
+        if took_over:
+            self._emit(instance, None, "lock", took_over)
+        try:
+            fresh = self._refresh(instance)
+            results = self._run_locked(fresh, lock) if fresh else [VolumeResult(
+                self.region, instance.id, v.id, v.device, "skipped",
+                message="another run finished this instance meanwhile") for v in instance.volumes]
+        finally:
+            try:
+                lock.release()
+            except Exception as exc:  # the work is done; a leftover lock is taken over once we are gone
+                released = f"could not remove this run's lock tag {lock.key}: {_why(exc)}"
+            else:
+                released = None
+        if released and results:
+            results[0].message = _join(results[0].message, released)
+        if took_over and results:
+            results[0].message = _join(results[0].message, took_over)
+        return results
+
+    def _refresh(self, instance: InstanceTarget) -> InstanceTarget | None:
+        if self._find is None:
+            return instance
+        found, _ = self._find(instance.id)
+        return found[0] if found else None
+
+    def _run_locked(self, instance: InstanceTarget, lock: InstanceLock) -> list[VolumeResult]:
         results = {v.id: VolumeResult(self.region, instance.id, v.id, v.device, "skipped",
                                       message="not attempted: an earlier volume of the instance failed")
                    for v in instance.volumes}
+        if not instance.volumes:
+            return [self._finish_interrupted(instance)]
+        owned = instance.stopped_by_harden()
         run_state = instance.run_state
         try:
             self._stop(instance)
@@ -567,6 +720,7 @@ class Migrator:
         for volume in instance.volumes:
             result = results[volume.id]
             try:
+                lock.renew()
                 result.new_volume_id = self._migrate_volume(instance, volume)
                 result.status, result.message = "migrated", "encrypted; the original and its snapshots are kept"
             except Exception as exc:  # reported; the remaining volumes are left as they are
@@ -576,6 +730,9 @@ class Migrator:
                 self._emit(instance, volume, "failed", failure)
                 break
         note = self._restore(instance, run_state, failed=failure is not None, safe_to_start=safe_to_start)
+        if isinstance(owned, str):
+            first = next(iter(results.values()))
+            first.message = _join(first.message, f"{instance.id}: {owned}")
         if note:
             failed = next(r for r in results.values() if r.status == "failed") if failure else None
             target = failed or next(iter(results.values()))
@@ -584,20 +741,61 @@ class Migrator:
                 target.status = "failed"
         return list(results.values())
 
+    def _finish_interrupted(self, instance: InstanceTarget) -> VolumeResult:
+        """Every volume was swapped by an interrupted run: give the instance its run state back."""
+        result = VolumeResult(self.region, instance.id, "-", "-", "migrated")
+        owned = instance.stopped_by_harden()
+        if instance.state == "stopping":
+            self._wait("instance_stopped", f"{instance.id} to stop", InstanceIds=[instance.id])
+        if instance.state in ("running", "pending"):  # never stopped, or started since: only the tags
+            leftover = [k for k in _STOP_TAGS if k in tags_of(instance.instance)]
+            if leftover:
+                self._untag(instance.id, leftover)
+            result.message = "finished an interrupted migration: removed its tags (the instance runs)"
+            return result
+        note = self._restore(instance, instance.run_state, failed=False, safe_to_start=True)
+        if note:
+            result.status, result.message = "failed", note
+        elif owned is True:
+            result.message = "finished an interrupted migration: started the instance again, removed its tags"
+        else:
+            result.message = _join("finished an interrupted migration: removed its tags",
+                                   owned if isinstance(owned, str) else None)
+        return result
+
     def _stop(self, instance: InstanceTarget) -> None:
+        if instance.state == "stopping":
+            self._wait("instance_stopped", f"{instance.id} to stop", InstanceIds=[instance.id])
+            return
         if instance.state != "running":
             return
-        # Recorded first: a re-run after a crash must know to start the instance again.
-        self._tag(instance.id, {TAG_RUN_STATE: "running"})
+        # Recorded first: a re-run after a crash must know to start the instance again, and
+        # that the stop was harden's (who, when, the LaunchTime it ran with).
+        now = self._tag(instance.id, {TAG_RUN_STATE: "running", TAG_STOPPED_BY: self._identity(),
+                                      TAG_STOP_LAUNCH_TIME: _launch_time(instance.instance)})
+        self._tag(instance.id, {TAG_STOP_REQUESTED: iso(now)})
         self._emit(instance, None, "stop", "stopping the instance")
         self.ec2.stop_instances(InstanceIds=[instance.id])
         self._wait("instance_stopped", f"{instance.id} to stop", InstanceIds=[instance.id])
+        reason = _describe_instances(self.ec2, [instance.id]).get(instance.id, {}).get("StateTransitionReason")
+        if reason:
+            self._tag(instance.id, {TAG_STOP_REASON: reason[:256]})
+            self._emit(instance, None, "stopped", reason)
+
+    def _identity(self) -> str:
+        if self._caller is None:
+            try:
+                self._caller = self._aws.client("sts").get_caller_identity()["Arn"]
+            except Exception:  # only a note for people: not worth failing the migration
+                self._caller = "unknown"
+        return self._caller[:256]
 
     def _restore(self, instance: InstanceTarget, run_state: str, *, failed: bool, safe_to_start: bool) -> str | None:
         """Give the instance its run state back. Returns a note when that was not possible."""
         if run_state != "running":
-            if TAG_RUN_STATE in tags_of(instance.instance):
-                self._untag(instance.id, [TAG_RUN_STATE])
+            leftover = [k for k in _STOP_TAGS if k in tags_of(instance.instance)]
+            if leftover:
+                self._untag(instance.id, leftover)
             return None
         if not safe_to_start:
             return (f"{instance.id} was left stopped: its original volume could not be re-attached; "
@@ -608,7 +806,7 @@ class Migrator:
             self._emit(instance, None, "start", "starting the instance again")
             self.ec2.start_instances(InstanceIds=[instance.id])
             self._wait("instance_running", f"{instance.id} to run", InstanceIds=[instance.id])
-            self._untag(instance.id, [TAG_RUN_STATE])
+            self._untag(instance.id, list(_STOP_TAGS))
         except Exception as exc:
             return f"could not start {instance.id} again: {_why(exc)}; re-run or start it by hand"
         return None
@@ -624,26 +822,44 @@ class Migrator:
             if any(k in tags for k in _PROGRESS_TAGS):
                 self._mark_stale(current["VolumeId"], tags)
 
+    def _start_volume(self, volume: VolumeTarget, tags: dict[str, str]) -> None:
+        """Step "started", and when, by the account's clock (what the snapshot must be newer than)."""
+        started = self._tag(volume.id, {**tags, TAG_STEP: "started"})
+        self._tag(volume.id, {TAG_STARTED_AT: iso(started)})
+        kept = {**{k: v for k, v in volume.tags.items() if k not in _PROGRESS_TAGS}, **tags,
+                TAG_STEP: "started", TAG_STARTED_AT: iso(started)}
+        volume.volume["Tags"] = _tag_list(kept)
+
     def _mark_stale(self, volume_id: str, tags: dict[str, str]) -> None:
         for key in (TAG_SNAPSHOT, TAG_COPY):
             if tags.get(key) and self._snapshot(tags[key]):
                 self._tag(tags[key], {TAG_STALE: "true"})
         if tags.get(TAG_NEW_VOLUME) and self._volume(tags[TAG_NEW_VOLUME]):
             self._tag(tags[TAG_NEW_VOLUME], {TAG_ROLE: "stale-copy"})
-        self._untag(volume_id, [k for k in _PROGRESS_TAGS if k in tags])
-        self._tag(volume_id, {TAG_STEP: "started"})
+        # Still recorded as made by harden, so that --cleanup can prove they are its own.
+        made = [tags[k] for k in (TAG_SNAPSHOT, TAG_COPY, TAG_NEW_VOLUME) if tags.get(k)]
+        stale_ids = _join_ids(tags.get(TAG_STALE_IDS, "").split() + made)
+        self._tag(volume_id, {TAG_STEP: "started", **({TAG_STALE_IDS: stale_ids} if stale_ids else {})})
+        self._untag(volume_id, [k for k in (*_PROGRESS_TAGS, TAG_STARTED_AT) if k in tags])
 
     def _migrate_volume(self, instance: InstanceTarget, volume: VolumeTarget) -> str:
-        if volume.tags.get(TAG_ROLE) != "original" or not _recorded_here(volume, instance):
-            self._tag(volume.id, {TAG_ROLE: "original", TAG_INSTANCE: instance.id, TAG_DEVICE: volume.device,
-                                  TAG_DELETE_ON_TERMINATION: str(volume.delete_on_termination).lower(),
-                                  TAG_STEP: "started"})
+        if volume.tags.get(TAG_ROLE) != "original" or not _recorded_here(volume, instance) \
+                or not volume.tags.get(TAG_STARTED_AT):
+            self._start_volume(volume, {
+                TAG_ROLE: "original", TAG_INSTANCE: instance.id, TAG_DEVICE: volume.device,
+                TAG_DELETE_ON_TERMINATION: str(volume.delete_on_termination).lower()})
         resume = self.resume_point(instance, volume)
         if resume.stale:
             self._emit(instance, volume, "stale", "the instance ran since the last snapshot: starting over")
             self._mark_stale(volume.id, volume.tags)
+            self._start_volume(volume, {})
             resume = _Resume()
         new_id = resume.new_volume
+        if new_id and volume.tags.get(TAG_NEW_VOLUME) != new_id:  # made, not recorded, by a killed run
+            self._tag(volume.id, {TAG_NEW_VOLUME: new_id, TAG_STEP: "new-volume"})
+        if resume.snapshot and volume.tags.get(TAG_SNAPSHOT) != resume.snapshot:
+            self._tag(volume.id, {TAG_SNAPSHOT: resume.snapshot, TAG_STEP: "snapshot",
+                                  TAG_LAUNCH_TIME: _launch_time(instance.instance)})
         if new_id:
             self._emit(instance, volume, "reuse", f"encrypted volume {new_id}")
         else:
@@ -663,7 +879,8 @@ class Migrator:
         self._swap(instance, volume, new_id)
         self._emit(instance, volume, "delete-on-termination", str(volume.delete_on_termination).lower())
         self._set_delete_on_termination(instance, volume, new_id)
-        self._tag(volume.id, {TAG_STEP: "completed", TAG_TO: new_id})
+        done = self._tag(volume.id, {TAG_STEP: "completed", TAG_TO: new_id})
+        self._tag(volume.id, {TAG_COMPLETED_AT: iso(done)})
         self._emit(instance, volume, "completed", f"{volume.id} -> {new_id}")
         return new_id
 
@@ -675,9 +892,10 @@ class Migrator:
     def _make_snapshot(self, instance: InstanceTarget, volume: VolumeTarget) -> str:
         self._emit(instance, volume, "snapshot", "creating the snapshot")
         snap_id = self.ec2.create_snapshot(
-            VolumeId=volume.id, Description=f"harden ebs migrate: {volume.id} ({instance.id} {volume.device})",
+            VolumeId=volume.id, Description=_snapshot_description(volume.id, f"{instance.id} {volume.device})"),
             TagSpecifications=[{"ResourceType": "snapshot",
                                 "Tags": _tag_list({TAG_ROLE: "snapshot", TAG_FROM: volume.id})}])["SnapshotId"]
+        self._emit(instance, volume, "snapshot-created", snap_id)
         self._tag(volume.id, {TAG_SNAPSHOT: snap_id, TAG_STEP: "snapshot",
                               TAG_LAUNCH_TIME: _launch_time(instance.instance)})
         return snap_id
@@ -686,9 +904,10 @@ class Migrator:
         self._emit(instance, volume, "encrypted-copy", f"copying {snap_id} encrypted")
         copy_id = self.ec2.copy_snapshot(
             SourceSnapshotId=snap_id, SourceRegion=self.region, Encrypted=True, KmsKeyId=self.key,
-            Description=f"harden ebs migrate: {volume.id} encrypted",
+            Description=_copy_description(volume.id),
             TagSpecifications=[{"ResourceType": "snapshot",
                                 "Tags": _tag_list({TAG_ROLE: "encrypted-copy", TAG_FROM: volume.id})}])["SnapshotId"]
+        self._emit(instance, volume, "copy-created", copy_id)
         self._tag(volume.id, {TAG_COPY: copy_id, TAG_STEP: "encrypted-copy"})
         return copy_id
 
@@ -707,7 +926,11 @@ class Migrator:
             params["Throughput"] = v["Throughput"]
         if v["VolumeType"] in MULTI_ATTACH_TYPES and v.get("MultiAttachEnabled"):
             params["MultiAttachEnabled"] = True
+        # The same token for the same copy: AWS returns the volume it already made from it
+        # (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html).
+        params["ClientToken"] = f"harden-{volume.id}-{copy_id}"[:64]
         new_id = self.ec2.create_volume(**params)["VolumeId"]
+        self._emit(instance, volume, "volume-created", new_id)
         self._tag(volume.id, {TAG_NEW_VOLUME: new_id, TAG_STEP: "new-volume"})
         return new_id
 
@@ -763,6 +986,22 @@ def _shape(volume: dict) -> str:
     return ", ".join(parts)
 
 
+def _snapshot_description(volume_id: str, where: str) -> str:
+    return f"harden ebs migrate: {volume_id} ({where}"
+
+
+def _copy_description(volume_id: str) -> str:
+    return f"harden ebs migrate: {volume_id} encrypted"
+
+
+def _join_ids(ids: list[str]) -> str:
+    """Space-separated ids for one tag value (256 characters at most: the oldest give way)."""
+    unique = list(dict.fromkeys(ids))
+    while unique and len(" ".join(unique)) > 256:
+        unique.pop(0)
+    return " ".join(unique)
+
+
 def _join(*parts: str | None) -> str:
     return "; ".join(p for p in parts if p)
 
@@ -803,8 +1042,12 @@ def run_migration(aws: AwsSession, baseline: Baseline, *, regions: list[str] | N
         if ready:
             report.keys[region] = key
             work.append((region, ready))
+    run_id = options.run_id or new_run_id()
     for region, targets in work:
-        migrator = Migrator(aws, region, report.keys[region], options, progress)
+        def find(instance_id: str, region: str = region):
+            return find_targets(aws, baseline, region, (instance_id,))
+
+        migrator = Migrator(aws, region, report.keys[region], replace(options, run_id=run_id), progress, find)
         for target in targets:
             report.results += migrator.run(target) if options.apply else migrator.plan(target)
     for missing in (i for i in instance_ids if i not in seen):
@@ -831,7 +1074,7 @@ def run_cleanup(aws: AwsSession, baseline: Baseline, *, regions: list[str] | Non
             tags = tags_of(volume)
             if instance_ids and tags.get(TAG_INSTANCE) not in instance_ids:
                 continue
-            report.results.append(_clean_one(ec2, region, volume, tags, options.apply, progress))
+            report.results += _clean_one(ec2, region, volume, tags, options.apply, progress)
     return report
 
 
@@ -841,26 +1084,31 @@ def _instance_and_device(volume: dict) -> tuple[str, str]:
 
 
 def _clean_one(ec2, region: str, volume: dict, tags: dict[str, str], apply: bool,
-               progress: ProgressFn | None) -> VolumeResult:
+               progress: ProgressFn | None) -> list[VolumeResult]:
     vol_id, instance_id, new_id = volume["VolumeId"], tags.get(TAG_INSTANCE, "?"), tags.get(TAG_TO)
     result = VolumeResult(region, instance_id, vol_id, tags.get(TAG_DEVICE, "?"), "skipped", new_volume_id=new_id)
-    blocker = _cleanup_blocker(ec2, volume, instance_id, new_id)
+    blocker = _cleanup_blocker(ec2, volume, instance_id, new_id, tags)
     if blocker:
         result.message = f"kept: {blocker}"
-        return result
-    snapshots = [s["SnapshotId"] for s in paginate(
-        ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=[
-            {"Name": f"tag:{TAG_FROM}", "Values": [vol_id]},
-            {"Name": f"tag:{TAG_ROLE}", "Values": ["snapshot", "encrypted-copy"]}])]
-    stale = [v["VolumeId"] for v in paginate(ec2, "describe_volumes", "Volumes", Filters=[
-        {"Name": f"tag:{TAG_FROM}", "Values": [vol_id]}, {"Name": f"tag:{TAG_ROLE}", "Values": ["stale-copy"]},
-        {"Name": "status", "Values": ["available"]}]) if v["VolumeId"] != new_id]
+        return [result]
+    snapshots, stale, not_ours = _provenance(ec2, vol_id, tags)
+    unproven = [k for k in (TAG_SNAPSHOT, TAG_COPY) if tags.get(k) not in snapshots]
+    if unproven:
+        # The original itself goes only when its whole migration is proven: harden's snapshot OF
+        # it, harden's encrypted copy, and the volume in use made from that copy.
+        result.message = ("kept: its migration cannot be proven harden's: " + "; ".join(
+            f"{k}={tags.get(k, 'missing')}" + (f" ({not_ours[tags[k]]})" if tags.get(k) in not_ours else "")
+            for k in unproven))
+        return [result]
+    skipped = [VolumeResult(region, instance_id, rid, tags.get(TAG_DEVICE, "?"), "skipped",
+                            message=f"skipped, not ours: {why}") for rid, why in sorted(not_ours.items())]
     result.plan = ([f"delete stale copy {v}" for v in sorted(stale)]
                    + [f"delete snapshot {s}" for s in sorted(snapshots)]
-                   + [f"delete the original volume {vol_id}"])
+                   + [f"delete the original volume {vol_id}"]
+                   + [f"skip {rid} (not provably harden's): {why}" for rid, why in sorted(not_ours.items())])
     if not apply:
         result.status, result.message = "planned", "dry run: nothing deleted"
-        return result
+        return [result, *skipped]
     try:
         for stale_id in sorted(stale):
             ec2.delete_volume(VolumeId=stale_id)
@@ -869,17 +1117,83 @@ def _clean_one(ec2, region: str, volume: dict, tags: dict[str, str], apply: bool
         ec2.delete_volume(VolumeId=vol_id)
     except Exception as exc:  # the original is deleted last: a failure leaves it in place
         result.status, result.message = "failed", _why(exc)
-        return result
+        return [result, *skipped]
     if progress:
         progress(Progress(region, instance_id, vol_id, "deleted",
                           f"{len(snapshots)} snapshots, {len(stale)} stale copies"))
     result.status = "deleted"
     result.message = (f"deleted {vol_id}, {len(snapshots)} snapshot(s)"
                       + (f", {len(stale)} stale copies" if stale else ""))
-    return result
+    return [result, *skipped]
 
 
-def _cleanup_blocker(ec2, volume: dict, instance_id: str, new_id: str | None) -> str | None:
+def _provenance(ec2, vol_id: str, tags: dict[str, str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """What --cleanup may delete besides the original: (snapshots, stale volumes) harden recorded
+    on the original while migrating it AND whose EBS-set fields agree (a snapshot's VolumeId is the
+    original, it started within the run), and {id: why not} for what merely carries harden's tags
+    (anyone with ec2:CreateTags can write those)."""
+    started, completed = parse_iso(tags.get(TAG_STARTED_AT)), parse_iso(tags.get(TAG_COMPLETED_AT))
+    stale_ids = set(tags.get(TAG_STALE_IDS, "").split())
+    recorded = {tags.get(TAG_SNAPSHOT), tags.get(TAG_COPY)} - {None} | stale_ids
+    tagged = paginate(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=[
+        {"Name": f"tag:{TAG_FROM}", "Values": [vol_id]}])
+    found = {s["SnapshotId"]: s for s in tagged}
+    missing = sorted(i for i in recorded - set(found) if i.startswith("snap-"))
+    if missing:
+        found.update({s["SnapshotId"]: s for s in _existing_snapshots(ec2, missing)})
+    ours, not_ours = [], {}
+    for snap_id, snap in sorted(found.items()):
+        why = _snapshot_not_ours(snap, vol_id, tags, recorded, started, completed)
+        if why:
+            not_ours[snap_id] = why
+        else:
+            ours.append(snap_id)
+    stale, new_id = [], tags.get(TAG_TO)
+    for v in paginate(ec2, "describe_volumes", "Volumes", Filters=[{"Name": f"tag:{TAG_FROM}", "Values": [vol_id]}]):
+        if v["VolumeId"] == new_id:
+            continue
+        if v["VolumeId"] in stale_ids and v.get("SnapshotId") in stale_ids and v.get("State") == "available":
+            stale.append(v["VolumeId"])
+        else:
+            not_ours[v["VolumeId"]] = (f"volume tagged {TAG_FROM}={vol_id}, but not one harden recorded making "
+                                       "from it in a rolled-back attempt" if v.get("State") == "available" else
+                                       f"volume tagged {TAG_FROM}={vol_id}, {v.get('State')}")
+    return ours, stale, not_ours
+
+
+def _existing_snapshots(ec2, snapshot_ids: list[str]) -> list[dict]:
+    found = []
+    for snap_id in snapshot_ids:
+        try:
+            found += ec2.describe_snapshots(SnapshotIds=[snap_id])["Snapshots"]
+        except botocore.exceptions.ClientError as exc:
+            if not _not_found(exc):
+                raise
+    return found
+
+
+def _snapshot_not_ours(snap: dict, vol_id: str, tags: dict[str, str], recorded: set[str],
+                       started: datetime | None, completed: datetime | None) -> str | None:
+    snap_id, start = snap["SnapshotId"], snap.get("StartTime")
+    if snap_id not in recorded:
+        return f"tagged {TAG_FROM}={vol_id}, but not recorded on {vol_id} as made by its migration"
+    # A description is fixed when the snapshot is made (tags are not): harden's own words.
+    wanted = _copy_description(vol_id) if snap.get("Encrypted") else _snapshot_description(vol_id, "")
+    if not (snap.get("Description") or "").startswith(wanted):
+        return f"its description is not the one harden gives ({snap.get('Description')!r})"
+    if completed is None:
+        return f"{vol_id} has no {TAG_COMPLETED_AT}: the run's time cannot be checked"
+    if not start or start > completed + timedelta(seconds=1):  # the recorded time is whole seconds
+        return f"started {start}, after the migration completed ({iso(completed)})"
+    if snap_id == tags.get(TAG_SNAPSHOT) or not snap.get("Encrypted"):
+        if snap.get("VolumeId") != vol_id:  # EBS sets VolumeId: a snapshot of another volume
+            return f"a snapshot of {snap.get('VolumeId')}, not of {vol_id}"
+    if snap_id in (tags.get(TAG_SNAPSHOT), tags.get(TAG_COPY)) and (started is None or start < started):
+        return f"started {start}, before the migration started ({tags.get(TAG_STARTED_AT, 'not recorded')})"
+    return None
+
+
+def _cleanup_blocker(ec2, volume: dict, instance_id: str, new_id: str | None, tags: dict[str, str]) -> str | None:
     if volume.get("Encrypted"):
         return "it is encrypted: not a volume harden migrated"
     if volume.get("State") != "available" or volume.get("Attachments"):
@@ -896,6 +1210,10 @@ def _cleanup_blocker(ec2, volume: dict, instance_id: str, new_id: str | None) ->
         return f"its replacement {new_id} is not encrypted"
     if not any(a["InstanceId"] == instance_id for a in new.get("Attachments", [])):
         return f"its replacement {new_id} is not attached to {instance_id}: check the instance first"
+    if not tags.get(TAG_COPY) or new.get("SnapshotId") != tags.get(TAG_COPY):
+        # EBS sets SnapshotId: the volume in use was made from the copy this migration recorded.
+        return (f"its replacement {new_id} was not made from the encrypted copy recorded on it "
+                f"({tags.get(TAG_COPY, 'none')}): not provably harden's migration")
     return None
 
 

@@ -28,8 +28,6 @@ from provisioner.policies import GUARD_TAG_KEY, Place, PolicyError, alarm_topic_
 
 TEMPLATES_DIR = templates_dir()
 FAMILIES = ("cloudtrail", "flow_logs", "config", "scp", "ebs_encryption", "alarms", "network", "allowed_amis")
-# Top-level directories of the output tree harden owns: stale *.tf files in them are removed.
-MANAGED_TOP = ("modules", "account", "organization")
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # Unicode categories written as \u escapes: controls, format characters, line/paragraph separators.
@@ -293,38 +291,253 @@ def _texts_in_reach(directory: Path, texts: dict[Path, list[str]]) -> list[str]:
 
 def render(baseline: Baseline, out: Path, templates: Path = TEMPLATES_DIR, fmt: bool = True,
            endpoint_url: str | None = None, allow_destroy: bool = False) -> list[Path]:
-    """Render into `out`. All or nothing: the tree is built in a temporary directory and only
-    then copied over, so a failure leaves the previous rendering untouched."""
-    files = render_files(baseline, templates, endpoint_url, allow_destroy)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".harden-render-", dir=out) as staging:
-        stage = Path(staging)
-        for f in files:
-            target = stage / f.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(f.content, encoding="utf-8")
-        if fmt:
-            from provisioner.terraform import fmt_tree
+    """Render into `out`, all or nothing, touching only harden's own files (see render_tree)."""
+    return render_tree(render_files(baseline, templates, endpoint_url, allow_destroy), Path(out), fmt=fmt)
 
-            fmt_tree(stage)
-        written: list[Path] = []
-        produced = {f.path for f in files}
-        # Stale *.tf files anywhere in the trees harden owns (a module or root that a newer
-        # template set no longer has) go; state files and .terraform/ are never touched.
-        for stale in sorted(out.rglob("*.tf")):
-            rel = stale.relative_to(out)
-            if rel.parts[0] in MANAGED_TOP and ".terraform" not in rel.parts and rel not in produced:
-                stale.unlink()
-        for rel in sorted(produced):
-            src, dst = stage / rel, out / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            new = src.read_bytes()
-            if not dst.exists() or dst.read_bytes() != new:
-                shutil.copyfile(src, dst)
-            written.append(dst)
-        for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            rel = d.relative_to(out)
-            if rel.parts[0] in MANAGED_TOP and not any(d.iterdir()):
-                d.rmdir()
-    return written
+
+# -- writing the tree: all or nothing, only harden's own files -----------------------------------
+#
+# The whole new tree is written into a staging folder inside `out` (same filesystem, so every
+# move is a rename) and formatted there. Then a journal of the moves is written (the commit
+# point) and the files are renamed into place one by one. A failure before the commit leaves
+# `out` as it was; a failure during the renames puts the previous files back (each was linked
+# into the staging folder first); a process killed during the renames left a committed journal,
+# which the next render rolls forward before doing anything else. Staging folders without a
+# journal are leftovers of a killed run and are removed. `MANIFEST` lists the files harden
+# wrote, with their hashes: a file that is not in it (the user's own .tf files, state files,
+# .terraform/, modules of their own) is never deleted or moved, and a file harden no longer
+# renders is deleted only while it is still byte for byte what harden wrote.
+
+MANIFEST = ".harden-manifest.json"
+STAGING_PREFIX = ".harden-render-"
+JOURNAL = "journal.json"
+LOCK_WAIT = 30.0   # seconds another render may hold the output folder
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(content)
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_manifest(out: Path) -> dict[str, str]:
+    try:
+        doc = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        files = doc.get("files", {})
+        return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+    except (OSError, ValueError, AttributeError):
+        return {}   # none yet (or unreadable): harden claims nothing, so deletes nothing
+
+
+def _safe_rel(rel: str) -> bool:
+    parts = Path(rel).parts
+    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts and not parts[0].startswith(STAGING_PREFIX)
+
+
+class _Lock:
+    """An exclusive lock on the output folder (flock on its descriptor; released by the kernel
+    when the process dies, so a killed render never leaves it held)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.fd = out, None
+
+    def __enter__(self) -> "_Lock":
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, the rest still holds
+            return self
+        import time
+
+        self.fd = os.open(self.out, os.O_RDONLY)
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self.fd)
+                    raise RenderError(f"another harden render has been writing {self.out} for "
+                                      f"{LOCK_WAIT:g}s; try again when it has finished") from None
+                time.sleep(0.05)
+
+    def __exit__(self, *_exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def _prune_empty_dirs(out: Path, start: Path) -> None:
+    d = start
+    while d != out and out in d.parents:
+        try:
+            d.rmdir()           # only when empty
+        except OSError:
+            return
+        d = d.parent
+
+
+def recover(out: Path) -> list[str]:
+    """Finish what a killed render committed, remove what it did not. Returns what was done."""
+    done = []
+    for stage in sorted(out.glob(STAGING_PREFIX + "*")):
+        if not stage.is_dir() or stage.is_symlink():
+            continue
+        journal = stage / JOURNAL
+        if journal.is_file():
+            ops = json.loads(journal.read_text(encoding="utf-8"))["ops"]
+            for op in ops:
+                _roll_forward(out, stage, op)
+            done.append(f"finished the render interrupted in {stage.name}")
+        else:
+            done.append(f"removed {stage.name}, left by an interrupted render")
+        shutil.rmtree(stage, ignore_errors=True)
+    return done
+
+
+def _roll_forward(out: Path, stage: Path, op: dict) -> None:
+    rel = op["rel"]
+    if not _safe_rel(rel):
+        return
+    src, dst = stage / "new" / rel, out / rel
+    if op["op"] in ("replace", "move_dir") and src.exists():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if op["op"] == "move_dir" and dst.exists():
+            for f in sorted(p for p in src.rglob("*") if p.is_file()):
+                target = dst / f.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(f, target)
+        else:
+            os.replace(src, dst)
+    elif op["op"] == "delete" and dst.is_file() and _sha256(dst.read_bytes()) == op["sha256"]:
+        dst.unlink()
+        _prune_empty_dirs(out, dst.parent)
+
+
+def _plan(out: Path, produced: dict[str, str], old: dict[str, str]) -> list[dict]:
+    """The moves, in order, or RenderError before anything in `out` changes."""
+    ops: list[dict] = []
+    moved_dirs: set[str] = set()
+    for rel in sorted(produced):
+        path = out / rel
+        missing_top = None
+        for depth in range(1, len(Path(rel).parts)):
+            ancestor = out.joinpath(*Path(rel).parts[:depth])
+            if ancestor.is_symlink() and not ancestor.is_dir():
+                raise RenderError(f"{ancestor} is a broken link where harden writes a directory")
+            if not ancestor.exists():
+                missing_top = Path(rel).parts[:depth]
+                break
+            if not ancestor.is_dir():
+                raise RenderError(f"{ancestor} is a file where harden writes a directory; move it away")
+        if missing_top is not None:
+            top = Path(*missing_top).as_posix()
+            if top not in moved_dirs:
+                moved_dirs.add(top)
+                ops.append({"op": "move_dir", "rel": top})
+            continue
+        if path.is_dir():
+            raise RenderError(f"{path} is a directory where harden writes a file; move it away")
+        ops.append({"op": "replace", "rel": rel})
+    for rel, digest in sorted(old.items()):
+        path = out / rel
+        if rel in produced or not _safe_rel(rel) or not path.is_file() or path.is_symlink():
+            continue
+        if _sha256(path.read_bytes()) == digest:   # edited since harden wrote it: the user's now
+            ops.append({"op": "delete", "rel": rel, "sha256": digest})
+    return ops
+
+
+def render_tree(files: list[RenderedFile], out: Path, fmt: bool = True) -> list[Path]:
+    if out.exists() and not out.is_dir():
+        raise RenderError(f"{out} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RenderError(f"cannot create {out}: {exc.strerror or exc}") from None
+    with _Lock(out):
+        recover(out)
+        old = _read_manifest(out)
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+        except OSError as exc:
+            raise RenderError(f"cannot write into {out}: {exc.strerror or exc}; nothing was changed") from None
+        try:
+            ops, produced = _stage(files, out, stage, old, fmt)
+        except BaseException as exc:
+            shutil.rmtree(stage, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise RenderError(f"cannot write the new rendering beside {out}: {exc.strerror or exc}; "
+                                  "nothing was changed") from None
+            raise
+        done: list[dict] = []
+        try:
+            for op in ops:
+                _apply(out, stage, op)
+                done.append(op)
+        except OSError as exc:
+            _roll_back(out, stage, done)
+            shutil.rmtree(stage, ignore_errors=True)
+            raise RenderError(f"cannot move the new rendering into {out}: {exc.strerror or exc}; "
+                              "the previous files were put back") from None
+        shutil.rmtree(stage, ignore_errors=True)
+    return [out / rel for rel in sorted(produced) if rel != MANIFEST]
+
+
+def _stage(files: list[RenderedFile], out: Path, stage: Path, old: dict[str, str],
+           fmt: bool) -> tuple[list[dict], dict[str, str]]:
+    new = stage / "new"
+    for f in files:
+        _write_file(new / f.path, f.content.encode("utf-8"))
+    if fmt:
+        from provisioner.terraform import fmt_tree
+
+        fmt_tree(new)
+    produced = {f.path.as_posix(): _sha256((new / f.path).read_bytes()) for f in files}
+    manifest = json.dumps({"harden_version": __version__, "files": produced}, indent=1, sort_keys=True) + "\n"
+    _write_file(new / MANIFEST, manifest.encode("utf-8"))
+    ops = _plan(out, produced, old)
+    ops = [op for op in ops if op.get("rel") != MANIFEST] + [{"op": "replace", "rel": MANIFEST}]
+    # Keep the previous files (hard links: no copy, no space) so a failed move can put them back.
+    for op in ops:
+        target = out / op["rel"]
+        if op["op"] in ("replace", "delete") and target.is_file():
+            backup = stage / "old" / op["rel"]
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(target, backup)
+            except OSError:
+                shutil.copy2(target, backup)
+    journal = stage / (JOURNAL + ".tmp")
+    _write_file(journal, json.dumps({"ops": ops}).encode("utf-8"))
+    os.replace(journal, stage / JOURNAL)   # the commit point
+    return ops, {**produced, MANIFEST: ""}
+
+
+def _apply(out: Path, stage: Path, op: dict) -> None:
+    src, dst = stage / "new" / op["rel"], out / op["rel"]
+    if op["op"] == "delete":
+        dst.unlink()
+        _prune_empty_dirs(out, dst.parent)
+    else:
+        os.replace(src, dst)
+
+
+def _roll_back(out: Path, stage: Path, done: list[dict]) -> None:
+    for op in reversed(done):
+        dst, backup = out / op["rel"], stage / "old" / op["rel"]
+        try:
+            if op["op"] == "move_dir":
+                os.replace(dst, stage / "new" / op["rel"])
+            elif backup.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(backup, dst)
+            elif op["op"] == "replace":
+                dst.unlink()
+        except OSError:
+            continue

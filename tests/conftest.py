@@ -85,6 +85,34 @@ def aws(emulator):
     return AwsSession(region="us-east-1", max_attempts=2)
 
 
+@pytest.fixture(scope="session")
+def serial_emulator(emulator):
+    """The same emulated account (moto's state is per process) behind a server that answers one
+    request at a time: moto is not thread-safe, and many harden processes at once against the
+    threaded server occasionally get a 500 ("dictionary changed size during iteration")."""
+    import threading
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture()
+def zygote(tmp_path, serial_emulator):
+    """Real `harden` processes against the emulator, forked from one that imported the CLI once
+    (tests/fault_cli.py: kill -9 at a printed line, pauses, barriers between runs)."""
+    from tests.fault_cli import Zygote
+
+    z = Zygote(tmp_path, endpoint_url=serial_emulator)
+    yield z
+    z.close()
+
+
 @pytest.fixture()
 def fault_proxy(aws, emulator, monkeypatch):
     """A FaultProxy (tests/faultproxy.py) in front of the freshly reset emulator. AWS_ENDPOINT_URL

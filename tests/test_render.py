@@ -194,9 +194,17 @@ def test_render_is_all_or_nothing_and_removes_stale_files(tmp_path, example_base
     with pytest.raises(RenderError, match=r"zz_broken.tf.j2.*undefined_name"):
         render(example_baseline, out, templates=broken)
     assert {p: p.read_bytes() for p in out.rglob("*.tf")} == before
-    (out / "account" / "stale.tf").write_text("# from an older harden\n")
+    # A file harden rendered before (it is in the manifest) and no longer renders goes; a file
+    # harden never wrote stays, whatever its name.
+    extra = tmp_path / "templates-extra"
+    shutil.copytree(REPO / "templates", extra)
+    (extra / "account" / "zz_extra.tf.j2").write_text("# rendered once\n")
+    render(example_baseline, out, templates=extra)
+    assert (out / "account" / "zz_extra.tf").exists()
+    (out / "account" / "stale.tf").write_text("# the user's own\n")
     render(example_baseline, out)
-    assert not (out / "account" / "stale.tf").exists()
+    assert not (out / "account" / "zz_extra.tf").exists()
+    assert (out / "account" / "stale.tf").read_text() == "# the user's own\n"
     assert not list(out.glob(".harden-render-*"))
 
 
@@ -210,14 +218,14 @@ def test_committed_example_rendering_is_up_to_date(rendered):
     assert not stale, f"terraform/ is out of date ({', '.join(stale)}): run `make render` and commit it"
 
 
-def test_stale_module_directories_and_disabled_roots_are_removed(tmp_path, example_baseline):
+def test_disabled_roots_are_removed_but_files_harden_did_not_write_stay(tmp_path, example_baseline):
     out = tmp_path / "out"
     render(example_baseline, out)
-    gone = out / "modules" / "scp" / "policies"
-    gone.mkdir()
-    (gone / "main.tf").write_text("# a sub-module an older harden rendered\n")
+    theirs = out / "modules" / "scp" / "policies"
+    theirs.mkdir()
+    (theirs / "main.tf").write_text("# a sub-module harden did not write\n")
     (out / "organization" / "terraform.tfstate").write_text("{}")  # state is never touched
     render(parse_baseline({**example_baseline.model_dump(exclude_none=True), "scp": {"enabled": False}}), out)
-    assert not gone.exists()
+    assert (theirs / "main.tf").exists()
     assert not list((out / "organization").glob("*.tf"))
     assert (out / "organization" / "terraform.tfstate").exists()

@@ -504,9 +504,13 @@ def topic_key(ctx: CheckContext) -> resources.Key:
                          f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline), 30)
 
 
-def _ensure_topic_key(ctx: CheckContext) -> str:
-    """The topic key's ARN: the existing alias/<topic_name> (enabled), or a new key behind it."""
-    return converge.ensure_key(ctx.client("kms"), topic_key(ctx))
+def _ensure_topic_key(ctx: CheckContext) -> tuple[str, str | None]:
+    """The topic key's ARN (the existing alias/<topic_name>, enabled, or a key adopted or created
+    behind it) and what was done to get it, if anything."""
+    notes: list[str] = []
+    # Idempotent under concurrent runs and crashes: see converge.ensure_key.
+    arn = converge.ensure_key(ctx.client("kms"), topic_key(ctx), notes)
+    return arn, "; ".join(notes) or None
 
 
 def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
@@ -514,7 +518,7 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
     key_exists = _topic_key_exists(ctx)
 
     def run() -> dict:
-        key_arn = _ensure_topic_key(ctx)
+        key_arn, key_note = _ensure_topic_key(ctx)
         sns = ctx.client("sns")
         created = sns.create_topic(
             Name=ctx.baseline.topic_name,
@@ -524,10 +528,11 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
         for s in subscriptions:
             sns.subscribe(TopicArn=created, Protocol=s.protocol, Endpoint=s.endpoint)
         return {"message": f"created {created} encrypted with {key_arn}"
-                           + (f", {len(subscriptions)} subscription(s) requested" if subscriptions else ""),
+                           + (f", {len(subscriptions)} subscription(s) requested" if subscriptions else "")
+                           + (f" (key: {key_note})" if key_note else ""),
                 "topic_arn": created}
 
-    key_calls = [] if key_exists else ["kms:CreateKey", "kms:EnableKeyRotation", "kms:CreateAlias"]
+    key_calls = [] if key_exists else converge.KEY_CALLS
     # Endpoints are not printed: an https endpoint can carry an integration key in its URL.
     subscribed = (f"; subscribe alarms.subscriptions ({', '.join(s.protocol for s in subscriptions)}; email "
                   "endpoints must confirm)" if subscriptions else "; alarms.subscriptions is empty: nobody "

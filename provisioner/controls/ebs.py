@@ -239,13 +239,15 @@ def _create_key_action(ctx: CheckContext) -> Action:
     alias, region = ebs_key_alias(ctx), ctx.region
 
     def run() -> dict:
-        arn = converge.ensure_key(ctx.client("kms"), ebs_key(ctx))
-        return {"message": f"created {arn} as {alias}", "key_arn": arn}
+        notes: list[str] = []
+        # Idempotent under concurrent runs and crashes: see converge.ensure_key.
+        arn = converge.ensure_key(ctx.client("kms"), ebs_key(ctx), notes)
+        return {"message": "; ".join(notes) or f"{alias} exists: {arn}", "key_arn": arn}
 
     return Action(ctx.control_id, region, f"arn:{partition(region)}:kms:{region}:{ctx.account_id}:{alias}",
                   f"create a customer-managed KMS key {alias} for EBS in {region}: rotation on, administered by "
                   f"the account root, usable only through EC2 in {region} by this account",
-                  ["kms:CreateKey", "kms:EnableKeyRotation", "kms:CreateAlias"], run)
+                  converge.KEY_CALLS, run)
 
 
 def _default_setting_action(ctx: CheckContext, finding: Finding, key_arn: str | None) -> Action | None:

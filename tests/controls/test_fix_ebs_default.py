@@ -14,6 +14,7 @@ import json
 from tests.stubbing import OperationStubber
 
 from provisioner.baseline import parse_baseline
+from provisioner.converge import KEY_CALLS
 from provisioner.remediate import run_remediation
 
 REGION = "eu-west-1"
@@ -76,7 +77,7 @@ def test_creates_the_key_then_makes_it_the_default(aws):
         before = _state(aws, stub)
         dry = run_remediation(aws, baseline, controls=CONTROL)
         assert [a.calls for a in dry.actions] == [
-            ["kms:CreateKey", "kms:EnableKeyRotation", "kms:CreateAlias"],
+            KEY_CALLS,
             ["ec2:ModifyEbsDefaultKmsKeyId", "ec2:EnableEbsEncryptionByDefault"]]
         assert dry.actions[0].resource == f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/harden-ebs"
         assert dry.actions[1].resource == f"arn:aws:ec2:{REGION}:{ACCOUNT}:ebs-default-encryption"
@@ -93,7 +94,8 @@ def test_creates_the_key_then_makes_it_the_default(aws):
         assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
         assert key["Description"] == f"Default EBS encryption key of {REGION} (harden)"
         tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
-        assert tags == {"ManagedBy": "harden", "Name": f"harden-ebs-{REGION}"}
+        # The module's tags, and the one that lets a re-run find a key left without its alias.
+        assert tags == {"ManagedBy": "harden", "Name": f"harden-ebs-{REGION}", "harden:key-for": "alias/harden-ebs"}
         policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
         by_sid = {s["Sid"]: s for s in policy["Statement"]}
         assert by_sid["AccountRootAdministers"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}

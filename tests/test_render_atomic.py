@@ -73,13 +73,13 @@ def test_render_never_deletes_a_file_harden_did_not_write(tmp_path):
 
 def test_a_directory_where_a_file_goes_is_exit_2_one_line_and_nothing_changes(tmp_path):
     out = tmp_path / "tf"
-    assert _cli("render", "-c", str(_config(tmp_path / "a.toml", REGIONS_A)), "--out", str(out)).exit_code == 0
+    assert _cli("render", "-c", str(_config(tmp_path / "a.toml", REGIONS_A)), "--dir", str(out)).exit_code == 0
     _users_files(out)
     (out / "account" / "variables.tf").unlink()
     (out / "account" / "variables.tf").mkdir()                # a directory where harden writes a file
     before = _tree(out)
 
-    result = _cli("render", "-c", str(_config(tmp_path / "b.toml", REGIONS_B)), "--out", str(out))
+    result = _cli("render", "-c", str(_config(tmp_path / "b.toml", REGIONS_B)), "--dir", str(out))
 
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "is a directory where harden writes a file" in result.stderr
@@ -101,7 +101,7 @@ def test_a_full_disk_is_exit_2_one_line_and_the_previous_output_is_byte_identica
     mounted = _mount_tmpfs(disk, "2m")
     try:
         out = disk / "tf"
-        assert _cli("render", "-c", str(_config(tmp_path / "a.toml", REGIONS_A)), "--out", str(out)).exit_code == 0
+        assert _cli("render", "-c", str(_config(tmp_path / "a.toml", REGIONS_A)), "--dir", str(out)).exit_code == 0
         _users_files(out)
         if mounted:
             stat = os.statvfs(disk)
@@ -123,7 +123,7 @@ def test_a_full_disk_is_exit_2_one_line_and_the_previous_output_is_byte_identica
             monkeypatch.setattr(r, "_write_file", full)
         before = _tree(out)
 
-        result = _cli("render", "-c", str(_config(tmp_path / "b.toml", REGIONS_B)), "--out", str(out))
+        result = _cli("render", "-c", str(_config(tmp_path / "b.toml", REGIONS_B)), "--dir", str(out))
 
         assert result.exit_code == 2, result.stdout + result.stderr
         assert result.stderr.count("\n") == 1 and "No space left on device" in result.stderr, result.stderr
@@ -140,10 +140,10 @@ def test_kill_9_mid_render_leaves_whole_files_and_the_next_render_finishes(tmp_p
     user's files, and no staging folder."""
     a, b = _config(tmp_path / "a.toml", REGIONS_A), _config(tmp_path / "b.toml", REGIONS_B)
     fresh = tmp_path / "fresh"
-    assert _cli("render", "-c", str(b), "--out", str(fresh)).exit_code == 0
+    assert _cli("render", "-c", str(b), "--dir", str(fresh)).exit_code == 0
     expected = _tree(fresh)
     old = tmp_path / "old"
-    assert _cli("render", "-c", str(a), "--out", str(old)).exit_code == 0
+    assert _cli("render", "-c", str(a), "--dir", str(old)).exit_code == 0
     renames = len(render_files(parse_baseline({"regions": REGIONS_B, "home_region": "eu-west-1"})))
     points = [("provisioner.render:_write_file:5", False)] + [
         (f"os:replace:{n}", True) for n in (2, renames // 2, renames + 2)]   # 1: the journal; last: the manifest
@@ -152,7 +152,7 @@ def test_kill_9_mid_render_leaves_whole_files_and_the_next_render_finishes(tmp_p
         shutil.copytree(old, out)
         mine = _users_files(out)
         before = _tree(out)
-        answer, _, err = zygote.run("render", "-c", str(b), "--out", str(out),
+        answer, _, err = zygote.run("render", "-c", str(b), "--dir", str(out),
                                     HARDEN_FAULT_KILL_AT_CALL=point, AWS_ENDPOINT_URL="")
         assert answer == {"signal": 9}, (point, err)
         (stage,) = out.glob(".harden-render-*")
@@ -163,7 +163,7 @@ def test_kill_9_mid_render_leaves_whole_files_and_the_next_render_finishes(tmp_p
         for rel, data in outside.items():              # every file whole: the old one or the new one
             assert data in (before.get(rel), expected.get(rel), mine.get(rel)), (point, rel)
 
-        answer, _, err = zygote.run("render", "-c", str(b), "--out", str(out), AWS_ENDPOINT_URL="")
+        answer, _, err = zygote.run("render", "-c", str(b), "--dir", str(out), AWS_ENDPOINT_URL="")
 
         assert answer == {"code": 0}, err
         assert _tree(out) == {**expected, **mine}, point

@@ -36,6 +36,7 @@ from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.ebs import partition
 from provisioner.policies import Place, alarm_state_rule_name, alarm_topic_policy
 from provisioner.findings import Finding
+from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.remediate import Action, fix
 
 ADDRESS_EVENT = "AllocateAddress"
@@ -961,6 +962,39 @@ def _filter_gap(entry: dict[str, Any]) -> str:
     return "; ".join(f"filter {entry['filter']}: alarm {a['alarm']}: {', '.join(a['gaps'])}" for a in entry["alarms"])
 
 
+def _topic_key_gaps(ctx: CheckContext, topic_arn: str) -> list[str]:
+    """When the topic is encrypted with a KMS key: does the key policy still let CloudWatch alarms and
+    EventBridge publish to it (kms:Decrypt and kms:GenerateDataKey*, with SNS's encryption context:
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html), and does it let no principal
+    of another account in?"""
+    def fetch() -> list[str]:
+        region = parse_arn(topic_arn)["region"]
+        attributes = ctx.client("sns", region).get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+        key_id = attributes.get("KmsMasterKeyId")
+        if not key_id:
+            return []
+        kms = ctx.client("kms", region)
+        key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]  # the attribute may be an alias
+        policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+        account = parse_arn(topic_arn)["account"]
+        context = {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}
+        callers = [Caller("cloudwatch.amazonaws.com", service=True, context={**context, "aws:SourceAccount": account}),
+                   Caller("events.amazonaws.com", service=True, context=context)]
+        gaps = []
+        for caller in callers:
+            missing = [a for a in ("kms:Decrypt", "kms:GenerateDataKey") if not allows(policy, caller, a)]
+            if missing:
+                gaps.append(f"the policy of key {key_arn} no longer lets {caller.principal} publish to "
+                            f"{topic_arn} ({', '.join(missing)}): nobody is notified")
+        outsiders = outside_principals(policy, account)
+        if outsiders:
+            gaps.append(f"the policy of key {key_arn} lets principals outside account {account} in: "
+                        f"{', '.join(outsiders)}")
+        return gaps
+
+    return ctx.cached(f"sns:topic-key-gaps:{topic_arn}", fetch)
+
+
 def _metric_filter_finding(ctx: CheckContext) -> Finding:
     resource = f"arn:{partition(ctx.region)}:logs:{ctx.region}:{ctx.account_id}:metric-filter/{ADDRESS_EVENT}"
     feeding = _feeding_trails(ctx)
@@ -980,6 +1014,10 @@ def _metric_filter_finding(ctx: CheckContext) -> Finding:
             if not entry["misses"] and any(not a["gaps"] for a in entry["alarms"]):
                 alarm = next(a for a in entry["alarms"] if not a["gaps"])
                 topic = next(t for t in alarm["topics"] if _topic_problem(t) is None)
+                key_gaps = _topic_key_gaps(ctx, topic["topic_arn"])
+                if key_gaps:
+                    return ctx.failed(resource, f"alarm {alarm['alarm']} notifies {topic['topic_arn']}, but "
+                                      + "; ".join(key_gaps), log_groups=groups)
                 return ctx.passed(resource, f"metric filter {entry['filter']} on {_log_group(group_arn)[2]} "
                                   f"(trail {', '.join(t['Name'] for t in trails)}) feeds alarm {alarm['alarm']}, "
                                   f"which notifies {topic['topic_arn']}", log_groups=groups)

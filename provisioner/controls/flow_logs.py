@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from provisioner import converge, resources
-from provisioner.aws import paginate
+from provisioner.aws import paginate, partition_for
 from provisioner.controls import CheckContext, Mappings, control
+from provisioner.controls.ebs import _dns_suffix
 from provisioner.findings import Finding
+from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.remediate import Action, fix
 
 
@@ -35,11 +39,45 @@ def _summary(fl: dict) -> dict:
     }
 
 
+def _group_name(destination: str) -> str:
+    # LogDestination is the group's ARN (sometimes with a trailing ":*"); LogGroupName is the bare name.
+    return destination.split(":log-group:", 1)[1].removesuffix(":*") if ":log-group:" in destination else destination
+
+
 def _counts(fl: dict) -> bool:
     # Stricter than "a flow log exists": it must be ACTIVE, capture ALL traffic, and not be
     # failing to deliver (DeliverLogsStatus FAILED means nobody receives the records).
     return (fl.get("FlowLogStatus") == "ACTIVE" and fl.get("TrafficType") == "ALL"
             and fl.get("DeliverLogsStatus", "SUCCESS") != "FAILED")
+
+
+def _log_group_key_gaps(ctx: CheckContext, group_name: str) -> list[str]:
+    """When a flow log's CloudWatch Logs group is encrypted with a KMS key: does the key policy still
+    let CloudWatch Logs use it for this group (the actions and the encryption context it sends:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html), and does it
+    let no principal of another account in (the key decrypts the flow records)?"""
+    def fetch() -> list[str]:
+        groups = paginate(ctx.client("logs"), "describe_log_groups", "logGroups", logGroupNamePrefix=group_name)
+        group = next((g for g in groups if g.get("logGroupName") == group_name), None)
+        key_id = (group or {}).get("kmsKeyId")
+        if not key_id:
+            return []
+        policy = json.loads(ctx.client("kms").get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+        group_arn = f"arn:{partition_for(ctx.region)}:logs:{ctx.region}:{ctx.account_id}:log-group:{group_name}"
+        logs = Caller(f"logs.{ctx.region}.{_dns_suffix(ctx.region)}", service=True, context={
+            "kms:EncryptionContext:aws:logs:arn": group_arn})
+        gaps = []
+        missing = [a for a in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey") if not allows(policy, logs, a)]
+        if missing:
+            gaps.append(f"the policy of key {key_id} no longer lets CloudWatch Logs ({logs.principal}) use it for "
+                        f"{group_name} ({', '.join(missing)}): flow records cannot be written or read")
+        outsiders = outside_principals(policy, ctx.account_id)
+        if outsiders:
+            gaps.append(f"the policy of key {key_id} lets principals outside account {ctx.account_id} in: "
+                        f"{', '.join(outsiders)}")
+        return gaps
+
+    return ctx.cached(f"logs:group-key-gaps:{group_name}", fetch)
 
 
 @control("flow_logs.all_vpcs", title="Every VPC has an active flow log capturing ALL traffic",
@@ -62,7 +100,12 @@ def all_vpcs(ctx: CheckContext) -> list[Finding]:
             continue
         attached = [_summary(fl) for fl in logs.get(vpc_id, [])]
         good = [s for s, fl in zip(attached, logs.get(vpc_id, [])) if _counts(fl)]
-        if good:
+        key_gaps = sorted({g for s in good if s["destination_type"] == "cloud-watch-logs"
+                           for g in _log_group_key_gaps(ctx, _group_name(s["destination"]))})
+        if good and key_gaps:
+            findings.append(ctx.failed(vpc_id, f"flow log {good[0]['flow_log_id']}: {'; '.join(key_gaps)}",
+                                       flow_logs=attached))
+        elif good:
             findings.append(ctx.passed(vpc_id, f"flow log {good[0]['flow_log_id']} captures ALL traffic",
                                        flow_logs=attached))
         elif attached:

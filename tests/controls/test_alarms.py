@@ -563,3 +563,50 @@ def test_filter_patterns_not_understood_raise(pattern):
 
     with pytest.raises(PatternError):
         filter_pattern_matches(pattern, ROLE_RECORD)
+
+
+def _encrypted_home_setup(aws, policy_of):
+    """The full home-region setup, its topic encrypted with a key whose policy is policy_of(topic)."""
+    topic = f"arn:aws:sns:{HOME}:{aws.account_id()}:harden-security-alarms"
+    key = aws.client("kms", HOME).create_key(Policy=json.dumps(policy_of(topic)))["KeyMetadata"]["Arn"]
+    topic = _topic(aws, HOME)
+    aws.client("sns", HOME).set_topic_attributes(TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue=key)
+    _rule(aws, HOME, topic)
+    _metric_filter(aws, _trail(aws))
+    _address_alarm(aws, topic)
+    return key
+
+
+def _harden_topic_key_policy(aws):
+    from provisioner.controls.alarms import topic_key_policy
+    return topic_key_policy(_ctx(aws, HOME, "alarms.allocate_address"))
+
+
+def test_topic_key_harden_policy_passes(aws):
+    _encrypted_home_setup(aws, lambda topic: _harden_topic_key_policy(aws))
+    _, metric = _home_findings(aws)
+    assert metric.status == "pass", metric.message
+
+
+@pytest.mark.parametrize("service", ["cloudwatch.amazonaws.com", "events.amazonaws.com"])
+def test_topic_key_stripped_of_a_publisher_fails(aws, service):
+    def stripped(topic):
+        policy = _harden_topic_key_policy(aws)
+        return {**policy, "Statement": [s for s in policy["Statement"] if s["Principal"].get("Service") != service]}
+    key = _encrypted_home_setup(aws, stripped)
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail"
+    assert f"key {key} no longer lets {service} publish" in metric.message
+    assert "kms:Decrypt, kms:GenerateDataKey" in metric.message
+
+
+def test_topic_key_with_an_outside_principal_fails(aws):
+    def widened(topic):
+        policy = _harden_topic_key_policy(aws)
+        return {**policy, "Statement": policy["Statement"] + [
+            {"Sid": "Outsider", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+             "Action": "kms:Decrypt", "Resource": "*"}]}
+    key = _encrypted_home_setup(aws, widened)
+    _, metric = _home_findings(aws)
+    assert metric.status == "fail"
+    assert key in metric.message and "arn:aws:iam::999999999999:root" in metric.message

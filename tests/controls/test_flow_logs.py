@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CheckContext
 from provisioner.controls.flow_logs import all_vpcs
@@ -67,3 +69,54 @@ def test_one_describe_flow_logs_per_region(aws):
     before = aws.calls.by_operation().get("ec2:DescribeFlowLogs", 0)
     all_vpcs(_ctx(aws))
     assert aws.calls.by_operation()["ec2:DescribeFlowLogs"] - before == 1
+
+
+def _encrypted_group_flow_log(aws, policy_of):
+    """A VPC whose flow log delivers to a log group encrypted with a key whose policy is
+    policy_of(account, group_arn)."""
+    account = aws.account_id()
+    group = "/aws/vpc-flow-logs/harden"
+    group_arn = f"arn:aws:logs:{REGION}:{account}:log-group:{group}"
+    key = aws.client("kms", REGION).create_key(Policy=json.dumps(policy_of(account, group_arn)))["KeyMetadata"]["Arn"]
+    aws.client("logs", REGION).create_log_group(logGroupName=group, kmsKeyId=key)
+    ec2 = aws.client("ec2", REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]
+    resp = ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL",
+                                LogDestinationType="cloud-watch-logs", LogGroupName=group,
+                                DeliverLogsPermissionArn=f"arn:aws:iam::{account}:role/flow")
+    assert not resp.get("Unsuccessful"), resp["Unsuccessful"]
+    return vpc, key
+
+
+def _harden_policy(account, group_arn):
+    from provisioner.resources import Site, flow_log_key
+    return flow_log_key(parse_baseline({}), Site(account, REGION)).policy
+
+
+def test_flow_log_group_key_policy_is_judged(aws):
+    vpc, _ = _encrypted_group_flow_log(aws, _harden_policy)
+    finding = {f.resource: f for f in all_vpcs(_ctx(aws))}[vpc]
+    assert finding.status == "pass", finding.message
+
+
+def test_flow_log_group_key_policy_stripped_fails(aws):
+    def stripped(account, group_arn):
+        policy = _harden_policy(account, group_arn)
+        return {**policy, "Statement": [s for s in policy["Statement"] if "Service" not in s["Principal"]]}
+    vpc, key = _encrypted_group_flow_log(aws, stripped)
+    finding = {f.resource: f for f in all_vpcs(_ctx(aws))}[vpc]
+    assert finding.status == "fail"
+    assert key in finding.message and f"logs.{REGION}.amazonaws.com" in finding.message
+    assert "kms:Encrypt, kms:Decrypt, kms:GenerateDataKey" in finding.message
+
+
+def test_flow_log_group_key_policy_outside_principal_fails(aws):
+    def widened(account, group_arn):
+        policy = _harden_policy(account, group_arn)
+        return {**policy, "Statement": policy["Statement"] + [
+            {"Sid": "Outsider", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+             "Action": "kms:Decrypt", "Resource": "*"}]}
+    vpc, key = _encrypted_group_flow_log(aws, widened)
+    finding = {f.resource: f for f in all_vpcs(_ctx(aws))}[vpc]
+    assert finding.status == "fail"
+    assert key in finding.message and "arn:aws:iam::999999999999:root" in finding.message

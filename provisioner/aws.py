@@ -415,6 +415,18 @@ def partition_for(region: str) -> str:
         return "aws"
 
 
+@functools.lru_cache(maxsize=None)
+def dns_suffix_for(region: str) -> str:
+    """The DNS suffix of a region's partition (amazonaws.com, amazonaws.com.cn, c2s.ic.gov, ...),
+    from the same botocore endpoint data: regional service principals and kms:ViaService values
+    end in it (Terraform's aws_partition.dns_suffix)."""
+    wanted = partition_for(region)
+    for partition in _endpoint_resolver()._endpoint_data["partitions"]:
+        if partition["partition"] == wanted:
+            return partition["dnsSuffix"]
+    return "amazonaws.com"
+
+
 @functools.lru_cache(maxsize=1)
 def _endpoint_resolver() -> botocore.regions.EndpointResolver:
     return botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.aws import partition_for
+from provisioner.aws import dns_suffix_for, partition_for
 from provisioner.baseline import Baseline
 
 POLICY_VERSION = "2012-10-17"
@@ -34,7 +34,7 @@ class Site:
     @property
     def dns_suffix(self) -> str:
         # Regional service principals and kms:ViaService values end in it (aws_partition.dns_suffix).
-        return "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
+        return dns_suffix_for(self.region)
 
     @property
     def root(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.aws import parse_arn, partition_for
+from provisioner.aws import dns_suffix_for, parse_arn, partition_for
 
 
 @pytest.mark.parametrize(("region", "partition"), [
@@ -14,6 +14,16 @@ from provisioner.aws import parse_arn, partition_for
 ])
 def test_partition_of_a_region(region, partition):
     assert partition_for(region) == partition
+
+
+@pytest.mark.parametrize(("region", "suffix"), [
+    ("eu-west-3", "amazonaws.com"), ("cn-north-1", "amazonaws.com.cn"), ("us-gov-west-1", "amazonaws.com"),
+    ("us-iso-east-1", "c2s.ic.gov"), ("us-isob-east-1", "sc2s.sgov.gov"), ("ap-somewhere-9", "amazonaws.com"),
+])
+def test_dns_suffix_of_a_region(region, suffix):
+    # kms:ViaService values and regional service principals end in it; a hand-written "cn-" rule got the
+    # ISO partitions wrong.
+    assert dns_suffix_for(region) == suffix
 
 
 def test_partition_lookup_needs_no_profile(monkeypatch):

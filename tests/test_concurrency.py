@@ -10,7 +10,7 @@ import botocore.exceptions
 from provisioner.baseline import parse_baseline
 from provisioner.converge import KEY_TAG
 from provisioner.remediate import run_remediation
-from tests.test_migrate import _devices, _instance, _key, _no_default_amis  # noqa: F401 (autouse)
+from tests.test_migrate import _devices, _key, _no_default_amis  # noqa: F401 (autouse)
 from tests.test_migrate_faults import REGION, _check_invariants, _config, _two_volume_instance
 
 TOPIC_ALIAS = "alias/harden-security-alarms"
@@ -48,7 +48,7 @@ def test_two_remediate_runs_at_once_leave_one_enabled_key_per_alias(aws, tmp_pat
     (loser,) = [k for k in keys if k["state"] == "PendingDeletion"]
     assert loser["tags"][KEY_TAG] == TOPIC_ALIAS and loser["aliases"] == []
     said = " ".join(out for _, out, _ in both)
-    assert f"scheduled the deletion of the redundant new key" in said and loser["id"] in said
+    assert "scheduled the deletion of the redundant new key" in said and loser["id"] in said
     topics = aws.client("sns", REGION).list_topics()["Topics"]
     assert len(topics) == 1
 

@@ -13,8 +13,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
 from provisioner.migrate import _snapshot_not_ours, run_cleanup, run_migration, tags_of
 from tests.test_migrate import (  # noqa: F401  (_no_default_amis: autouse, emulator speed)
     AMI,

@@ -218,7 +218,6 @@ def test_worker_processes_find_what_the_sequential_run_finds(aws, emulator, tmp_
 
 def test_a_worker_that_cannot_start_reports_every_account_as_error(aws, emulator, tmp_path):
     _organization(2)
-    cfg = _config(tmp_path)
     # The parent plans with the emulator's default credentials; the workers are told to use a
     # profile that does not exist, so none of them can build a session.
     from provisioner.organization import plan_run, run_organization

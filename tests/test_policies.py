@@ -23,7 +23,6 @@ from provisioner.policies import (
     PUBLIC_IPV4_ACTIONS,
     eip_actions,
     harden_scps,
-    SCP_MAX_CHARS,
     TAKEOVER_ACTIONS,
     PolicyError,
     allocate_address_policy_name,

@@ -12,7 +12,6 @@ the sandbox's additions to moto (provisioner/sandbox_emulator.py) answer them in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable

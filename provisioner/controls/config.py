@@ -12,7 +12,7 @@ from __future__ import annotations
 import botocore.exceptions
 
 from provisioner import converge, resources
-from provisioner.aws import error_code, paginate
+from provisioner.aws import error_code
 from provisioner.baseline import Baseline
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.cloudtrail import baseline_kms_key_arn

@@ -8,7 +8,7 @@ from typing import Any
 import botocore.exceptions
 
 from provisioner import converge, resources
-from provisioner.aws import error_code, paginate, partition_for
+from provisioner.aws import dns_suffix_for, error_code, paginate, partition_for
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.findings import Finding
@@ -82,7 +82,7 @@ def _key_policy_facts(ctx: CheckContext, key_arn: str) -> dict[str, Any]:
     https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html lists them),
     and which principals outside the account it lets in."""
     policy = json.loads(ctx.client("kms").get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
-    via_ec2 = {"kms:ViaService": f"ec2.{ctx.region}.{_dns_suffix(ctx.region)}", "kms:CallerAccount": ctx.account_id}
+    via_ec2 = {"kms:ViaService": f"ec2.{ctx.region}.{dns_suffix_for(ctx.region)}", "kms:CallerAccount": ctx.account_id}
     someone = Caller(f"arn:{partition(ctx.region)}:iam::{ctx.account_id}:role/harden-probe", context={
         **via_ec2, "kms:GrantIsForAWSResource": "true"})
     can_use = allows(policy, someone, "kms:CreateGrant") and allows(policy, someone, "kms:GenerateDataKeyWithoutPlaintext")
@@ -142,16 +142,12 @@ def ebs_key_alias(ctx: CheckContext) -> str:
     return f"alias/{ctx.baseline.name_prefix}-ebs"
 
 
-def _dns_suffix(region: str) -> str:
-    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-
-
 def ebs_key_policy(ctx: CheckContext) -> dict[str, Any]:
     """The module's key policy: the account root administers (without it the key is unmanageable);
     principals of this account use the key only through EC2 in this region, as with aws/ebs; the
     Auto Scaling service-linked role (matched by ARN: it may not exist yet) may use it to launch."""
     p, account = partition(ctx.region), ctx.account_id
-    via_ec2 = {"kms:ViaService": f"ec2.{ctx.region}.{_dns_suffix(ctx.region)}", "kms:CallerAccount": account}
+    via_ec2 = {"kms:ViaService": f"ec2.{ctx.region}.{dns_suffix_for(ctx.region)}", "kms:CallerAccount": account}
     autoscaling = {"StringEquals": {"kms:CallerAccount": account}, "ArnEquals": {
         "aws:PrincipalArn": f"arn:{p}:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/"
                             "AWSServiceRoleForAutoScaling"}}

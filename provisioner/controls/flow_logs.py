@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 from provisioner import converge, resources
-from provisioner.aws import paginate, partition_for
+from provisioner.aws import dns_suffix_for, paginate, partition_for
 from provisioner.controls import CheckContext, Mappings, control
-from provisioner.controls.ebs import _dns_suffix
 from provisioner.findings import Finding
 from provisioner.key_policy import Caller, allows, outside_principals
 from provisioner.remediate import Action, fix
@@ -64,7 +63,7 @@ def _log_group_key_gaps(ctx: CheckContext, group_name: str) -> list[str]:
             return []
         policy = json.loads(ctx.client("kms").get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
         group_arn = f"arn:{partition_for(ctx.region)}:logs:{ctx.region}:{ctx.account_id}:log-group:{group_name}"
-        logs = Caller(f"logs.{ctx.region}.{_dns_suffix(ctx.region)}", service=True, context={
+        logs = Caller(f"logs.{ctx.region}.{dns_suffix_for(ctx.region)}", service=True, context={
             "kms:EncryptionContext:aws:logs:arn": group_arn})
         gaps = []
         missing = [a for a in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey") if not allows(policy, logs, a)]
@@ -141,7 +140,6 @@ def create_flow_logs(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
     """One action per VPC without a compliant flow log: create one capturing ALL traffic to the
     baseline's destination. Existing non-compliant flow logs are left in place (deleting a
     flow log is never a fix)."""
-    settings = ctx.baseline.flow_logs
     vpc_ids = {v["VpcId"] for v in vpcs(ctx)}
     actions: list[Action] = []
     for finding in failed:

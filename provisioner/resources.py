@@ -116,6 +116,17 @@ class Channel:
     frequency: str
 
 
+@dataclass(frozen=True)
+class DefaultSecurityGroup:
+    """A VPC's default security group as the network module's aws_default_security_group keeps
+    it: adopted (never created), every rule removed, the module's tags."""
+
+    vpc_id: str
+    tags: dict[str, str]
+    ingress: tuple[dict[str, Any], ...] = ()
+    egress: tuple[dict[str, Any], ...] = ()
+
+
 # The cloudtrail module's aws_cloudtrail settings and its event_selector (every management event,
 # read and write), in the API's words.
 TRAIL_SETTINGS = {"IsMultiRegionTrail": True, "IncludeGlobalServiceEvents": True, "EnableLogFileValidation": True}
@@ -391,3 +402,9 @@ def config_recorder(baseline: Baseline, site: Site) -> Recorder:
 def config_channel(baseline: Baseline, account: str) -> Channel:
     return Channel(CONFIG_CHANNEL_NAME, baseline.log_bucket_name(account), baseline.config.s3_key_prefix,
                    baseline.config.delivery_frequency)
+
+
+# -- network ----------------------------------------------------------------------------------------
+
+def default_security_group(baseline: Baseline, vpc_id: str) -> DefaultSecurityGroup:
+    return DefaultSecurityGroup(vpc_id, tags(baseline, f"{baseline.name_prefix}-default-closed"))

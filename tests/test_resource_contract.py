@@ -19,7 +19,7 @@ from typing import Any, Callable
 import pytest
 
 from provisioner import sandbox_emulator
-from provisioner.aws import partition_for
+from provisioner.aws import dns_suffix_for, partition_for
 from provisioner.baseline import parse_baseline
 from provisioner.converge import KEY_TAG
 from provisioner.remediate import FIXES, fixable_controls, run_remediation
@@ -53,11 +53,11 @@ COUNTERPARTS: dict[str, list[tuple[str, str]]] = {
         "aws_kms_key", "aws_kms_alias", "aws_ebs_encryption_by_default", "aws_ebs_default_kms_key")],
     "alarms.cpu": [("alarms", t) for t in (
         "aws_kms_key", "aws_kms_alias", "aws_sns_topic", "aws_sns_topic_policy", "aws_cloudwatch_metric_alarm")],
-    # Fixes that only revoke rules create nothing for a module to declare (templates/modules/network):
-    # admin_ports has no module resource at all (the groups are the applications'); the default
-    # group's fix empties the VPC's existing group, which aws_default_security_group adopts, not creates.
+    # admin_ports only revokes rules: no module resource at all (the groups are the applications').
     "network.admin_ports": [],
-    "network.default_security_group": [],
+    # The default group's fix empties and tags the VPC's existing group, as aws_default_security_group
+    # keeps it (adopted, not created: no import block either, see compare()).
+    "network.default_security_group": [("network", "aws_default_security_group")],
 }
 
 # Arguments that are not a property of the live resource, with the reason; every other declared
@@ -83,6 +83,9 @@ PROVIDER_DEFAULTS = {
     ("aws_kms_key", "multi_region"): False,
     ("aws_flow_log", "log_format"): None,
     ("aws_sns_topic", "kms_master_key_id"): None,
+    # No ingress/egress block: the provider removes every rule of the adopted group and keeps it so.
+    ("aws_default_security_group", "ingress"): [],
+    ("aws_default_security_group", "egress"): [],
 }
 
 # Declared, but the emulator cannot show it (checked against AWS by the aws_provider tests).
@@ -144,8 +147,7 @@ class Scope:
         if dtype == "aws_caller_identity":
             return {"account_id": self.account}[rest[0]]
         if dtype == "aws_partition":
-            return {"partition": partition_for(self.region),
-                    "dns_suffix": "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"}[rest[0]]
+            return {"partition": partition_for(self.region), "dns_suffix": dns_suffix_for(self.region)}[rest[0]]
         if dtype == "aws_iam_policy_document":
             block = self.parsed["data"][dtype][name]
             present = evaluate(block.get("count", 1), self)
@@ -473,6 +475,14 @@ def _alarm(scope, body, name, instance):
     return live
 
 
+def _default_group(scope, body, name, vpc_id):
+    ec2 = scope.aws.client("ec2", scope.region)
+    [group] = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                    {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+    return {"vpc_id": group["VpcId"], "tags": _tags(group.get("Tags", [])),
+            "ingress": group.get("IpPermissions", []), "egress": group.get("IpPermissionsEgress", [])}
+
+
 def _scp(scope, body, name):
     org = scope.aws.client("organizations")
     policy_id = scope.attribute("aws_organizations_policy", name, ("id",))  # each.key names an overflow one
@@ -502,6 +512,7 @@ READERS: dict[str, Callable[..., dict[str, Any]]] = {
     "aws_ebs_encryption_by_default": _ebs_default, "aws_ebs_default_kms_key": _ebs_key, "aws_sns_topic": _topic,
     "aws_sns_topic_policy": _topic_policy, "aws_cloudwatch_metric_alarm": _alarm,
     "aws_organizations_policy": _scp, "aws_organizations_policy_attachment": _scp_attachment,
+    "aws_default_security_group": _default_group,
 }
 
 # Resources of a counterpart type that no fix creates (compared: none), with the reason.
@@ -518,7 +529,8 @@ def _compare_resource(tally: Tally, scope: Scope, where: str, rtype: str, name: 
         scope = scope.instance(instance, _each_value(evaluate(body["for_each"], scope), instance))
     reader = READERS[rtype]
     live = reader(scope, body, name, instance) if rtype in ("aws_flow_log", "aws_cloudwatch_metric_alarm",
-                                                            "aws_organizations_policy_attachment") else \
+                                                            "aws_organizations_policy_attachment",
+                                                            "aws_default_security_group") else \
         reader(scope, body, name)
     body = dict(body)
     for block in body.pop("dynamic", []):  # a dynamic block: its content once per for_each element
@@ -576,7 +588,7 @@ def compare(tree: Path, aws, account: str, regions: list[str], baseline) -> Tall
     scopes: list[tuple[str, Scope]] = [("account", root), ("cloudtrail", root.child("cloudtrail", None)),
                                        ("scp", org_root.child("scp", None))]
     for region in regions:
-        for module in ("flow_logs", "config", "ebs_encryption", "alarms"):
+        for module in ("flow_logs", "config", "ebs_encryption", "alarms", "network"):
             scopes.append((module, root.child(module, region)))
     wanted = {pair for pairs in COUNTERPARTS.values() for pair in pairs}  # several fixes share some
     for module, scope in scopes:
@@ -589,7 +601,10 @@ def compare(tree: Path, aws, account: str, regions: list[str], baseline) -> Tall
                 for instance in _instances(scope, body):
                     where = f"{module}[{scope.region}].{rtype}.{name}" + (f"[{instance}]" if instance else "")
                     tally.seen.add(where)
-                    tally.addresses.add(_address(module, scope.region, rtype, name, body, instance))
+                    if rtype != "aws_default_security_group":
+                        # The provider adopts a VPC's default group on create, no import needed:
+                        # https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/default_security_group
+                        tally.addresses.add(_address(module, scope.region, rtype, name, body, instance))
                     _compare_resource(tally, scope, where, rtype, name, instance)
     return tally
 

@@ -13,6 +13,7 @@ import json
 import shlex
 from typing import Any
 
+from provisioner import resources
 from provisioner.aws import paginate
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.controls.eip import addresses
@@ -327,11 +328,35 @@ def revoke_open_admin_rules(ctx: CheckContext, failed: list[Finding]) -> list[Ac
     return actions
 
 
+def _tag_action(ctx: CheckContext, group: dict) -> Action | None:
+    """Tag an emptied default group as the network module does (resources.default_security_group),
+    so that Terraform adopting it later plans no tag change. None when it already carries them."""
+    wanted = resources.default_security_group(ctx.baseline, group["VpcId"]).tags
+    current = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+    missing = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if not missing:
+        return None
+    group_id = group["GroupId"]
+
+    def run() -> dict[str, Any]:
+        ctx.client("ec2").create_tags(Resources=[group_id], Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
+        return {"message": f"tagged {group_id}: {', '.join(sorted(missing))}"}
+
+    replaced = sorted(k for k in missing if k in current)
+    return Action(ctx.control_id, ctx.region, group_id,
+                  f"tag the default group of {group['VpcId']} as the network module does "
+                  f"({', '.join(f'{k}={v}' for k, v in sorted(missing.items()))})"
+                  + (f"; replaces the current value of {', '.join(replaced)}" if replaced else ""),
+                  ["ec2:CreateTags"], run)
+
+
 @fix("network.default_security_group")
 def empty_default_groups(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
-    """One action per rule of each failing default group. Interfaces still using the group lose
-    that traffic: the dry run says which (the finding lists them)."""
+    """One action per rule of each failing default group, then one that tags the group as the
+    network module does. Interfaces still using the group lose that traffic: the dry run says
+    which (the finding lists them)."""
     rules = rules_by_group(ctx)
+    groups = {g["GroupId"]: g for g in security_groups(ctx)}
     actions = []
     for finding in failed:
         users = finding.evidence.get("network_interfaces") or []
@@ -340,4 +365,7 @@ def empty_default_groups(ctx: CheckContext, failed: list[Finding]) -> list[Actio
             note += f", used by {len(users)} network interface(s)"
         for rule in sorted(rules.get(finding.resource, []), key=lambda r: r.get("SecurityGroupRuleId", "")):
             actions.append(_revoke_action(ctx, rule, note))
+        group = groups.get(finding.resource)
+        if group is not None and (tag := _tag_action(ctx, group)) is not None:
+            actions.append(tag)
     return actions

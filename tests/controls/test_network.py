@@ -8,6 +8,7 @@ import shlex
 
 import pytest
 
+from provisioner import resources
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CheckContext
 from provisioner.controls.network import admin_ports, default_security_group, exposed_admin_ports, restore_command
@@ -205,21 +206,37 @@ def test_default_group_fix_revokes_every_rule_with_restore_commands(aws):
     ec2 = aws.client("ec2", REGION)
     vpc = _vpc(ec2)
     default = _default_group_with_self_reference(ec2, vpc)
+    ec2.create_tags(Resources=[default], Tags=[{"Key": "Name", "Value": "mine"}])
     baseline = parse_baseline({})
     findings = default_security_group(_ctx(aws, "network.default_security_group", baseline))
     actions, _ = plan_actions(aws, baseline, _report(aws, findings))
     mine = [a for a in actions if a.resource.startswith(default)]
-    assert len(mine) == 2  # the self-reference ingress and the allow-all egress
+    # the self-reference ingress, the allow-all egress, then the module's tags (a user's Name is replaced, and said)
+    assert [a.calls[-1] for a in mine] == ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress",
+                                           "ec2:CreateTags"] or \
+        [a.calls[-1] for a in mine] == ["ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress",
+                                        "ec2:CreateTags"], [a.calls for a in mine]
+    assert "Name=harden-default-closed" in mine[-1].description and "replaces the current value of Name" in \
+        mine[-1].description
 
     assert all(r.status == "planned" for r in execute(mine, apply=False))
     assert len(ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [default]}])["SecurityGroupRules"]) == 2
+    assert _tags_of(ec2, default).get("Name") == "mine"
 
     results = execute(mine, apply=True)
     assert all(r.status == "applied" for r in results), [r.message for r in results]
-    assert any("authorize-security-group-egress" in r.detail["restore_command"] for r in results)
+    assert any("authorize-security-group-egress" in r.detail.get("restore_command", "") for r in results)
     assert ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [default]}])["SecurityGroupRules"] == []
+    # As the network module's aws_default_security_group tags it: Terraform adopting it plans no tag change.
+    assert _tags_of(ec2, default) == resources.default_security_group(baseline, vpc).tags == \
+        {"ManagedBy": "harden", "Name": "harden-default-closed"}
     assert {f.status for f in default_security_group(_ctx(aws, "network.default_security_group", baseline))
             if f.resource == default} == {"pass"}
+
+
+def _tags_of(ec2, group_id: str) -> dict[str, str]:
+    [group] = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    return {t["Key"]: t["Value"] for t in group.get("Tags", [])}
 
 
 @pytest.mark.parametrize("rule, expected", [

@@ -48,6 +48,12 @@ KEY_CALLS = ["kms:CreateKey", "kms:TagResource", "kms:EnableKeyRotation", "kms:C
              "kms:ScheduleKeyDeletion"]
 
 
+def key_calls(kms, alias: str) -> list[str]:
+    """KEY_CALLS when no key is behind the alias (the action will adopt or create one), else none:
+    for an action's list of calls, decided when it is planned."""
+    return [] if key_by_alias(kms, alias) is not None else list(KEY_CALLS)
+
+
 def key_by_alias(kms, alias: str) -> dict[str, Any] | None:
     try:
         return kms.describe_key(KeyId=alias)["KeyMetadata"]
@@ -124,7 +130,7 @@ def ensure_key(kms, key: Key, notes: list[str] | None = None) -> str:
         kms.schedule_key_deletion(KeyId=made["KeyId"], PendingWindowInDays=PENDING_WINDOW_DAYS)
         notes.append(f"another run created {key.alias} first: using its key {winner['Arn']}; scheduled the deletion "
                      f"of the redundant new key {made['Arn']} in {PENDING_WINDOW_DAYS} days (aws kms "
-                     f"cancel-key-deletion --key-id {made['KeyId']} keeps it)")
+                     f"cancel-key-deletion --region {kms.meta.region_name} --key-id {made['KeyId']} keeps it)")
         return winner["Arn"]
     notes.append(f"{how} {made['Arn']} as {key.alias}"
                  + (" (left without its alias by an earlier run)" if how == "adopted" else ""))
@@ -138,11 +144,11 @@ def find_log_group(logs, name: str) -> dict[str, Any] | None:
     return next((g for g in listed if g["logGroupName"] == name), None)
 
 
-def ensure_log_group(logs, kms, group: LogGroup) -> str:
+def ensure_log_group(logs, kms, group: LogGroup, notes: list[str] | None = None) -> str:
     """The group, encrypted with its key (the key first: CloudWatch Logs checks the key policy when
     the group is created or associated), with its retention. An existing group is brought to
-    the key and retention; its events are kept."""
-    key_arn = ensure_key(kms, group.key) if group.key else None
+    the key and retention; its events are kept. What ensure_key did goes to `notes`."""
+    key_arn = ensure_key(kms, group.key, notes) if group.key else None
     found = find_log_group(logs, group.name)
     if found is None:
         kwargs: dict[str, Any] = {"logGroupName": group.name, "tags": dict(group.tags)}
@@ -194,14 +200,14 @@ def bucket_exists(s3, name: str) -> bool:
     return True
 
 
-def ensure_bucket(s3, kms, bucket: Bucket, region: str) -> str:
+def ensure_bucket(s3, kms, bucket: Bucket, region: str, notes: list[str] | None = None) -> str:
     """The log bucket as the cloudtrail module declares it: public access blocked, owner enforced,
     versioned, SSE-KMS with a bucket key, expiring (current and noncurrent versions), the bucket
     policy last (after the public access block, as the module orders it). Only a bucket that does
     not exist is configured: an existing one is the module's (or the user's) to change."""
     if bucket_exists(s3, bucket.name):
         return bucket.name
-    key_arn = ensure_key(kms, bucket.key)
+    key_arn = ensure_key(kms, bucket.key, notes)
     kwargs: dict[str, Any] = {"Bucket": bucket.name}
     if region != "us-east-1":  # us-east-1 takes no LocationConstraint
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}

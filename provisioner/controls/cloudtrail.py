@@ -898,9 +898,10 @@ def _create_baseline_trail(ctx: CheckContext) -> dict:
         if problem:
             raise MissingPrerequisite(f"cannot create trail {name}: {problem}; apply the cloudtrail Terraform "
                                       "module first (it declares the bucket's policy) or fix that policy")
-    key_arn = converge.ensure_key(kms, desired.bucket.key)
-    converge.ensure_bucket(s3, kms, desired.bucket, home)
-    group = converge.ensure_log_group(ctx.client("logs", home), kms, desired.log_group)
+    notes: list[str] = []  # what ensure_key did: a losing race's key is scheduled for deletion, with its cancel command
+    key_arn = converge.ensure_key(kms, desired.bucket.key, notes)
+    converge.ensure_bucket(s3, kms, desired.bucket, home, notes)
+    group = converge.ensure_log_group(ctx.client("logs", home), kms, desired.log_group, notes)
     role_arn = converge.ensure_role(iam, desired.role)
     partition = partition_for(home)
     kwargs: dict[str, Any] = dict(
@@ -913,7 +914,8 @@ def _create_baseline_trail(ctx: CheckContext) -> dict:
     arn = converge.with_propagation_retry(lambda: client.create_trail(**kwargs))["TrailARN"]
     client.put_event_selectors(TrailName=name, EventSelectors=[dict(s) for s in desired.event_selectors])
     client.start_logging(Name=name)
-    return {"message": f"created and started trail {arn}", "trail_arn": arn}
+    return {"message": f"created and started trail {arn}" + (f" (key: {'; '.join(notes)})" if notes else ""),
+            "trail_arn": arn}
 
 
 def _create_action(ctx: CheckContext) -> Action:
@@ -926,9 +928,10 @@ def _create_action(ctx: CheckContext) -> Action:
                    f"{ctx.baseline.cloudtrail.s3_key_prefix}/, encrypted with alias/{ctx.baseline.name_prefix}-"
                    f"cloudtrail, copied to CloudWatch Logs; then start logging. {first}An existing bucket is used "
                    "only if its policy lets CloudTrail write")
-    calls = (["kms:CreateKey (if missing)", "s3:CreateBucket (if missing)", "logs:CreateLogGroup (if missing)",
-              "iam:CreateRole (if missing)", "s3:GetBucketPolicy", "cloudtrail:CreateTrail",
-              "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"])
+    calls = (converge.key_calls(ctx.client("kms", home), f"alias/{ctx.baseline.name_prefix}-cloudtrail")
+             + ["s3:CreateBucket (if missing)", "logs:CreateLogGroup (if missing)",
+                "iam:CreateRole (if missing)", "s3:GetBucketPolicy", "cloudtrail:CreateTrail",
+                "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"])
     return Action(ctx.control_id, ctx.region, baseline_trail_arn(ctx), description, calls,
                   lambda: _create_baseline_trail(ctx))
 

@@ -247,7 +247,7 @@ def baseline_role_name(baseline: Baseline) -> str:
     return f"{baseline.name_prefix}-config-recorder"  # the account root module's aws_iam_role.config
 
 
-def _recorder_role(ctx: CheckContext, create: bool) -> tuple[str | None, str]:
+def _recorder_role(ctx: CheckContext, create: bool, notes: list[str] | None = None) -> tuple[str | None, str]:
     """(role ARN, what it is): the baseline's role (its grants are scoped to the log bucket prefix
     and key), created with its policies when `create` (the ARN is None when it is missing and not
     created). Created after the cloudtrail key its policy names."""
@@ -257,7 +257,7 @@ def _recorder_role(ctx: CheckContext, create: bool) -> tuple[str | None, str]:
         return arn, f"the baseline's {name}"
     if not create:
         return None, f"the baseline's {name} (created)"
-    return converge.ensure_role(iam, resources.config_role(ctx.baseline, ctx.account_id, _ensure_key(ctx))), \
+    return converge.ensure_role(iam, resources.config_role(ctx.baseline, ctx.account_id, _ensure_key(ctx, notes))), \
         f"the baseline's {name} (created)"
 
 
@@ -312,18 +312,19 @@ def _live(ctx: CheckContext) -> tuple[dict | None, dict, list[dict]]:
     return recorder, status, client.describe_delivery_channels()["DeliveryChannels"]
 
 
-def _ensure_key(ctx: CheckContext) -> str:
-    """The cloudtrail module's key (the deliveries are encrypted with it), created when missing."""
+def _ensure_key(ctx: CheckContext, notes: list[str] | None = None) -> str:
+    """The cloudtrail module's key (the deliveries are encrypted with it), created when missing;
+    what ensure_key did goes to `notes`."""
     return converge.ensure_key(ctx.client("kms", ctx.baseline.home_region),
-                               resources.trail_key(ctx.baseline, ctx.account_id))
+                               resources.trail_key(ctx.baseline, ctx.account_id), notes)
 
 
-def _ensure_bucket(ctx: CheckContext) -> None:
+def _ensure_bucket(ctx: CheckContext, notes: list[str]) -> None:
     """The log bucket, created as the cloudtrail module declares it when missing."""
     home = ctx.baseline.home_region
     bucket = resources.log_bucket(ctx.baseline, ctx.account_id)
     ctx.cache.pop(f"s3:head_bucket:{bucket.name}", None)  # the planner's answer may be stale
-    converge.ensure_bucket(ctx.client("s3", home), ctx.client("kms", home), bucket, home)
+    converge.ensure_bucket(ctx.client("s3", home), ctx.client("kms", home), bucket, home, notes)
 
 
 def _recorder_steps(ctx: CheckContext, recorder: dict | None, status: dict, channels: list[dict]) -> list[str]:
@@ -365,16 +366,18 @@ def _converge_region(ctx: CheckContext, kms_arn: str | None, fix_recorder: bool)
     if not steps:
         return {"message": "nothing left to do (an earlier action did it)", "calls": []}
     # In dependency order, before the recorder (nothing left half-configured): the key, which
-    # the bucket, the role's policy and the channel name; the bucket; then the role.
-    if {"config:PutDeliveryChannel", "config:PutConfigurationRecorder"} & set(steps):
-        kms_arn = _ensure_key(ctx)
+    # the bucket, the role's policy and the channel name; the bucket; then the role (its policy
+    # names the key: a role that exists needs no key).
+    notes: list[str] = []  # what ensure_key did: a losing race's key is scheduled for deletion, with its cancel command
     if "config:PutDeliveryChannel" in steps:
-        _ensure_bucket(ctx)
+        kms_arn = _ensure_key(ctx, notes)
+    if "config:PutDeliveryChannel" in steps:
+        _ensure_bucket(ctx, notes)
     client = ctx.client("config")
     name = recorder["name"] if recorder else RECORDER_NAME
     done = []
     if "config:PutConfigurationRecorder" in steps:
-        role_arn, role = _recorder_role(ctx, create=True)
+        role_arn, role = _recorder_role(ctx, create=True, notes=notes)
         client.put_configuration_recorder(ConfigurationRecorder=_desired_recorder(ctx, name, role_arn))
         done.append(f"put recorder {name} (role {role})")
     if "config:PutDeliveryChannel" in steps:
@@ -384,6 +387,8 @@ def _converge_region(ctx: CheckContext, kms_arn: str | None, fix_recorder: bool)
     if "config:StartConfigurationRecorder" in steps:
         client.start_configuration_recorder(ConfigurationRecorderName=name)
         done.append(f"started recorder {name}")
+    if notes:
+        done.append(f"key: {'; '.join(notes)}")
     return {"message": "; ".join(done), "calls": steps}
 
 
@@ -415,6 +420,8 @@ def _region_action(ctx: CheckContext, resource: str, fix_recorder: bool) -> Acti
     if "config:PutDeliveryChannel" in steps and not _bucket_exists(ctx, bucket)[0]:
         description += (f" (the log bucket {bucket} does not exist yet: created first, with its key "
                         f"alias/{ctx.baseline.name_prefix}-cloudtrail, as the cloudtrail module declares them)")
+    if kms_arn is None and {"config:PutDeliveryChannel", "iam:CreateRole"} & set(calls):
+        calls = converge.KEY_CALLS + calls  # the cloudtrail module's key, adopted or created first
     return Action(ctx.control_id, ctx.region, resource, description, calls,
                   lambda: _converge_region(ctx, kms_arn, fix_recorder))
 

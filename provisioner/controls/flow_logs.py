@@ -129,9 +129,10 @@ def all_vpcs(ctx: CheckContext) -> list[Finding]:
 # them (the import blocks harden renders).
 
 
-def _ensure_cloudwatch_destination(ctx: CheckContext, desired: resources.FlowLog) -> tuple[str, str]:
+def _ensure_cloudwatch_destination(ctx: CheckContext, desired: resources.FlowLog,
+                                   notes: list[str]) -> tuple[str, str]:
     """The region's flow-log group (after its key) and the role that writes to it."""
-    group = converge.ensure_log_group(ctx.client("logs"), ctx.client("kms"), desired.log_group)
+    group = converge.ensure_log_group(ctx.client("logs"), ctx.client("kms"), desired.log_group, notes)
     return group, converge.ensure_role(ctx.aws.client("iam"), desired.role)
 
 
@@ -158,20 +159,27 @@ def create_flow_logs(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
             target = f"{desired.s3_destination} (the log bucket{_missing_note(ctx, bucket)})"
 
             def run(common=common, desired=desired, bucket=bucket) -> dict:
+                notes: list[str] = []
                 converge.ensure_bucket(ctx.client("s3", ctx.baseline.home_region),
-                                       ctx.client("kms", ctx.baseline.home_region), bucket, ctx.baseline.home_region)
+                                       ctx.client("kms", ctx.baseline.home_region), bucket, ctx.baseline.home_region,
+                                       notes)
                 return _created(ctx.client("ec2").create_flow_logs(
-                    LogDestinationType="s3", LogDestination=desired.s3_destination, **common))
-            calls = ["s3:CreateBucket (if missing)", "ec2:CreateFlowLogs"]
+                    LogDestinationType="s3", LogDestination=desired.s3_destination, **common), notes)
+            key_calls = ctx.cached(f"kms:calls:{ctx.baseline.home_region}:{bucket.key.alias}", lambda: converge.key_calls(
+                ctx.client("kms", ctx.baseline.home_region), bucket.key.alias))
+            calls = [*key_calls, "s3:CreateBucket (if missing)", "ec2:CreateFlowLogs"]
         else:
             target = f"CloudWatch Logs {desired.log_group.name}{_prerequisites_note(ctx, desired)}"
 
             def run(common=common, desired=desired) -> dict:
-                group, role_arn = _ensure_cloudwatch_destination(ctx, desired)
+                notes: list[str] = []
+                group, role_arn = _ensure_cloudwatch_destination(ctx, desired, notes)
                 return _created(ctx.client("ec2").create_flow_logs(
                     LogDestinationType="cloud-watch-logs", LogGroupName=group, DeliverLogsPermissionArn=role_arn,
-                    **common))
-            calls = ["kms:CreateKey (if missing)", "logs:CreateLogGroup (if missing)", "iam:CreateRole (if missing)",
+                    **common), notes)
+            alias = desired.log_group.key.alias
+            key_calls = ctx.cached(f"kms:calls:{ctx.region}:{alias}", lambda: converge.key_calls(ctx.client("kms"), alias))
+            calls = [*key_calls, "logs:CreateLogGroup (if missing)", "iam:CreateRole (if missing)",
                      "iam:PutRolePolicy", "ec2:CreateFlowLogs"]
         actions.append(Action(ctx.control_id, ctx.region, vpc_id,
                               f"create a flow log capturing ALL traffic of {vpc_id} to {target}", calls, run))
@@ -203,8 +211,13 @@ def _missing_note(ctx: CheckContext, bucket: resources.Bucket) -> str:
         "module declares them"
 
 
-def _created(resp: dict) -> dict:
+def _created(resp: dict, notes: list[str]) -> dict:
+    """The action's result; `notes` say what ensure_key did (a key created, or a losing race's key
+    scheduled for deletion with the command that cancels it)."""
     if resp.get("Unsuccessful"):
         problem = resp["Unsuccessful"][0].get("Error", {})
-        raise RuntimeError(f"CreateFlowLogs refused: {problem.get('Code')}: {problem.get('Message')}")
-    return {"message": f"created {', '.join(resp.get('FlowLogIds', []))}", "flow_log_ids": resp.get("FlowLogIds", [])}
+        raise RuntimeError(f"CreateFlowLogs refused: {problem.get('Code')}: {problem.get('Message')}"
+                           + (f" (key: {'; '.join(notes)})" if notes else ""))
+    return {"message": f"created {', '.join(resp.get('FlowLogIds', []))}"
+                       + (f" (key: {'; '.join(notes)})" if notes else ""),
+            "flow_log_ids": resp.get("FlowLogIds", [])}

@@ -817,14 +817,22 @@ def _event_rule_finding(ctx: CheckContext) -> Finding:
     rules = _event_rules(ctx)
     evidence = {"rules": rules, "baseline_rule": f"{ctx.baseline.name_prefix}-elastic-ip-api-calls",
                 "baseline_topic": ctx.baseline.topic_name}
+    key_broken = []  # paths complete but for the topic's key: reported only when no path works
     for entry in rules:
-        good = _delivering(entry)
-        if good:
-            direct = good[0] in entry["topics"]
-            via = "" if direct else (f" through the event bus of {entry['forwarded'][0]['region']} (rule "
-                                     f"{next(h['rule'] for h in entry['forwarded'] if good[0] in h['topics'])})")
+        for topic in _delivering(entry):
+            direct = topic in entry["topics"]
+            via = "" if direct else next(
+                f" through the event bus of {h['region']} (rule {h['rule']})" for h in entry["forwarded"]
+                if topic in h["topics"])
+            key_gaps = _topic_key_gaps(ctx, topic["topic_arn"], ("events",))
+            if key_gaps:
+                key_broken.append(f"rule {entry['rule']} sends to {topic['topic_arn']}{via}, but "
+                                  + "; ".join(key_gaps))
+                continue
             return ctx.passed(resource, f"EventBridge rule {entry['rule']} sends AllocateAddress calls to "
-                              f"{good[0]['topic_arn']}{via} (confirmed: {', '.join(good[0]['confirmed'])})", **evidence)
+                              f"{topic['topic_arn']}{via} (confirmed: {', '.join(topic['confirmed'])})", **evidence)
+    if key_broken:
+        return ctx.failed(resource, "; ".join(key_broken), **evidence)
     if not rules:
         return ctx.failed(resource, "missing: no EventBridge rule on the default bus matches AllocateAddress "
                           "CloudTrail events; create one (the baseline's "
@@ -962,9 +970,10 @@ def _filter_gap(entry: dict[str, Any]) -> str:
     return "; ".join(f"filter {entry['filter']}: alarm {a['alarm']}: {', '.join(a['gaps'])}" for a in entry["alarms"])
 
 
-def _topic_key_gaps(ctx: CheckContext, topic_arn: str) -> list[str]:
-    """When the topic is encrypted with a KMS key: does the key policy still let CloudWatch alarms and
-    EventBridge publish to it (kms:Decrypt and kms:GenerateDataKey*, with SNS's encryption context:
+def _topic_key_gaps(ctx: CheckContext, topic_arn: str, publishers: tuple[str, ...]) -> list[str]:
+    """When the topic is encrypted with a KMS key: does the key policy still let the publishers of
+    this path (CloudWatch alarms: "cloudwatch"; EventBridge rules: "events") publish to it
+    (kms:Decrypt and kms:GenerateDataKey*, with SNS's encryption context:
     https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html), and does it let no principal
     of another account in?"""
     def fetch() -> list[str]:
@@ -978,8 +987,10 @@ def _topic_key_gaps(ctx: CheckContext, topic_arn: str) -> list[str]:
         policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
         account = parse_arn(topic_arn)["account"]
         context = {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}
-        callers = [Caller("cloudwatch.amazonaws.com", service=True, context={**context, "aws:SourceAccount": account}),
-                   Caller("events.amazonaws.com", service=True, context=context)]
+        every = {"cloudwatch": Caller("cloudwatch.amazonaws.com", service=True,
+                                      context={**context, "aws:SourceAccount": account}),
+                 "events": Caller("events.amazonaws.com", service=True, context=context)}
+        callers = [every[p] for p in publishers]
         gaps = []
         for caller in callers:
             missing = [a for a in ("kms:Decrypt", "kms:GenerateDataKey") if not allows(policy, caller, a)]
@@ -992,7 +1003,7 @@ def _topic_key_gaps(ctx: CheckContext, topic_arn: str) -> list[str]:
                         f"{', '.join(outsiders)}")
         return gaps
 
-    return ctx.cached(f"sns:topic-key-gaps:{topic_arn}", fetch)
+    return ctx.cached(f"sns:topic-key-gaps:{topic_arn}:{','.join(publishers)}", fetch)
 
 
 def _metric_filter_finding(ctx: CheckContext) -> Finding:
@@ -1003,30 +1014,36 @@ def _metric_filter_finding(ctx: CheckContext) -> Finding:
         return ctx.skipped(resource, "the trails' log groups belong to another account "
                            f"({', '.join(sorted(feeding))}): check the metric filter there",
                            log_groups=sorted(feeding))
-    groups, gaps = [], []
+    groups, gaps, key_broken = [], [], []
     for group_arn, trails in sorted(local.items()):
         trail_gaps = [g for g in (_trail_gap(ctx, t) for t in trails) if g]
         usable = len(trail_gaps) < len(trails)
         filters = _filter_entries(ctx, group_arn) if usable else []
         groups.append({"log_group": group_arn, "trails": [t["Name"] for t in trails],
                        "trail_gaps": trail_gaps, "filters": filters})
-        for entry in filters:
-            if not entry["misses"] and any(not a["gaps"] for a in entry["alarms"]):
-                alarm = next(a for a in entry["alarms"] if not a["gaps"])
-                topic = next(t for t in alarm["topics"] if _topic_problem(t) is None)
-                key_gaps = _topic_key_gaps(ctx, topic["topic_arn"])
-                if key_gaps:
-                    return ctx.failed(resource, f"alarm {alarm['alarm']} notifies {topic['topic_arn']}, but "
-                                      + "; ".join(key_gaps), log_groups=groups)
-                return ctx.passed(resource, f"metric filter {entry['filter']} on {_log_group(group_arn)[2]} "
-                                  f"(trail {', '.join(t['Name'] for t in trails)}) feeds alarm {alarm['alarm']}, "
-                                  f"which notifies {topic['topic_arn']}", log_groups=groups)
+        # Every complete path (filter -> alarm -> confirmed topic) is tried: one whose topic key
+        # CloudWatch can use passes the control, whichever comes first.
+        paths = [(entry, alarm, topic) for entry in filters if not entry["misses"]
+                 for alarm in entry["alarms"] if not alarm["gaps"]
+                 for topic in alarm["topics"] if _topic_problem(topic) is None]
+        for entry, alarm, topic in paths:
+            key_gaps = _topic_key_gaps(ctx, topic["topic_arn"], ("cloudwatch",))
+            if key_gaps:
+                key_broken.append(f"alarm {alarm['alarm']} notifies {topic['topic_arn']}, but " + "; ".join(key_gaps))
+                continue
+            return ctx.passed(resource, f"metric filter {entry['filter']} on {_log_group(group_arn)[2]} "
+                              f"(trail {', '.join(t['Name'] for t in trails)}) feeds alarm {alarm['alarm']}, "
+                              f"which notifies {topic['topic_arn']}", log_groups=groups)
+        if paths:
+            continue  # complete but for the topic's key: said below
         if not usable:
             gaps.append(f"log group {_log_group(group_arn)[2]}: {'; '.join(trail_gaps)}")
         elif not filters:
             gaps.append(f"log group {_log_group(group_arn)[2]}: no metric filter matches AllocateAddress")
         else:
             gaps += [_filter_gap(e) for e in filters]
+    if key_broken:
+        return ctx.failed(resource, "; ".join(key_broken), log_groups=groups)
     if not local:
         return ctx.failed(resource, "missing: no trail delivers to CloudWatch Logs, so no metric filter can "
                           "count AllocateAddress; give the multi-region trail a log group, then a metric filter "

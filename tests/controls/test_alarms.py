@@ -584,20 +584,45 @@ def _harden_topic_key_policy(aws):
 
 def test_topic_key_harden_policy_passes(aws):
     _encrypted_home_setup(aws, lambda topic: _harden_topic_key_policy(aws))
-    _, metric = _home_findings(aws)
+    rule, metric = _home_findings(aws)
     assert metric.status == "pass", metric.message
+    assert rule.status == "pass", rule.message
 
 
-@pytest.mark.parametrize("service", ["cloudwatch.amazonaws.com", "events.amazonaws.com"])
-def test_topic_key_stripped_of_a_publisher_fails(aws, service):
+def _without_publisher(aws, service):
     def stripped(topic):
         policy = _harden_topic_key_policy(aws)
         return {**policy, "Statement": [s for s in policy["Statement"] if s["Principal"].get("Service") != service]}
-    key = _encrypted_home_setup(aws, stripped)
+    return stripped
+
+
+@pytest.mark.parametrize("service", ["cloudwatch.amazonaws.com", "events.amazonaws.com"])
+def test_topic_key_stripped_of_a_publisher_fails_that_publishers_path(aws, service):
+    # CloudWatch publishes for the metric-filter alarm, EventBridge for the rule: the key policy
+    # is judged for the publisher of each path, so exactly that path's finding fails.
+    key = _encrypted_home_setup(aws, _without_publisher(aws, service))
+    rule, metric = _home_findings(aws)
+    broken, working = (metric, rule) if service.startswith("cloudwatch") else (rule, metric)
+    assert broken.status == "fail", broken.message
+    assert f"key {key} no longer lets {service} publish" in broken.message
+    assert "kms:Decrypt, kms:GenerateDataKey" in broken.message
+    assert working.status == "pass", working.message
+
+
+def test_topic_key_gaps_are_judged_on_every_path_not_the_first(aws):
+    # The baseline alarm's topic key no longer lets CloudWatch in; a second alarm on the same
+    # metric notifies another encrypted topic whose key does: someone is still notified.
+    _encrypted_home_setup(aws, _without_publisher(aws, "cloudwatch.amazonaws.com"))
+    backup = _topic(aws, HOME, name="secops-backup")
+    key = aws.client("kms", HOME).create_key(Policy=json.dumps(_harden_topic_key_policy(aws)))["KeyMetadata"]["Arn"]
+    aws.client("sns", HOME).set_topic_attributes(TopicArn=backup, AttributeName="KmsMasterKeyId", AttributeValue=key)
+    aws.client("cloudwatch", HOME).put_metric_alarm(
+        AlarmName="zz-secops-backup", Namespace="Harden/Security", MetricName="harden-ElasticIpAddressApiCalls",
+        Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", AlarmActions=[backup])
     _, metric = _home_findings(aws)
-    assert metric.status == "fail"
-    assert f"key {key} no longer lets {service} publish" in metric.message
-    assert "kms:Decrypt, kms:GenerateDataKey" in metric.message
+    assert metric.status == "pass", metric.message
+    assert "zz-secops-backup" in metric.message and backup in metric.message
 
 
 def test_topic_key_with_an_outside_principal_fails(aws):
@@ -607,6 +632,6 @@ def test_topic_key_with_an_outside_principal_fails(aws):
             {"Sid": "Outsider", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
              "Action": "kms:Decrypt", "Resource": "*"}]}
     key = _encrypted_home_setup(aws, widened)
-    _, metric = _home_findings(aws)
-    assert metric.status == "fail"
-    assert key in metric.message and "arn:aws:iam::999999999999:root" in metric.message
+    for finding in _home_findings(aws):  # both paths end at that key
+        assert finding.status == "fail"
+        assert key in finding.message and "arn:aws:iam::999999999999:root" in finding.message

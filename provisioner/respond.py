@@ -141,19 +141,12 @@ def _runs_as(aws: AwsSession, p: Principal) -> bool:
     return bool(match) and match["account"] == p.account and match["role"] == p.name
 
 
-def _session_pattern_covers(pattern: str, p: Principal) -> bool:
-    # An allow-list entry written as assumed-role/ROLE/* names the role's sessions.
-    match = _SESSION_PATTERN_RE.match(pattern)
-    return (p.kind == "role" and match is not None and arn_like(match["p"], p.partition)
-            and arn_like(match["account"], p.account) and arn_like(match["role"], p.name))
-
-
 def listed_in(p: Principal, patterns: list[str]) -> str | None:
-    """The first pattern (IAM ArnLike) that names the principal, or None."""
+    """The first pattern (IAM ArnLike, as aws:PrincipalArn is matched) that names the principal, or
+    None. The baseline holds no assumed-role patterns (baseline.py refuses them: aws:PrincipalArn
+    is the role's ARN, never a session's), so the role's ARN is what is compared."""
     for pattern in patterns:
-        if arn_like(pattern, p.arn) or (p.session_arn and arn_like(pattern, p.session_arn)):
-            return pattern
-        if _session_pattern_covers(pattern, p):
+        if arn_like(pattern, p.arn):
             return pattern
     return None
 

@@ -253,8 +253,11 @@ def test_listed_principals_need_force(aws, section, pattern):
     role = f"arn:aws:iam::{ACCOUNT}:role/pipeline/Deployer"
     baseline = _baseline(**{section: pattern})
     before = _iam_state(aws)
-    with pytest.raises(Refused, match=f"is in {section}.*pass --force"):
-        respond(aws, baseline, role, apply=True)
+    # Named by its ARN, or by a session's ARN (what a CloudTrail event shows): the role is matched
+    # against the allow-list, as aws:PrincipalArn is.
+    for given in (role, f"arn:aws:sts::{ACCOUNT}:assumed-role/Deployer/ci-run-77"):
+        with pytest.raises(Refused, match=f"is in {section}.*pass --force"):
+            respond(aws, baseline, given, apply=True)
     assert _iam_state(aws) == before
     with respond_history(aws, {REGION: {}}):
         forced = respond(aws, baseline, role, apply=True, force=True)

@@ -49,6 +49,7 @@ UNKNOWN_USER = "contractor-tmp"        # not in it
 ODD_IP = "203.0.113.66"                # TEST-NET-3: documentation range, never a real host
 OFFICE_IP = "198.51.100.20"            # TEST-NET-2
 KEEP_TAG = "harden:keep"
+VENDOR_ACCOUNT = "111122223333"        # another account a key policy lets in (AWS's documentation example id)
 SANDBOX_AMI = "ami-04681a1dbd79675a5"  # amzn2-ami-hvm-2.0.20180810-x86_64-gp2 in moto's default AMIs
 
 
@@ -207,7 +208,8 @@ class Seeder:
     ::/0) on its Elastic IP, `batch` behind an office-only group, and the app VPC's default group
     allows traffic from itself. Images: in the home region `web` runs a deprecated image and
     `batch` one built 400 days ago. The last region's Elastic IP quota equals what it holds.
-    The second region has EBS default encryption on with a customer key; the others have it off.
+    The second region has EBS default encryption on with a customer key whose policy also lets a
+    vendor's backup account use it (a key policy that lets another account in); the others have it off.
     """
 
     def __init__(self, sandbox: Sandbox, regions: list[str], home: str) -> None:
@@ -430,17 +432,24 @@ class Seeder:
         return address
 
     def _encryption_region(self) -> dict[str, Any]:
-        """EBS default encryption: on in one region (with a customer key), off everywhere else."""
+        """EBS default encryption: on in one region (with a customer key shared with another
+        account through its key policy), off everywhere else."""
         region = next(r for r in self.regions if r != self.home)
         kms = self.sb.client("kms", region)
-        key = kms.create_key(Description="EBS default key (sandbox)")["KeyMetadata"]
+        outsider = f"arn:aws:iam::{VENDOR_ACCOUNT}:root"
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Sid": "EnableIAMUserPermissions", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{self.account}:root"}, "Action": "kms:*", "Resource": "*"},
+            {"Sid": "VendorBackupCopies", "Effect": "Allow", "Principal": {"AWS": outsider},
+             "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], "Resource": "*"}]}
+        key = kms.create_key(Description="EBS default key (sandbox)", Policy=json.dumps(policy))["KeyMetadata"]
         kms.create_alias(AliasName="alias/ebs-default", TargetKeyId=key["KeyId"])
         ec2 = self.sb.client("ec2", region)
         ec2.enable_ebs_encryption_by_default()
         ec2.modify_ebs_default_kms_key_id(KmsKeyId=key["Arn"])
         for r in self.regions:
             self.out["per_region"][r]["ebs_encryption_by_default"] = r == region
-        return {"region": region, "kms_key_arn": key["Arn"]}
+        return {"region": region, "kms_key_arn": key["Arn"], "key_policy_lets_in": outsider}
 
     # -- logging and detection -----------------------------------------------------------------
     def _trail(self, bucket: str) -> dict[str, Any]:

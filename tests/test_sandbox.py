@@ -217,7 +217,8 @@ def test_organization_has_no_allocate_address_guardrail(sandbox, seeded):
 
 
 def test_verify_names_the_seeded_weaknesses(sandbox, seeded):
-    """The weakened harden SCP and the confused-deputy bucket policy each fail, with the reason."""
+    """The weakened harden SCP, the confused-deputy bucket policy and the shared EBS key each fail,
+    with the reason."""
     from provisioner.aws import AwsSession
     from provisioner.baseline import parse_baseline
     from provisioner.sandbox import suggested_config
@@ -227,7 +228,13 @@ def test_verify_names_the_seeded_weaknesses(sandbox, seeded):
     config["scp"]["targets"] = [seeded["organization"]["ou"]]
     with sandbox.activated():
         report = run_verify(AwsSession(region=HOME), parse_baseline(config),
-                            controls=["scp.allocate_address", "cloudtrail.bucket"])
+                            controls=["scp.allocate_address", "cloudtrail.bucket", "ebs.default_encryption"])
+    # The one region with default encryption on fails only for its key policy, which lets another account in.
+    encryption = seeded["encryption_region"]
+    [ebs] = [f for f in report.findings if f.control == "ebs.default_encryption" and f.region == encryption["region"]]
+    assert ebs.status == "fail" and ebs.message == (
+        f"the policy of the default key {encryption['kms_key_arn']} lets principals outside the account in: "
+        f"{encryption['key_policy_lets_in']}")
     by_control = {f.control: f for f in report.findings if f.status == "fail"}
     scp = by_control["scp.allocate_address"]
     assert "weaker than harden's 'harden-deny-eip-allocation'" in scp.message

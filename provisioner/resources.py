@@ -15,6 +15,7 @@ from typing import Any
 
 from provisioner.aws import dns_suffix_for, partition_for
 from provisioner.baseline import Baseline
+from provisioner.policies import address_rule_name, alarm_state_rule_name
 
 POLICY_VERSION = "2012-10-17"
 
@@ -408,3 +409,26 @@ def config_channel(baseline: Baseline, account: str) -> Channel:
 
 def default_security_group(baseline: Baseline, vpc_id: str) -> DefaultSecurityGroup:
     return DefaultSecurityGroup(vpc_id, tags(baseline, f"{baseline.name_prefix}-default-closed"))
+
+
+# -- alarms: the route of the other regions' alarm state changes to the home topic -----------------
+# templates/account/iam.tf.j2 (the forwarding role, global) and templates/modules/alarms (the
+# rules and their targets, per region).
+
+EVENT_FORWARDING_POLICY = "put-events-on-home-bus"   # aws_iam_role_policy.event_forwarding
+ALARM_ROUTE_TOPIC_TARGET = "security-alarms-topic"    # aws_cloudwatch_event_target.alarm_state_changes (home)
+ALARM_ROUTE_BUS_TARGET = "home-region-event-bus"      # aws_cloudwatch_event_target.to_home_bus (elsewhere)
+
+
+def event_forwarding_role(baseline: Baseline, account: str) -> Role:
+    """The role EventBridge assumes to put this baseline's rules' events on the home bus."""
+    site = _home(baseline, account)
+    rules = [f"arn:{site.partition}:events:*:{account}:rule/{name}"
+             for name in (address_rule_name(baseline), alarm_state_rule_name(baseline))]
+    trust = _policy({"Effect": "Allow", "Principal": _service("events.amazonaws.com"), "Action": "sts:AssumeRole",
+                     "Condition": {"StringEquals": {"aws:SourceAccount": account},
+                                   "ArnLike": {"aws:SourceArn": rules}}})
+    allow = _policy(_identity("PutEventsOnTheHomeBusOnly", "events:PutEvents", site.arn("events", "event-bus/default")))
+    return Role(f"{baseline.name_prefix}-events-to-home-region",
+                f"EventBridge sends harden's Elastic IP events and alarm state changes to the default event bus of "
+                f"{site.region}", trust, tags(baseline), inline={EVENT_FORWARDING_POLICY: allow})

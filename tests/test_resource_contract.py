@@ -12,6 +12,8 @@ the sandbox's additions to moto (provisioner/sandbox_emulator.py) answer them in
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +27,7 @@ from provisioner.converge import KEY_TAG
 from provisioner.remediate import FIXES, fixable_controls, run_remediation
 from provisioner.render import render
 from tests.hcl import load_hcl
-from tests.hcl_eval import EvalError, evaluate, normal_policy, policy_document, walk
+from tests.hcl_eval import EvalError, _Json, evaluate, normal_policy, policy_document, walk
 
 HOME, OTHER = "eu-west-1", "us-east-1"
 IMAGE = "ami-12c6146b"
@@ -51,8 +53,12 @@ COUNTERPARTS: dict[str, list[tuple[str, str]]] = {
     "scp.baseline_protection": [("scp", "aws_organizations_policy"), ("scp", "aws_organizations_policy_attachment")],
     "ebs.default_encryption": [("ebs_encryption", t) for t in (
         "aws_kms_key", "aws_kms_alias", "aws_ebs_encryption_by_default", "aws_ebs_default_kms_key")],
+    # Outside the home region the fix also routes the alarms' state changes to the topic: the
+    # EventBridge rules and targets and the account root's forwarding role (aws_iam_role above).
     "alarms.cpu": [("alarms", t) for t in (
-        "aws_kms_key", "aws_kms_alias", "aws_sns_topic", "aws_sns_topic_policy", "aws_cloudwatch_metric_alarm")],
+        "aws_kms_key", "aws_kms_alias", "aws_sns_topic", "aws_sns_topic_policy", "aws_cloudwatch_metric_alarm",
+        "aws_cloudwatch_event_rule", "aws_cloudwatch_event_target")] + [("account", "aws_iam_role"),
+                                                                         ("account", "aws_iam_role_policy")],
     # admin_ports only revokes rules: no module resource at all (the groups are the applications').
     "network.admin_ports": [],
     # The default group's fix empties and tags the VPC's existing group, as aws_default_security_group
@@ -71,6 +77,7 @@ NOT_COMPARED = {
     "target_key_id": "the alias is found by name and must point at the compared key",
     "bucket": "the identity the resource is read by", "role": "the identity the resource is read by",
     "arn": "the identity the resource is read by (aws_sns_topic_policy)",
+    "rule": "the identity the resource is read by (aws_cloudwatch_event_target)",
     "subscription_role_arn": "subscriptions are not created by the fix (alarms.subscriptions is empty here)",
 }
 
@@ -234,7 +241,8 @@ class Scope:
         if rtype == "aws_sns_topic":
             return f"arn:{p}:sns:{self.region}:{self.account}:{evaluate(body['name'], self)}"
         if rtype == "aws_cloudwatch_event_rule":
-            return f"arn:{p}:events:{self.region}:{self.account}:rule/{evaluate(body['name'], self)}"
+            rule = evaluate(body["name"], self)
+            return rule if attr in ("id", "name") else f"arn:{p}:events:{self.region}:{self.account}:rule/{rule}"
         if rtype == "aws_organizations_policy":
             name_ = evaluate(body["name"], self)
             listed = self.aws.client("organizations").list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
@@ -475,6 +483,25 @@ def _alarm(scope, body, name, instance):
     return live
 
 
+def _event_rule(scope, body, name):
+    events = scope.aws.client("events", scope.region)
+    rule = events.describe_rule(Name=evaluate(body["name"], scope))
+    return {"name": rule["Name"], "description": rule.get("Description"), "state": rule["State"],
+            "event_pattern": json.loads(rule["EventPattern"]),
+            "tags": _tags(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"])}
+
+
+def _event_target(scope, body, name, instance):
+    rule, target_id = evaluate(body["rule"], scope), evaluate(body["target_id"], scope)
+    [target] = [t for t in scope.aws.client("events", scope.region).list_targets_by_rule(Rule=rule)["Targets"]
+                if t["Id"] == target_id]
+    live = {"target_id": target["Id"], "arn": target["Arn"], "role_arn": target.get("RoleArn")}
+    if "InputTransformer" in target:
+        live["input_transformer"] = [{"input_paths": target["InputTransformer"].get("InputPathsMap"),
+                                      "input_template": target["InputTransformer"]["InputTemplate"]}]
+    return live
+
+
 def _default_group(scope, body, name, vpc_id):
     ec2 = scope.aws.client("ec2", scope.region)
     [group] = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
@@ -513,12 +540,20 @@ READERS: dict[str, Callable[..., dict[str, Any]]] = {
     "aws_sns_topic_policy": _topic_policy, "aws_cloudwatch_metric_alarm": _alarm,
     "aws_organizations_policy": _scp, "aws_organizations_policy_attachment": _scp_attachment,
     "aws_default_security_group": _default_group,
+    "aws_cloudwatch_event_rule": _event_rule, "aws_cloudwatch_event_target": _event_target,
 }
 
 # Resources of a counterpart type that no fix creates (compared: none), with the reason.
 NOT_CREATED_BY_A_FIX = {
     ("alarms", "aws_cloudwatch_metric_alarm", "allocate_address"): "alarms.allocate_address has no boto3 fix",
     ("alarms", "aws_cloudwatch_metric_alarm", "eip_pool"): "eip.pool has no boto3 fix",
+    ("alarms", "aws_cloudwatch_event_rule", "address_api_calls"): "alarms.allocate_address has no boto3 fix",
+    ("alarms", "aws_cloudwatch_event_target", "address_api_calls"): "alarms.allocate_address has no boto3 fix",
+}
+# Instances of a resource that no fix creates, for resources whose other instances one does.
+NOT_CREATED_INSTANCES = {
+    ("alarms", "aws_cloudwatch_event_target", "to_home_bus", "address_api_calls"):
+        "alarms.allocate_address has no boto3 fix",
 }
 POLICY_ATTRIBUTES = {"policy", "assume_role_policy", "content"}
 
@@ -530,7 +565,8 @@ def _compare_resource(tally: Tally, scope: Scope, where: str, rtype: str, name: 
     reader = READERS[rtype]
     live = reader(scope, body, name, instance) if rtype in ("aws_flow_log", "aws_cloudwatch_metric_alarm",
                                                             "aws_organizations_policy_attachment",
-                                                            "aws_default_security_group") else \
+                                                            "aws_default_security_group",
+                                                            "aws_cloudwatch_event_target") else \
         reader(scope, body, name)
     body = dict(body)
     for block in body.pop("dynamic", []):  # a dynamic block: its content once per for_each element
@@ -554,6 +590,9 @@ def _compare_resource(tally: Tally, scope: Scope, where: str, rtype: str, name: 
             declared = normal_policy(declared if isinstance(declared, (dict, str)) else {})
         if attribute == "threshold":
             declared = float(declared)
+        if attribute == "event_pattern":  # jsonencode(): compared as the JSON it encodes
+            declared = declared.value if isinstance(declared, _Json) else \
+                json.loads(declared) if isinstance(declared, str) else declared
         if attribute in ("alarm_actions", "ok_actions"):
             declared = list(declared)
         tally.check(where, attribute, declared, live[attribute])
@@ -599,6 +638,8 @@ def compare(tree: Path, aws, account: str, regions: list[str], baseline) -> Tall
                 if (module, rtype, name) in NOT_CREATED_BY_A_FIX:
                     continue
                 for instance in _instances(scope, body):
+                    if (module, rtype, name, instance) in NOT_CREATED_INSTANCES:
+                        continue
                     where = f"{module}[{scope.region}].{rtype}.{name}" + (f"[{instance}]" if instance else "")
                     tally.seen.add(where)
                     if rtype != "aws_default_security_group":

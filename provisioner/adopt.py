@@ -164,10 +164,10 @@ class _Finder:
             return
         m, ec2 = _regional("ebs_encryption", region), self.aws.client("ec2", region)
         if region not in self.b.ebs.kms_key_arns:
-            self.key(m, region, resources.Key(f"alias/{self.b.name_prefix}-ebs", "", {}, {}, 0))
+            self.key(m, region, resources.Key(resources.ebs_key_alias(self.b), "", {}, {}, 0))
         if ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"]:
             self.add(f"{m}.aws_ebs_encryption_by_default.this", f"default@{region}", "EBS encryption by default")
-        wanted = self.b.ebs.kms_key_arns.get(region) or _arn_of(self.aws, region, f"alias/{self.b.name_prefix}-ebs")
+        wanted = self.b.ebs.kms_key_arns.get(region) or _arn_of(self.aws, region, resources.ebs_key_alias(self.b))
         if wanted and ec2.get_ebs_default_kms_key_id().get("KmsKeyId") == wanted:
             self.add(f"{m}.aws_ebs_default_kms_key.this", f"{wanted}@{region}", "default EBS key")
 
@@ -176,7 +176,7 @@ class _Finder:
             return
         m, topic = _regional("alarms", region), self.b.topic_name
         if region == self.b.home_region:  # the one topic and its key live in the home region
-            self.key(m, region, resources.Key(f"alias/{topic}", "", {}, {}, 0), name="topic")
+            self.key(m, region, resources.Key(resources.topic_key_alias(self.b), "", {}, {}, 0), name="topic")
             arn = f"arn:{partition_for(region)}:sns:{region}:{self.account}:{topic}"
             try:
                 attrs = self.aws.client("sns", region).get_topic_attributes(TopicArn=arn)["Attributes"]

@@ -192,6 +192,10 @@ def _flow_logs_prefix(baseline: Baseline) -> str | None:
     return flow.s3_key_prefix if flow.enabled and flow.destination == "s3" else None
 
 
+def trail_key_alias(baseline: Baseline) -> str:
+    return f"alias/{baseline.name_prefix}-cloudtrail"
+
+
 def trail_key(baseline: Baseline, account: str) -> Key:
     site = _home(baseline, account)
     s3_via = {"kms:CallerAccount": account, "kms:ViaService": f"s3.{site.region}.{site.dns_suffix}"}
@@ -224,7 +228,7 @@ def trail_key(baseline: Baseline, account: str) -> Key:
                                  {"StringEquals": {"aws:SourceAccount": account},
                                   "ArnLike": {"aws:SourceArn": f"arn:{site.partition}:logs:*:{account}:*"}}))
     bucket = baseline.log_bucket_name(account)
-    return Key(f"alias/{baseline.name_prefix}-cloudtrail",
+    return Key(trail_key_alias(baseline),
                f"Encrypts the CloudTrail trail {baseline.trail_name}, its CloudWatch Logs copy and the AWS Config "
                f"/ VPC flow log objects in {bucket}",
                _policy(*statements), tags(baseline), baseline.kms.deletion_window_days)
@@ -403,6 +407,17 @@ def config_recorder(baseline: Baseline, site: Site) -> Recorder:
 def config_channel(baseline: Baseline, account: str) -> Channel:
     return Channel(CONFIG_CHANNEL_NAME, baseline.log_bucket_name(account), baseline.config.s3_key_prefix,
                    baseline.config.delivery_frequency)
+
+
+# -- the regional keys of the ebs_encryption and alarms modules (their policies: controls/ebs.py,
+# controls/alarms.py) ------------------------------------------------------------------------------
+
+def ebs_key_alias(baseline: Baseline) -> str:
+    return f"alias/{baseline.name_prefix}-ebs"
+
+
+def topic_key_alias(baseline: Baseline) -> str:
+    return f"alias/{baseline.topic_name}"
 
 
 # -- network ----------------------------------------------------------------------------------------

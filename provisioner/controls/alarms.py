@@ -450,7 +450,7 @@ def event_forwarding_policies(ctx: CheckContext) -> tuple[dict[str, Any], dict[s
 
 
 def topic_key_alias(ctx: CheckContext) -> str:
-    return f"alias/{ctx.baseline.topic_name}"
+    return resources.topic_key_alias(ctx.baseline)
 
 
 def topic_key_policy(ctx: CheckContext) -> dict[str, Any]:
@@ -494,7 +494,8 @@ def _topic_key_exists(ctx: CheckContext) -> bool:
 def topic_key(ctx: CheckContext) -> resources.Key:
     """The alarms module's topic key of this region, as a description converge can create."""
     return resources.Key(topic_key_alias(ctx), f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security "
-                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline), 30)
+                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline),
+                         ctx.baseline.kms.deletion_window_days)
 
 
 def _ensure_topic_key(ctx: CheckContext) -> tuple[str, str | None]:

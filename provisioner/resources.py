@@ -99,6 +99,13 @@ class FlowLog:
     log_group: LogGroup | None
     role: Role | None
     s3_destination: str | None      # bucket ARN/prefix/, for an s3 destination
+    destination_options: dict[str, Any] | None = None   # CreateFlowLogs DestinationOptions, for s3
+
+
+# The flow_logs module's destination_options for an s3 destination (its variables' defaults, which
+# the account root keeps): AWS's own default would be daily partitions, and the provider replaces
+# a flow log whose options differ. Hive-style keys would fall outside the prefix the bucket policy grants.
+S3_FLOW_LOG_OPTIONS = {"FileFormat": "plain-text", "HiveCompatiblePartitions": False, "PerHourPartition": True}
 
 
 @dataclass(frozen=True)
@@ -368,7 +375,8 @@ def flow_log(baseline: Baseline, site: Site, vpc_id: str) -> FlowLog:
     return FlowLog(vpc_id, settings.traffic_type, settings.max_aggregation_interval,
                    tags(baseline, f"{baseline.name_prefix}-flow-logs-{vpc_id}"), settings.destination,
                    flow_log_group(baseline, site) if to_cloudwatch else None,
-                   flow_log_role(baseline, site) if to_cloudwatch else None, s3)
+                   flow_log_role(baseline, site) if to_cloudwatch else None, s3,
+                   None if to_cloudwatch else dict(S3_FLOW_LOG_OPTIONS))
 
 
 # -- config: the recorder role (account root module), recorder and channel per region --------------

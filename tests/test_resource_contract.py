@@ -13,6 +13,7 @@ the sandbox's additions to moto (provisioner/sandbox_emulator.py) answer them in
 from __future__ import annotations
 
 import json
+import sys
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,7 +343,13 @@ def _flow_log(scope: Scope, body: dict, name: str, vpc_id: str) -> dict[str, Any
             "destination_options": [{"file_format": o.get("FileFormat"),
                                      "hive_compatible_partitions": o.get("HiveCompatiblePartitions"),
                                      "per_hour_partition": o.get("PerHourPartition")}
-                                    for o in [fl.get("DestinationOptions")] if o]}
+                                    for o in [fl.get("DestinationOptions") or SENT_DESTINATION_OPTIONS.get(vpc_id)]
+                                    if o]}
+
+
+# The emulator neither stores nor returns a flow log's DestinationOptions: where a test records
+# what the fix sent in CreateFlowLogs (vpc id -> DestinationOptions), that is compared instead.
+SENT_DESTINATION_OPTIONS: dict[str, dict[str, Any]] = {}
 
 
 def _bucket(scope: Scope, body: dict, name: str) -> dict[str, Any]:
@@ -619,17 +626,21 @@ def _address(module: str, region: str, rtype: str, name: str, body: dict, instan
     return ("organization" if module == "scp" else "account"), f"{prefix}{rtype}.{name}{index}"
 
 
-def compare(tree: Path, aws, account: str, regions: list[str], baseline) -> Tally:
+def compare(tree: Path, aws, account: str, regions: list[str], baseline,
+            only: set[tuple[str, str]] | None = None) -> Tally:
+    """`only`: these (module, resource type) pairs, for a story that runs some fixes only."""
     tally = Tally()
     root = Scope(_load(tree / "account"), aws, account, baseline.home_region, {}, tree=tree)
     org_root = Scope(_load(tree / "organization"), aws, account, baseline.home_region, {}, tree=tree)
     org_root.parsed["module"]["scp"]["source"] = "../modules/scp"
-    scopes: list[tuple[str, Scope]] = [("account", root), ("cloudtrail", root.child("cloudtrail", None)),
-                                       ("scp", org_root.child("scp", None))]
+    wanted = only or {pair for pairs in COUNTERPARTS.values() for pair in pairs}  # several fixes share some
+    modules = {module for module, _ in wanted}  # a module call's arguments are read only when compared
+    scopes: list[tuple[str, Scope]] = [("account", root)]
+    scopes += [(m, (org_root if m == "scp" else root).child(m, None)) for m in ("cloudtrail", "scp") if m in modules]
     for region in regions:
         for module in ("flow_logs", "config", "ebs_encryption", "alarms", "network"):
-            scopes.append((module, root.child(module, region)))
-    wanted = {pair for pairs in COUNTERPARTS.values() for pair in pairs}  # several fixes share some
+            if module in modules:
+                scopes.append((module, root.child(module, region)))
     for module, scope in scopes:
         for rtype, named in sorted(scope.parsed["resource"].items()):
             if (module, rtype) not in wanted:
@@ -716,6 +727,38 @@ def test_remediate_from_nothing_converges_to_what_the_modules_declare(aws, emula
     _apply_adopts_what_remediate_made(aws, baseline, account, tmp_path, tally)
     print(f"\ncompared {tally.compared} attributes of {len(tally.seen)} resources, 0 disagree; "
           f"not visible in the emulator: {sorted(tally.gaps)}")
+
+
+def test_flow_logs_to_s3_converge_to_what_the_module_declares(aws, tmp_path, monkeypatch):
+    """The s3 destination, which the story above (CloudWatch Logs) does not take: the flow log's
+    destination_options (file format, hive partitions, per-hour partitions) are the module's,
+    not the API's defaults (per_hour_partition: the module's true, the API's false), so an
+    applied import does not replace it."""
+    from moto.s3.models import S3Backend
+
+    # AWS takes bucket_ARN/folder/ as an S3 LogDestination ("arn:aws:s3:::bucket/folder/",
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateFlowLogs.html); the
+    # emulator looks the whole "bucket/folder/" up as a bucket name and refuses it.
+    get_bucket = S3Backend.get_bucket
+    monkeypatch.setattr(S3Backend, "get_bucket", lambda self, name, *a, **k: get_bucket(self, name.split("/", 1)[0], *a, **k))
+    sent: dict[str, dict[str, Any]] = {}
+    monkeypatch.setattr(sys.modules[__name__], "SENT_DESTINATION_OPTIONS", sent)
+
+    def record(params: dict, **_) -> None:
+        for vpc_id in params.get("ResourceIds", []):
+            sent[vpc_id] = params.get("DestinationOptions") or {}
+
+    aws._core.register("provide-client-params.ec2.CreateFlowLogs", record)  # before any ec2 client exists
+    account = aws.account_id()
+    aws.client("ec2", HOME).create_vpc(CidrBlock="10.8.0.0/16")
+    baseline = parse_baseline({"account_id": account, "home_region": HOME, "regions": [HOME],
+                               "flow_logs": {"destination": "s3", "s3_key_prefix": "vpc/flow"}})
+    applied = run_remediation(aws, baseline, controls=["flow_logs.all_vpcs"], apply=True)
+    assert not applied.failed and applied.actions, [r.message for r in applied.failed]
+    render(baseline, tmp_path)
+    tally = compare(tmp_path, aws, account, [HOME], baseline, only={("flow_logs", "aws_flow_log")})
+    assert tally.mismatches == [], "\n".join(tally.mismatches)
+    assert tally.compared >= 2 * len(aws.client("ec2", HOME).describe_vpcs()["Vpcs"]), tally.compared
 
 
 # -- apply adopts what remediate made ---------------------------------------------------------------

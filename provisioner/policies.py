@@ -131,9 +131,13 @@ DETECTION_ACTIONS = (
     "s3:PutBucket*",
     "s3:PutLifecycle*",
     # AddPermission would let anyone publish fake alerts; Unsubscribe and Set* (a subscription
-    # filter policy that drops every message) silence the real ones.
+    # filter policy that drops every message) silence the real ones, and so does Put*
+    # (PutDataProtectionPolicy, SNS's only Put action: an inbound Deny statement blocks every
+    # publish its data identifier matches; sns:PutDataProtectionPolicy acts on the topic:
+    # https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-language-api-permissions-reference.html).
     "sns:AddPermission",
     "sns:Delete*",
+    "sns:Put*",
     "sns:Remove*",
     "sns:Set*",
     "sns:Unsubscribe",

@@ -100,7 +100,10 @@ CASES = [
     ("outsider leaves the organization", DEV, "organizations:LeaveOrganization", "*", {}, "deny"),
     *[(f"outsider {a} on the alarm topic", DEV, f"sns:{a}", resource, {}, "deny")
       for a, resource in (("SetTopicAttributes", TOPIC), ("DeleteTopic", TOPIC), ("AddPermission", TOPIC),
-                          ("RemovePermission", TOPIC), ("Unsubscribe", f"{TOPIC}:0b9d3e6c-1111-2222-3333-444455556666"),
+                          ("RemovePermission", TOPIC),
+                          # A data protection policy with an inbound Deny statement blocks every
+                          # publish its data identifier matches: the alarms stop reaching anyone.
+                          ("PutDataProtectionPolicy", TOPIC), ("Unsubscribe", f"{TOPIC}:0b9d3e6c-1111-2222-3333-444455556666"),
                           ("SetSubscriptionAttributes", f"{TOPIC}:0b9d3e6c-1111-2222-3333-444455556666"))],
     ("outsider stops the trail", DEV, "cloudtrail:StopLogging", TRAIL, _r("us-east-1"), "deny"),
     ("admin updates the trail", PIPELINE, "cloudtrail:UpdateTrail", TRAIL, _r("us-east-1"), "allow"),

@@ -17,6 +17,7 @@ from provisioner.policy_compare import clause_holds, glob
 
 # Condition keys that confine a "*" principal (or an account root) to this account.
 _ACCOUNT_KEYS = ("kms:calleraccount", "aws:principalaccount", "aws:sourceaccount")
+_CONFINING = ("stringequals", "stringlike", "stringequalsignorecase")
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,13 @@ def outside_principals(policy: dict | None, account_id: str) -> list[str]:
             continue
         principal = statement.get("Principal")
         names = ["*"] if principal == "*" else _list(principal.get("AWS")) if isinstance(principal, dict) else []
-        conditions = {str(k).lower(): _list(v) for clauses in (statement.get("Condition") or {}).values()
-                      if isinstance(clauses, dict) for k, v in clauses.items()}
+        # Only an operator that requires the key to equal this account confines: a negated one
+        # (StringNotEquals kms:CallerAccount) lets in every other account, an ...IfExists one (or
+        # ForAllValues) every request that lacks the key, as calls by IAM principals lack
+        # aws:SourceAccount (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+        conditions = {str(k).lower(): _list(v) for op, clauses in (statement.get("Condition") or {}).items()
+                      if isinstance(clauses, dict) and str(op).lower() in _CONFINING
+                      for k, v in clauses.items()}
         confined = any(values and all(str(v) == account_id for v in values)
                        for key, values in conditions.items() if key in _ACCOUNT_KEYS)
         for name in map(str, names):

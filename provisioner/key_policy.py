@@ -31,8 +31,8 @@ def _list(value: Any) -> list:
     return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _names(statement: dict, caller: Caller) -> bool:
-    principal = statement.get("Principal")
+def _names(statement: dict, caller: Caller, element: str = "Principal") -> bool:
+    principal = statement.get(element)
     if principal == "*":
         return True
     if not isinstance(principal, dict):
@@ -48,9 +48,19 @@ def _names(statement: dict, caller: Caller) -> bool:
 
 
 def _applies(statement: dict, caller: Caller, action: str) -> bool:
-    if "NotPrincipal" in statement or not _names(statement, caller):
+    # NotPrincipal and NotAction turn a Deny on everyone and everything they do not name: a Deny
+    # with NotPrincipal the account root cuts every service principal off the key
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html).
+    # An Allow with NotPrincipal is counted as granting nothing: a doubt must not pass as access.
+    if "NotPrincipal" in statement:
+        if str(statement.get("Effect")).lower() != "deny" or _names(statement, caller, "NotPrincipal"):
+            return False
+    elif not _names(statement, caller):
         return False
-    if not any(glob(str(a), action, True) for a in _list(statement.get("Action"))):
+    if "NotAction" in statement:
+        if any(glob(str(a), action, True) for a in _list(statement.get("NotAction"))):
+            return False
+    elif not any(glob(str(a), action, True) for a in _list(statement.get("Action"))):
         return False
     context = {"aws:principalarn": None if caller.service else caller.principal,
                "aws:principalisawsservice": "true" if caller.service else "false",

@@ -131,3 +131,17 @@ def test_a_clause_on_a_key_the_caller_cannot_escape_is_not_a_gap():
         _sid(deployed, "HardenDenyAllocateAddress")["Condition"]["StringLikeIfExists"] = {"aws:CalledVia": ["*", ""]}
     # StringLikeIfExists with "*": absent, any value and the empty string all hold.
     assert weaker_cases(allocate_address_scp(GUARDED), _weaken(change)) == []
+
+
+def test_without_baseline_protection_nobody_takes_over_or_passes_an_allow_listed_role():
+    """README: with scp.protect_baseline = false the take-over statement exempts nobody, the
+    pipeline included; other roles stay free to be passed and edited."""
+    from tests.guardrail_cases import ACCT, PIPELINE
+    from tests.policy_eval import Request, scp_verdict
+    unprotected = parse_baseline({**GUARDED_CONFIG, "scp": {**GUARDED_CONFIG["scp"], "protect_baseline": False}})
+    documents = _documents(unprotected)
+    assert [p.control for p in harden_scps(unprotected)] == ["scp.allocate_address"]
+    for who in (PIPELINE, NET_ADMIN, f"arn:aws:iam::{ACCT}:role/Developer"):
+        for action in ("iam:PassRole", "iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:CreateAccessKey"):
+            assert scp_verdict(documents, Request(who, action, NET_ADMIN)) == "deny", (who, action)
+        assert scp_verdict(documents, Request(who, "iam:PassRole", f"arn:aws:iam::{ACCT}:role/app-role")) == "allow"

@@ -57,6 +57,11 @@ CASES = [
                         ("lightsail:AllocateStaticIp", "eu-west-1"), ("lightsail:AttachStaticIp", "eu-west-1"))],
     ("allow-listed Global Accelerator (us-west-2 only, not Region-bound)", NET_ADMIN,
      "globalaccelerator:CreateAccelerator", "*", _r("us-west-2"), "allow"),
+    # The regional ways to a public IPv4 address are bound to allowed_regions like the Elastic IP calls.
+    *[(f"allow-listed {a} outside allowed_regions", NET_ADMIN, a, "*", _r("ap-south-1"), "deny")
+      for a in ("ec2:ProvisionByoipCidr", "ec2:CreatePublicIpv4Pool", "lightsail:AllocateStaticIp")],
+    ("allow-listed Lightsail static IP in an allowed Region", NET_ADMIN, "lightsail:AllocateStaticIp", "*",
+     _r("eu-west-1"), "allow"),
     # -- ordinary workloads ------------------------------------------------------------------------
     ("workload RunInstances", DEV, "ec2:RunInstances", "*", _r("ap-south-1"), "allow"),
     ("workload DescribeAddresses", DEV, "ec2:DescribeAddresses", "*", _r("us-east-1"), "allow"),

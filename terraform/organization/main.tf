@@ -25,7 +25,7 @@ module "scp" {
       {
         "Sid"       = "HardenDenyAllocateAddressOutsideRegions"
         "Effect"    = "Deny"
-        "Action"    = ["ec2:AcceptAddressTransfer", "ec2:AllocateAddress", "ec2:AssociateAddress", "ec2:AssociateNatGatewayAddress", "ec2:DisassociateAddress", "ec2:DisassociateNatGatewayAddress", "ec2:EnableAddressTransfer", "ec2:ReleaseAddress"]
+        "Action"    = ["ec2:AcceptAddressTransfer", "ec2:AdvertiseByoipCidr", "ec2:AllocateAddress", "ec2:AssociateAddress", "ec2:AssociateNatGatewayAddress", "ec2:CreatePublicIpv4Pool", "ec2:DisassociateAddress", "ec2:DisassociateNatGatewayAddress", "ec2:EnableAddressTransfer", "ec2:ProvisionByoipCidr", "ec2:ProvisionPublicIpv4PoolCidr", "ec2:ReleaseAddress", "lightsail:AllocateStaticIp", "lightsail:AttachStaticIp"]
         "Resource"  = "*"
         "Condition" = { "StringNotEquals" = { "aws:RequestedRegion" = ["eu-west-1", "us-east-1"] } }
       },

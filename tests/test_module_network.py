@@ -16,7 +16,11 @@ def test_default_groups_are_adopted_with_no_rules(mod: dict):
     [group] = mod["resource"]["aws_default_security_group"].values()
     assert group["for_each"] == "${toset(local.vpc_ids)}" and group["region"] == "${var.region}"
     assert "ingress" not in group and "egress" not in group  # no block: every rule is removed
-    assert mod["data"]["aws_vpcs"]["all"]["region"] == "${var.region}"
+    vpcs = mod["data"]["aws_vpcs"]["all"]
+    assert vpcs["region"] == "${var.region}"
+    # Only VPCs this account owns: a shared VPC's default group is its owner's to manage.
+    assert vpcs["filter"] == [{"name": "owner-id", "values": ["${data.aws_caller_identity.current.account_id}"]}]
+    assert "aws_caller_identity" in mod["data"]
 
 
 def test_network_variables_documented(mod: dict):

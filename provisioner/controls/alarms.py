@@ -405,7 +405,7 @@ def cpu(ctx: CheckContext) -> list[Finding]:
 # the module declares (<prefix>-alarm-state-changes), which this fix does not create.
 
 # The module's local.cpu_fleet_query (tests/controls/test_fix_alarms_cpu.py holds them together).
-CPU_FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'
+CPU_FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId ORDER BY AVG() DESC'
 
 
 def cpu_fleet_alarm_name(ctx: CheckContext) -> str:
@@ -461,12 +461,12 @@ def topic_key_policy(ctx: CheckContext) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "EnableAccountAdministration", "Effect": "Allow", "Principal": {"AWS": root},
          "Action": "kms:*", "Resource": "*"},
-        {"Sid": "AllowCloudWatchAlarmsOfThisAccount", "Effect": "Allow",
+        # Neither publisher is known to send aws:SourceAccount/SourceArn on these KMS calls (see the
+        # module): both are bound to the topic by SNS's encryption context instead.
+        {"Sid": "AllowCloudWatchAlarmsForThisTopicOnly", "Effect": "Allow",
          "Principal": {"Service": "cloudwatch.amazonaws.com"},
          "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
-         "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}},
-        # EventBridge sends no aws:SourceAccount/SourceArn on these KMS calls (see the module):
-        # bound to the topic by SNS's encryption context instead.
+         "Condition": {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": alarm_topic_arn(ctx)}}},
         {"Sid": "AllowEventBridgeForThisTopicOnly", "Effect": "Allow",
          "Principal": {"Service": "events.amazonaws.com"},
          "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",

@@ -55,7 +55,12 @@ locals {
   # an Auto Scaling fleet does not change the plan (CloudWatch User Guide, "Create a CloudWatch
   # alarm based on a Metrics Insights query":
   # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create_Metrics_Insights_Alarm.html).
-  cpu_fleet_query = "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"
+  # That page asks a multi-time-series alarm's query for two clauses, GROUP BY and ORDER BY (its
+  # per-resource example: ... GROUP BY DBInstanceIdentifier ORDER BY AVG() DESC). ORDER BY also
+  # decides which 500 series a larger fleet returns: without it "you can't control which 500
+  # matching metrics are returned"; with AVG() DESC they are the busiest instances
+  # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-limits.html).
+  cpu_fleet_query = "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId ORDER BY AVG() DESC"
   # Metrics Insights has no sub-minute data: a 10 or 30 second period is evaluated per minute.
   cpu_fleet_period = max(60, var.cpu_period_seconds)
   # Limits of alarms on Metrics Insights queries ("Limits", CloudWatch User Guide:
@@ -78,7 +83,7 @@ locals {
 
 data "aws_iam_policy_document" "topic_key" {
   #checkov:skip=CKV_AWS_109:This is a KMS key policy: Resource "*" means this key only, and kms:* goes to the account root only, which delegates key administration to IAM (AWS default key policy); without it the key is unmanageable.
-  #checkov:skip=CKV_AWS_111:This is a KMS key policy: Resource "*" means this key only; write access is limited to the account root (delegation to IAM) and, for GenerateDataKey*/Decrypt, to CloudWatch of this account (aws:SourceAccount) and to EventBridge for this topic only (SNS encryption context).
+  #checkov:skip=CKV_AWS_111:This is a KMS key policy: Resource "*" means this key only; write access is limited to the account root (delegation to IAM) and, for GenerateDataKey*/Decrypt, to CloudWatch alarms and EventBridge for this topic only (SNS encryption context).
   #checkov:skip=CKV_AWS_356:This is a KMS key policy: in a key policy Resource must be "*" and means this key only, so it cannot be narrowed further.
   count = local.create_key ? 1 : 0
 
@@ -98,8 +103,16 @@ data "aws_iam_policy_document" "topic_key" {
 
   # CloudWatch alarms and EventBridge publish to an encrypted topic only if they may
   # use its key; the AWS managed aws/sns key cannot grant that, hence this key.
+  #
+  # AWS's statement for CloudWatch alarms has no condition at all
+  # (https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns); whether CloudWatch
+  # sends aws:SourceAccount on the KMS calls SNS makes for it is documented nowhere, and a
+  # statement conditioned on a key that is absent would silence every alarm without an error.
+  # So, as for EventBridge below, the key is bound to this one topic by the encryption context
+  # SNS puts on every data key (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html);
+  # which alarms may publish is the topic policy's job (aws:SourceArn = this module's alarms).
   statement {
-    sid       = "AllowCloudWatchAlarmsOfThisAccount"
+    sid       = "AllowCloudWatchAlarmsForThisTopicOnly"
     effect    = "Allow"
     actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
     resources = ["*"]
@@ -111,8 +124,8 @@ data "aws_iam_policy_document" "topic_key" {
 
     condition {
       test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.topic_arn_for_policy]
     }
   }
 
@@ -360,8 +373,11 @@ data "aws_servicequotas_service_quota" "elastic_ips" {
 }
 
 locals {
-  watch_eip_pool   = var.eip_pool_alarm_share != null
-  eip_usage_metric = try(data.aws_servicequotas_service_quota.elastic_ips[0].usage_metric[0], null)
+  watch_eip_pool = var.eip_pool_alarm_share != null
+  # The provider lists a usage_metric whenever the API returns a UsageMetric object, empty or not
+  # (flattenUsageMetric in internal/service/servicequotas/service_quota_data_source.go), so one
+  # without a metric name counts as none: an alarm on an empty namespace and name fails the apply.
+  eip_usage_metric = try(coalesce(data.aws_servicequotas_service_quota.elastic_ips[0].usage_metric[0].metric_name), null) == null ? null : data.aws_servicequotas_service_quota.elastic_ips[0].usage_metric[0]
   # Service Quotas names the dimensions in lower case (class, resource, ...); CloudWatch in title case.
   eip_usage_dimensions = local.eip_usage_metric == null ? {} : {
     for key, value in try(local.eip_usage_metric.metric_dimensions[0], {}) : title(key) => value if value != ""

@@ -24,7 +24,8 @@ import botocore.exceptions
 from provisioner import converge, resources
 from provisioner.aws import AwsSession, error_code, paginate, partition_for
 from provisioner.baseline import Baseline
-from provisioner.policies import PolicyError, allocate_address_policy_name, baseline_protection_policy_name, harden_scps
+from provisioner.policies import (PolicyError, alarm_state_rule_name, allocate_address_policy_name,
+                                 baseline_protection_policy_name, harden_scps)
 from provisioner.render import hcl_string
 
 IMPORTS_FILE = "harden_imports.tf"
@@ -163,10 +164,10 @@ class _Finder:
             return
         m, ec2 = _regional("ebs_encryption", region), self.aws.client("ec2", region)
         if region not in self.b.ebs.kms_key_arns:
-            self.key(m, region, resources.Key(f"alias/{self.b.name_prefix}-ebs", "", {}, {}, 0))
+            self.key(m, region, resources.Key(resources.ebs_key_alias(self.b), "", {}, {}, 0))
         if ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"]:
             self.add(f"{m}.aws_ebs_encryption_by_default.this", f"default@{region}", "EBS encryption by default")
-        wanted = self.b.ebs.kms_key_arns.get(region) or _arn_of(self.aws, region, f"alias/{self.b.name_prefix}-ebs")
+        wanted = self.b.ebs.kms_key_arns.get(region) or _arn_of(self.aws, region, resources.ebs_key_alias(self.b))
         if wanted and ec2.get_ebs_default_kms_key_id().get("KmsKeyId") == wanted:
             self.add(f"{m}.aws_ebs_default_kms_key.this", f"{wanted}@{region}", "default EBS key")
 
@@ -175,7 +176,7 @@ class _Finder:
             return
         m, topic = _regional("alarms", region), self.b.topic_name
         if region == self.b.home_region:  # the one topic and its key live in the home region
-            self.key(m, region, resources.Key(f"alias/{topic}", "", {}, {}, 0), name="topic")
+            self.key(m, region, resources.Key(resources.topic_key_alias(self.b), "", {}, {}, 0), name="topic")
             arn = f"arn:{partition_for(region)}:sns:{region}:{self.account}:{topic}"
             try:
                 attrs = self.aws.client("sns", region).get_topic_attributes(TopicArn=arn)["Attributes"]
@@ -202,14 +203,31 @@ class _Finder:
     def event_forwarding_role(self) -> None:
         if not self.b.alarms.enabled:
             return
-        iam = self.aws.client("iam")
-        name = f"{self.b.name_prefix}-events-to-home-region"  # templates/account/iam.tf.j2
-        if converge.role_arn(iam, name) is None:
+        role = resources.event_forwarding_role(self.b, self.account)
+        self.role("", role, "event_forwarding", {resources.EVENT_FORWARDING_POLICY: "event_forwarding"})
+
+    def alarm_route(self, region: str) -> None:
+        """The alarm state route the alarms.cpu fix creates: the region's rule and its target (the
+        topic in the home region, the home bus elsewhere). Import IDs: the rule's name, and
+        rule/target-id for a target on the default bus:
+        https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/cloudwatch_event_target#import"""
+        if not self.b.alarms.enabled:
             return
-        self.add("aws_iam_role.event_forwarding", name, f"IAM role {name}")
-        if "put-events-on-home-bus" in set(paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)):
-            self.add("aws_iam_role_policy.event_forwarding", f"{name}:put-events-on-home-bus",
-                     f"inline policy put-events-on-home-bus of {name}")
+        m, events, rule = _regional("alarms", region), self.aws.client("events", region), alarm_state_rule_name(self.b)
+        try:
+            events.describe_rule(Name=rule)
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            return
+        self.add(f"{m}.aws_cloudwatch_event_rule.alarm_state_changes", f"{rule}@{region}", f"EventBridge rule {rule}")
+        targets = {t["Id"] for t in paginate(events, "list_targets_by_rule", "Targets", Rule=rule)}
+        home = region == self.b.home_region
+        target = resources.ALARM_ROUTE_TOPIC_TARGET if home else resources.ALARM_ROUTE_BUS_TARGET
+        if target in targets:
+            address = "alarm_state_changes[0]" if home else f"to_home_bus{_key('alarm_state_changes')}"
+            self.add(f"{m}.aws_cloudwatch_event_target.{address}", f"{rule}/{target}@{region}",
+                     f"target {target} of {rule}")
 
     def scp(self) -> None:
         if not self.b.scp.enabled:
@@ -272,6 +290,7 @@ def discover(aws: AwsSession, baseline: Baseline, account: str, regions: Iterabl
         finder.config(region)
         finder.ebs(region)
         finder.alarms(region)
+        finder.alarm_route(region)
     finder.scp()
     return finder.found
 

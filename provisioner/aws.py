@@ -190,6 +190,10 @@ class AwsSession:
             core = session._session  # the boto3 session's botocore session (tests hand one in)
         else:
             core = shared_botocore_session(profile)
+            # botocore reads a profile only when a value is first asked of it, which a run would
+            # report as AWS being unreachable (exit 3): a misspelt --profile is usage (exit 2).
+            if profile and profile not in core.available_profiles:
+                raise botocore.exceptions.ProfileNotFound(profile=profile)
         self.default_region = region or core.get_config_variable("region") or "us-east-1"
         self._config = Config(
             retries={"mode": "adaptive", "max_attempts": max_attempts},

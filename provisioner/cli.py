@@ -549,11 +549,26 @@ def _sources(terraform_dir: Optional[Path], config: Optional[Path]):
                    config_file=path, base=Path.cwd())
 
 
+def _check_role_arn(role_arn: str) -> None:
+    """--role-arn is usage: a value that is not an IAM role ARN is exit 2 here, not exit 3 from
+    STS's parameter validation once the run has started."""
+    from provisioner.aws import parse_arn
+
+    try:
+        arn = parse_arn(role_arn)
+    except ValueError:
+        arn = {}
+    if arn.get("service") != "iam" or not arn.get("resource", "").startswith("role/") or not arn.get("account"):
+        fail(f"--role-arn {role_arn!r}: expected an IAM role ARN such as arn:aws:iam::123456789012:role/NAME")
+
+
 def _aws_session(baseline: Baseline, profile: Optional[str], role_arn: Optional[str], workers: int = 8):
     import botocore.exceptions
 
     from provisioner.aws import AwsSession, describe_error
 
+    if role_arn is not None:
+        _check_role_arn(role_arn)
     try:
         return AwsSession(profile=profile, role_arn=role_arn, region=baseline.home_region, max_workers=workers)
     except botocore.exceptions.ProfileNotFound as exc:
@@ -603,9 +618,9 @@ def verify(
     resume: Optional[Path] = typer.Option(None, "--resume", metavar="FILE", help="With --organization-role and "
                                           "--format jsonl: continue an interrupted run, appending to FILE and "
                                           "skipping the accounts it already holds."),
-    processes: Optional[int] = typer.Option(None, "--processes", min=1, max=64, help="With --organization-role: "
+    processes: Optional[int] = typer.Option(None, "--processes", min=1, max=64, metavar="N", help="With --organization-role: "
                                             "worker processes (default: one per 100 accounts, at most one per CPU)."),
-    account_workers: Optional[int] = typer.Option(None, "--account-workers", min=1, max=64, help="With "
+    account_workers: Optional[int] = typer.Option(None, "--account-workers", min=1, max=64, metavar="N", help="With "
                                                   "--organization-role: accounts verified at once per process "
                                                   "(default 8). In flight at most: processes x this x --workers."),
     sequential: bool = typer.Option(False, "--sequential", help="With --organization-role: one account after "

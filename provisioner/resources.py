@@ -15,6 +15,7 @@ from typing import Any
 
 from provisioner.aws import dns_suffix_for, partition_for
 from provisioner.baseline import Baseline
+from provisioner.policies import address_rule_name, alarm_state_rule_name
 
 POLICY_VERSION = "2012-10-17"
 
@@ -98,6 +99,13 @@ class FlowLog:
     log_group: LogGroup | None
     role: Role | None
     s3_destination: str | None      # bucket ARN/prefix/, for an s3 destination
+    destination_options: dict[str, Any] | None = None   # CreateFlowLogs DestinationOptions, for s3
+
+
+# The flow_logs module's destination_options for an s3 destination (its variables' defaults, which
+# the account root keeps): AWS's own default would be daily partitions, and the provider replaces
+# a flow log whose options differ. Hive-style keys would fall outside the prefix the bucket policy grants.
+S3_FLOW_LOG_OPTIONS = {"FileFormat": "plain-text", "HiveCompatiblePartitions": False, "PerHourPartition": True}
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,10 @@ def _flow_logs_prefix(baseline: Baseline) -> str | None:
     return flow.s3_key_prefix if flow.enabled and flow.destination == "s3" else None
 
 
+def trail_key_alias(baseline: Baseline) -> str:
+    return f"alias/{baseline.name_prefix}-cloudtrail"
+
+
 def trail_key(baseline: Baseline, account: str) -> Key:
     site = _home(baseline, account)
     s3_via = {"kms:CallerAccount": account, "kms:ViaService": f"s3.{site.region}.{site.dns_suffix}"}
@@ -223,7 +235,7 @@ def trail_key(baseline: Baseline, account: str) -> Key:
                                  {"StringEquals": {"aws:SourceAccount": account},
                                   "ArnLike": {"aws:SourceArn": f"arn:{site.partition}:logs:*:{account}:*"}}))
     bucket = baseline.log_bucket_name(account)
-    return Key(f"alias/{baseline.name_prefix}-cloudtrail",
+    return Key(trail_key_alias(baseline),
                f"Encrypts the CloudTrail trail {baseline.trail_name}, its CloudWatch Logs copy and the AWS Config "
                f"/ VPC flow log objects in {bucket}",
                _policy(*statements), tags(baseline), baseline.kms.deletion_window_days)
@@ -364,7 +376,8 @@ def flow_log(baseline: Baseline, site: Site, vpc_id: str) -> FlowLog:
     return FlowLog(vpc_id, settings.traffic_type, settings.max_aggregation_interval,
                    tags(baseline, f"{baseline.name_prefix}-flow-logs-{vpc_id}"), settings.destination,
                    flow_log_group(baseline, site) if to_cloudwatch else None,
-                   flow_log_role(baseline, site) if to_cloudwatch else None, s3)
+                   flow_log_role(baseline, site) if to_cloudwatch else None, s3,
+                   None if to_cloudwatch else dict(S3_FLOW_LOG_OPTIONS))
 
 
 # -- config: the recorder role (account root module), recorder and channel per region --------------
@@ -405,7 +418,41 @@ def config_channel(baseline: Baseline, account: str) -> Channel:
                    baseline.config.delivery_frequency)
 
 
+# -- the regional keys of the ebs_encryption and alarms modules (their policies: controls/ebs.py,
+# controls/alarms.py) ------------------------------------------------------------------------------
+
+def ebs_key_alias(baseline: Baseline) -> str:
+    return f"alias/{baseline.name_prefix}-ebs"
+
+
+def topic_key_alias(baseline: Baseline) -> str:
+    return f"alias/{baseline.topic_name}"
+
+
 # -- network ----------------------------------------------------------------------------------------
 
 def default_security_group(baseline: Baseline, vpc_id: str) -> DefaultSecurityGroup:
     return DefaultSecurityGroup(vpc_id, tags(baseline, f"{baseline.name_prefix}-default-closed"))
+
+
+# -- alarms: the route of the other regions' alarm state changes to the home topic -----------------
+# templates/account/iam.tf.j2 (the forwarding role, global) and templates/modules/alarms (the
+# rules and their targets, per region).
+
+EVENT_FORWARDING_POLICY = "put-events-on-home-bus"   # aws_iam_role_policy.event_forwarding
+ALARM_ROUTE_TOPIC_TARGET = "security-alarms-topic"    # aws_cloudwatch_event_target.alarm_state_changes (home)
+ALARM_ROUTE_BUS_TARGET = "home-region-event-bus"      # aws_cloudwatch_event_target.to_home_bus (elsewhere)
+
+
+def event_forwarding_role(baseline: Baseline, account: str) -> Role:
+    """The role EventBridge assumes to put this baseline's rules' events on the home bus."""
+    site = _home(baseline, account)
+    rules = [f"arn:{site.partition}:events:*:{account}:rule/{name}"
+             for name in (address_rule_name(baseline), alarm_state_rule_name(baseline))]
+    trust = _policy({"Effect": "Allow", "Principal": _service("events.amazonaws.com"), "Action": "sts:AssumeRole",
+                     "Condition": {"StringEquals": {"aws:SourceAccount": account},
+                                   "ArnLike": {"aws:SourceArn": rules}}})
+    allow = _policy(_identity("PutEventsOnTheHomeBusOnly", "events:PutEvents", site.arn("events", "event-bus/default")))
+    return Role(f"{baseline.name_prefix}-events-to-home-region",
+                f"EventBridge sends harden's Elastic IP events and alarm state changes to the default event bus of "
+                f"{site.region}", trust, tags(baseline), inline={EVENT_FORWARDING_POLICY: allow})

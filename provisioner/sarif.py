@@ -26,8 +26,11 @@ from provisioner.severity import SECURITY_SEVERITY
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT_KEY = "harden/v1"
-_LEVEL = {"fail": "error", "error": "warning", "suppressed": "note", "skipped": "note", "pass": "none"}
-_KIND = {"fail": "fail", "error": "review", "suppressed": "pass", "skipped": "notApplicable", "pass": "pass"}
+# SARIF 2.1.0 §3.27.10: a level other than "none" requires kind "fail"
+# (https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/sarif-v2.1.0-errata01-os-complete.html).
+# A suppressed finding is still a failure, accepted through its `suppressions` entry (§3.35).
+_LEVEL = {"fail": "error", "error": "none", "suppressed": "note", "skipped": "none", "pass": "none"}
+_KIND = {"fail": "fail", "error": "review", "suppressed": "fail", "skipped": "notApplicable", "pass": "pass"}
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,29 @@ def test_the_workflow_passes_the_github_workflow_schema():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+WORKFLOWS = sorted((REPO / "examples" / "ci").glob("github-actions*.yml"))
+
+
+@pytest.mark.parametrize("workflow", [w for w in WORKFLOWS if w != WORKFLOW], ids=lambda p: p.name)
+def test_the_other_workflows_pass_the_github_workflow_schema(workflow):
+    proc = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_install_line_names_the_distribution():
+    """pip refuses `NAME @ git+URL` when NAME is not the distribution's name, so every install
+    line of the CI material and the README says the one in pyproject.toml."""
+    import tomllib
+
+    name = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["name"]
+    texts = {p.name: p.read_text() for p in [*WORKFLOWS, REPO / "README.md"]}
+    spelled = {(f, m) for f, text in texts.items()
+               for m in re.findall(r'install "([A-Za-z0-9_.-]+)(?:\[[^\]]*\])? @ git\+', text)}
+    assert {f for f, _ in spelled} >= {"README.md", "github-actions-organization.yml"}, spelled
+    assert {(f, m) for f, m in spelled if m != name} == set()
+
+
 def test_the_workflow_does_what_the_readme_says():
     doc = yaml.safe_load(WORKFLOW.read_text())
     assert "harden-aws @ git+" in doc["env"]["HARDEN_SPEC"]
@@ -84,7 +107,7 @@ def test_the_workflow_does_what_the_readme_says():
 
 
 def test_every_harden_command_in_the_ci_material_parses():
-    sources = {WORKFLOW: WORKFLOW.read_text(), REPO / "Makefile": (REPO / "Makefile").read_text(),
+    sources = {**{w: w.read_text() for w in WORKFLOWS}, REPO / "Makefile": (REPO / "Makefile").read_text(),
                REPO / "examples" / "demo.sh": (REPO / "examples" / "demo.sh").read_text()}
     hooks = yaml.safe_load(HOOKS.read_text())
     sources[HOOKS] = "\n".join(f"{h['entry']} {' '.join(h.get('args', []))}" for h in hooks)

@@ -109,7 +109,7 @@ def test_every_help_has_examples_and_fits_80_columns():
         # real metavars (REGION[,REGION...], FILE, ARN), not <list[str]>, TEXT or <str>
         # (in the Options section: typer lists a repeated *argument* with its Python type, see report merge)
         options = proc.stdout.split("Options:", 1)[-1]
-        assert not [w for w in ("list[", "<str>", " TEXT") if w in options], path
+        assert not [w for w in ("list[", "<str>", " TEXT", "<int", "<float", "<path>") if w in options], path
     top = _run(["-h"]).stdout
     for name in ("render", "verify", "drift", "sandbox"):
         assert f"\n  {name} " in top
@@ -129,6 +129,24 @@ def test_usage_errors_are_one_line_exit_2(args, expected):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
     assert "-h'" in lines[0]  # says where to look
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["verify", "--role-arn", "notarn"], "--role-arn 'notarn': expected an IAM role ARN"),
+    (["remediate", "--role-arn", "arn:aws:iam::123456789012:user/alice"], "expected an IAM role ARN"),
+    (["verify", "--profile", "no-such-profile-here"], "no-such-profile-here"),
+    (["eip", "release", "--profile", "no-such-profile-here"], "no-such-profile-here"),
+])
+def test_bad_credentials_flags_are_usage_errors(args, expected, tmp_path):
+    """A malformed --role-arn or a profile that does not exist is the user's input: one line,
+    exit 2, before any AWS call (it was exit 3, 'could not start', as if AWS were down)."""
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    proc = _run(args, env={"AWS_CONFIG_FILE": str(empty), "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+                           "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("no harden.toml")]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
 
 
 def test_version_flag_and_command_agree_with_the_distribution():

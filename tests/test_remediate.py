@@ -59,6 +59,9 @@ def test_s3_destination_with_prefix(aws):
                 "ResourceIds": [vpc_id], "ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "s3",
                 "LogDestination": f"arn:aws:s3:::harden-logs-123456789012-{REGION}/flow-logs/",
                 "MaxAggregationInterval": 600,
+                # The module's destination_options, not the API's daily partitions.
+                "DestinationOptions": {"FileFormat": "plain-text", "HiveCompatiblePartitions": False,
+                                       "PerHourPartition": True},
                 "TagSpecifications": [{"ResourceType": "vpc-flow-log", "Tags": [
                     {"Key": "ManagedBy", "Value": "harden"}, {"Key": "Name", "Value": f"harden-flow-logs-{vpc_id}"}]}],
             })

@@ -228,6 +228,18 @@ def test_sarif_is_valid_and_github_ready(verified, rendered, tmp_path, monkeypat
     assert sorted(r["partialFingerprints"][FINGERPRINT_KEY] for r in again["runs"][0]["results"]) == sorted(prints)
 
 
+def test_every_status_keeps_sarif_kind_and_level_consistent(verified):
+    """SARIF 2.1.0 §3.27.10: a level other than "none" is only allowed with kind "fail" (the schema
+    cannot say so). A suppressed failure stays kind fail, with its accepted suppression."""
+    report, _ = verified
+    doc = to_sarif(report, RULES, statuses=("fail", "error", "suppressed", "skipped", "pass"))
+    results = doc["runs"][0]["results"]
+    assert {r["properties"]["status"] for r in results} >= {"fail", "pass", "suppressed"}
+    assert [(r["kind"], r["level"]) for r in results if r["level"] != "none" and r["kind"] != "fail"] == []
+    suppressed = [r for r in results if r["properties"]["status"] == "suppressed"]
+    assert all(r["kind"] == "fail" and r["suppressions"][0]["status"] == "accepted" for r in suppressed)
+
+
 def test_config_outside_the_repository_points_into_it(verified, rendered, tmp_path):
     """A harden.toml kept outside the repository: results without Terraform point at the rendered
     root module instead, a file GitHub can show."""

@@ -157,7 +157,9 @@ def test_sarif_has_one_result_per_failure_by_default_and_per_finding_on_request(
     rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
     for result in run["results"]:
         assert rule_ids[result["ruleIndex"]] == result["ruleId"]
-    assert {r["level"] for r in run["results"]} == {"error", "warning", "note", "none"}
+    # SARIF 2.1.0 3.27.10: only kind "fail" may carry a level other than "none".
+    assert {(r["kind"], r["level"]) for r in run["results"]} == {
+        ("fail", "error"), ("review", "none"), ("notApplicable", "none"), ("pass", "none")}
 
 
 def test_exit_codes():

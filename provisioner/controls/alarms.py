@@ -440,25 +440,17 @@ def alarm_state_pattern(prefix: str, home_region: str, *, home: bool) -> dict[st
 
 
 def event_forwarding_role_name(ctx: CheckContext) -> str:
-    return f"{ctx.baseline.name_prefix}-events-to-home-region"
+    return resources.event_forwarding_role(ctx.baseline, ctx.account_id).name
 
 
 def event_forwarding_policies(ctx: CheckContext) -> tuple[dict[str, Any], dict[str, Any]]:
     """The account root's event forwarding role (templates/account/iam.tf.j2): trust, permissions."""
-    p, account, prefix, home = partition(ctx.region), ctx.account_id, ctx.baseline.name_prefix, ctx.baseline.home_region
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": account}, "ArnLike": {"aws:SourceArn": [
-            f"arn:{p}:events:*:{account}:rule/{prefix}-elastic-ip-api-calls",
-            f"arn:{p}:events:*:{account}:rule/{prefix}-alarm-state-changes"]}}}]}
-    allow = {"Version": "2012-10-17", "Statement": [{
-        "Sid": "PutEventsOnTheHomeBusOnly", "Effect": "Allow", "Action": "events:PutEvents",
-        "Resource": f"arn:{p}:events:{home}:{account}:event-bus/default"}]}
-    return trust, allow
+    role = resources.event_forwarding_role(ctx.baseline, ctx.account_id)
+    return role.trust, role.inline[resources.EVENT_FORWARDING_POLICY]
 
 
 def topic_key_alias(ctx: CheckContext) -> str:
-    return f"alias/{ctx.baseline.topic_name}"
+    return resources.topic_key_alias(ctx.baseline)
 
 
 def topic_key_policy(ctx: CheckContext) -> dict[str, Any]:
@@ -502,7 +494,8 @@ def _topic_key_exists(ctx: CheckContext) -> bool:
 def topic_key(ctx: CheckContext) -> resources.Key:
     """The alarms module's topic key of this region, as a description converge can create."""
     return resources.Key(topic_key_alias(ctx), f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security "
-                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline), 30)
+                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline),
+                         ctx.baseline.kms.deletion_window_days)
 
 
 def _ensure_topic_key(ctx: CheckContext) -> tuple[str, str | None]:
@@ -632,19 +625,7 @@ def _cpu_alarm_action(ctx: CheckContext, finding: Finding, topic_arn: str | None
 
 
 def _ensure_forwarding_role(ctx: CheckContext) -> str:
-    iam, name = ctx.client("iam"), event_forwarding_role_name(ctx)
-    trust, allow = event_forwarding_policies(ctx)
-    try:
-        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
-                              Description=f"EventBridge sends harden's Elastic IP events and alarm state changes "
-                                          f"to the default event bus of {ctx.baseline.home_region}",
-                              Tags=[{"Key": k, "Value": v} for k, v in ctx.baseline.tags.items()])["Role"]["Arn"]
-    iam.put_role_policy(RoleName=name, PolicyName="put-events-on-home-bus", PolicyDocument=json.dumps(allow))
-    return arn
+    return converge.ensure_role(ctx.client("iam"), resources.event_forwarding_role(ctx.baseline, ctx.account_id))
 
 
 def _route_action(ctx: CheckContext) -> Action:
@@ -659,11 +640,13 @@ def _route_action(ctx: CheckContext) -> Action:
             raise RuntimeError(f"the home topic {topic} does not exist: route not created")
         role_arn = _ensure_forwarding_role(ctx)
         home_events = ctx.client("events", home)
+        # Tags as the module's rules carry them (var.tags); PutRule applies them when it creates the rule.
+        tags = [{"Key": k, "Value": v} for k, v in resources.tags(ctx.baseline).items()]
         home_events.put_rule(Name=rule, State="ENABLED", EventPattern=json.dumps(alarm_state_pattern(prefix, home, home=True)),
                              Description=f"State changes of the {prefix}-* alarms of the other regions, to the topic "
-                                         "(harden alarms.*).")
+                                         "(harden alarms.*).", Tags=tags)
         home_events.put_targets(Rule=rule, Targets=[{
-            "Id": "security-alarms-topic", "Arn": topic,
+            "Id": resources.ALARM_ROUTE_TOPIC_TARGET, "Arn": topic,
             "InputTransformer": {"InputPathsMap": {"alarm": "$.detail.alarmName", "region": "$.region",
                                                    "state": "$.detail.state.value", "reason": "$.detail.state.reason",
                                                    "time": "$.time"},
@@ -671,8 +654,9 @@ def _route_action(ctx: CheckContext) -> Action:
         events = ctx.client("events")
         events.put_rule(Name=rule, State="ENABLED", EventPattern=json.dumps(alarm_state_pattern(prefix, home, home=False)),
                         Description=f"State changes of the {prefix}-* alarms in {ctx.region}, to the home region's "
-                                    "event bus (harden alarms.*).")
-        events.put_targets(Rule=rule, Targets=[{"Id": "home-region-event-bus", "Arn": home_bus, "RoleArn": role_arn}])
+                                    "event bus (harden alarms.*).", Tags=tags)
+        events.put_targets(Rule=rule, Targets=[{"Id": resources.ALARM_ROUTE_BUS_TARGET, "Arn": home_bus,
+                                                       "RoleArn": role_arn}])
         return {"message": f"{rule} in {ctx.region} -> {home_bus} -> {rule} -> {topic}"}
 
     return Action(ctx.control_id, ctx.region, rule,

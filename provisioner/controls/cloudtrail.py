@@ -719,7 +719,7 @@ def baseline_kms_key_arn(aws: AwsSession, baseline) -> str | None:
     and is enabled; the AWS Config delivery channel uses it too."""
     kms = aws.client("kms", baseline.home_region)
     try:
-        meta = kms.describe_key(KeyId=f"alias/{baseline.name_prefix}-cloudtrail")["KeyMetadata"]
+        meta = kms.describe_key(KeyId=resources.trail_key_alias(baseline))["KeyMetadata"]
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "NotFoundException":
             return None
@@ -925,10 +925,10 @@ def _create_action(ctx: CheckContext) -> Action:
     first = f"First creates {', then '.join(todo)}, as the cloudtrail module declares them. " if todo else ""
     description = (f"create the baseline trail {name} in {home}: multi-region, global service events, log file "
                    f"validation, read and write management events, to s3://{bucket}/"
-                   f"{ctx.baseline.cloudtrail.s3_key_prefix}/, encrypted with alias/{ctx.baseline.name_prefix}-"
-                   f"cloudtrail, copied to CloudWatch Logs; then start logging. {first}An existing bucket is used "
+                   f"{ctx.baseline.cloudtrail.s3_key_prefix}/, encrypted with {resources.trail_key_alias(ctx.baseline)}, "
+                   f"copied to CloudWatch Logs; then start logging. {first}An existing bucket is used "
                    "only if its policy lets CloudTrail write")
-    calls = (converge.key_calls(ctx.client("kms", home), f"alias/{ctx.baseline.name_prefix}-cloudtrail")
+    calls = (converge.key_calls(ctx.client("kms", home), resources.trail_key_alias(ctx.baseline))
              + ["s3:CreateBucket (if missing)", "logs:CreateLogGroup (if missing)",
                 "iam:CreateRole (if missing)", "s3:GetBucketPolicy", "cloudtrail:CreateTrail",
                 "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"])

@@ -419,7 +419,7 @@ def _region_action(ctx: CheckContext, resource: str, fix_recorder: bool) -> Acti
     description = f"AWS Config in {ctx.region}: " + "; ".join(_CONFIG_STEP_TEXT[c].format(**text) for c in calls)
     if "config:PutDeliveryChannel" in steps and not _bucket_exists(ctx, bucket)[0]:
         description += (f" (the log bucket {bucket} does not exist yet: created first, with its key "
-                        f"alias/{ctx.baseline.name_prefix}-cloudtrail, as the cloudtrail module declares them)")
+                        f"{resources.trail_key_alias(ctx.baseline)}, as the cloudtrail module declares them)")
     if kms_arn is None and {"config:PutDeliveryChannel", "iam:CreateRole"} & set(calls):
         calls = converge.KEY_CALLS + calls  # the cloudtrail module's key, adopted or created first
     return Action(ctx.control_id, ctx.region, resource, description, calls,

@@ -139,7 +139,7 @@ class KeyNotUsable(ValueError):
 
 
 def ebs_key_alias(ctx: CheckContext) -> str:
-    return f"alias/{ctx.baseline.name_prefix}-ebs"
+    return resources.ebs_key_alias(ctx.baseline)
 
 
 def ebs_key_policy(ctx: CheckContext) -> dict[str, Any]:

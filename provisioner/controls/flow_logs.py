@@ -172,7 +172,8 @@ def create_flow_logs(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
                                        ctx.client("kms", ctx.baseline.home_region), bucket, ctx.baseline.home_region,
                                        notes)
                 return _created(ctx.client("ec2").create_flow_logs(
-                    LogDestinationType="s3", LogDestination=desired.s3_destination, **common), notes)
+                    LogDestinationType="s3", LogDestination=desired.s3_destination,
+                    DestinationOptions=desired.destination_options, **common), notes)
             key_calls = ctx.cached(f"kms:calls:{ctx.baseline.home_region}:{bucket.key.alias}", lambda: converge.key_calls(
                 ctx.client("kms", ctx.baseline.home_region), bucket.key.alias))
             calls = [*key_calls, "s3:CreateBucket (if missing)", "ec2:CreateFlowLogs"]

@@ -51,10 +51,11 @@ def _group_name(destination: str) -> str:
     return destination.split(":log-group:", 1)[1].removesuffix(":*") if ":log-group:" in destination else destination
 
 
-def _counts(fl: dict) -> bool:
-    # Stricter than "a flow log exists": it must be ACTIVE, capture ALL traffic, and not be
+def _counts(fl: dict, traffic_type: str) -> bool:
+    # Stricter than "a flow log exists": it must be ACTIVE, capture ALL traffic (or the narrower
+    # flow_logs.traffic_type someone chose, which the module then declares too), and not be
     # failing to deliver (DeliverLogsStatus FAILED means nobody receives the records).
-    return (fl.get("FlowLogStatus") == "ACTIVE" and fl.get("TrafficType") == "ALL"
+    return (fl.get("FlowLogStatus") == "ACTIVE" and fl.get("TrafficType") in {"ALL", traffic_type}
             and fl.get("DeliverLogsStatus", "SUCCESS") != "FAILED")
 
 
@@ -97,6 +98,7 @@ def _log_group_key_gaps(ctx: CheckContext, group_name: str) -> list[str]:
          terraform="flow_logs/aws_flow_log.this")
 def all_vpcs(ctx: CheckContext) -> list[Finding]:
     wanted = set(ctx.baseline.flow_logs.vpc_ids.get(ctx.region, []))
+    wanted_traffic = ctx.baseline.flow_logs.traffic_type
     logs = flow_logs_by_vpc(ctx)
     findings: list[Finding] = []
     region_vpcs = vpcs(ctx)
@@ -106,20 +108,21 @@ def all_vpcs(ctx: CheckContext) -> list[Finding]:
             findings.append(ctx.skipped(vpc_id, "not in flow_logs.vpc_ids for this region"))
             continue
         attached = [_summary(fl) for fl in logs.get(vpc_id, [])]
-        good = [s for s, fl in zip(attached, logs.get(vpc_id, [])) if _counts(fl)]
+        good = [s for s, fl in zip(attached, logs.get(vpc_id, [])) if _counts(fl, wanted_traffic)]
         key_gaps = sorted({g for s in good if s["destination_type"] == "cloud-watch-logs"
                            for g in _log_group_key_gaps(ctx, _group_name(s["destination"]))})
         if good and key_gaps:
             findings.append(ctx.failed(vpc_id, f"flow log {good[0]['flow_log_id']}: {'; '.join(key_gaps)}",
                                        flow_logs=attached))
         elif good:
-            findings.append(ctx.passed(vpc_id, f"flow log {good[0]['flow_log_id']} captures ALL traffic",
-                                       flow_logs=attached))
+            findings.append(ctx.passed(vpc_id, f"flow log {good[0]['flow_log_id']} captures "
+                                       f"{good[0]['traffic_type']} traffic", flow_logs=attached))
         elif attached:
             why = "; ".join(f"{s['flow_log_id']}: status {s['status']}, traffic {s['traffic_type']}"
                             + (f", delivery {s['deliver_logs_status']}" if s["deliver_logs_status"] == "FAILED" else "")
                             for s in attached)
-            findings.append(ctx.failed(vpc_id, f"no flow log that is ACTIVE and captures ALL traffic ({why})",
+            captures = "ALL" if wanted_traffic == "ALL" else f"ALL or {wanted_traffic} (flow_logs.traffic_type)"
+            findings.append(ctx.failed(vpc_id, f"no flow log that is ACTIVE and captures {captures} traffic ({why})",
                                        flow_logs=attached))
         else:
             findings.append(ctx.failed(vpc_id, "no flow log", flow_logs=[]))
@@ -156,9 +159,9 @@ def create_flow_logs(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
         if vpc_id not in vpc_ids:
             continue  # a VPC named in the baseline that does not exist: nothing to attach to
         desired = resources.flow_log(ctx.baseline, converge.site_of(ctx), vpc_id)
-        # Traffic type ALL whatever flow_logs.traffic_type says: the fix exists to make the
-        # check pass, and the check wants ALL (the module's default).
-        common = dict(ResourceIds=[vpc_id], ResourceType="VPC", TrafficType="ALL",
+        # flow_logs.traffic_type (ALL unless someone chose less), as the module declares it: a
+        # flow log of another type would be replaced when Terraform adopts it.
+        common = dict(ResourceIds=[vpc_id], ResourceType="VPC", TrafficType=desired.traffic_type,
                       MaxAggregationInterval=desired.max_aggregation_interval,
                       TagSpecifications=[{"ResourceType": "vpc-flow-log",
                                           "Tags": [{"Key": k, "Value": v} for k, v in desired.tags.items()]}])
@@ -191,7 +194,7 @@ def create_flow_logs(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
             calls = [*key_calls, "logs:CreateLogGroup (if missing)", "iam:CreateRole (if missing)",
                      "iam:PutRolePolicy", "ec2:CreateFlowLogs"]
         actions.append(Action(ctx.control_id, ctx.region, vpc_id,
-                              f"create a flow log capturing ALL traffic of {vpc_id} to {target}", calls, run))
+                              f"create a flow log capturing {desired.traffic_type} traffic of {vpc_id} to {target}", calls, run))
     return actions
 
 

@@ -48,6 +48,38 @@ def test_all_vpcs_pass_and_fail(aws):
     assert by_vpc[default_vpc].status == "fail" and by_vpc[default_vpc].message == "no flow log"
 
 
+def test_a_chosen_narrower_traffic_type_is_honoured_by_check_and_fix(aws):
+    # flow_logs.traffic_type = "REJECT": the module declares REJECT flow logs, so verify counts
+    # them (and ALL, which captures more) but not ACCEPT, and the fix creates REJECT, as Terraform
+    # would adopt it without replacing it.
+    from provisioner.remediate import run_remediation
+
+    _bucket(aws)
+    ec2 = aws.client("ec2", REGION)
+    default_vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    reject, everything, accept = (ec2.create_vpc(CidrBlock=f"10.{i}.0.0/16")["Vpc"]["VpcId"] for i in (4, 5, 6))
+    _flow_log(ec2, reject, "REJECT")
+    _flow_log(ec2, everything, "ALL")
+    _flow_log(ec2, accept, "ACCEPT")
+    baseline = parse_baseline({"home_region": REGION, "regions": [REGION], "flow_logs": {"traffic_type": "REJECT"}})
+
+    by_vpc = {f.resource: f for f in all_vpcs(_ctx(aws, baseline))}
+    assert by_vpc[reject].status == "pass" and "captures REJECT traffic" in by_vpc[reject].message
+    assert by_vpc[everything].status == "pass" and "captures ALL traffic" in by_vpc[everything].message
+    assert by_vpc[accept].status == "fail"
+    assert "captures ALL or REJECT (flow_logs.traffic_type) traffic" in by_vpc[accept].message
+
+    run = run_remediation(aws, baseline, controls=["flow_logs.all_vpcs"], apply=True)
+    assert not run.failed, [r.message for r in run.failed]
+    assert {a.resource for a in run.actions} == {default_vpc, accept}
+    assert all("capturing REJECT traffic" in a.description for a in run.actions)
+    for vpc in (default_vpc, accept):
+        types = {fl["TrafficType"] for fl in ec2.describe_flow_logs(
+            Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"]}
+        assert "REJECT" in types, (vpc, types)
+    assert run.after.exit_code() == 0
+
+
 def test_vpc_ids_narrow_the_check(aws):
     _bucket(aws)
     ec2 = aws.client("ec2", REGION)

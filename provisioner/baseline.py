@@ -202,6 +202,10 @@ def principal_entry_problem(entry: str) -> str | None:
                 "they assume")
     if re.match(r"^arn:[^:]*:iam::[0-9?*]*[*?][0-9?*]*:", entry) and not re.match(r"^arn:[^:]*:iam::\*:", entry):
         return f"{entry!r}: a partial wildcard in the account id matches unknown accounts: write 12 digits or '*'"
+    everyone = re.match(r"^arn:[^:]*:iam::[^:]*:(\*.*|(role|user)/\**)$", entry)
+    if everyone:
+        return (f"{entry!r} matches every role or user of the account, so the guardrail would restrict nobody "
+                "there: name the roles (a path such as role/network/* is fine)")
     return None
 
 

@@ -47,6 +47,10 @@ def test_example_config_loads(example_baseline):
         ('[allocate_address]\nallowed_principals = ["arn:aws:iam::123456789012:role/a\\"b"]',
          "allocate_address.allowed_principals[0]: expected an IAM user or role ARN"),
         ('[allocate_address]\nallowed_principals = ["role/NetworkAdmin"]', "allocate_address.allowed_principals[0]: expected an IAM user or role ARN"),
+        # A wildcard over every role (or user) of an account exempts everyone there: the guardrail restricts nobody.
+        ('[allocate_address]\nallowed_principals = ["arn:aws:iam::123456789012:role/*"]',
+         "allocate_address.allowed_principals: 'arn:aws:iam::123456789012:role/*' matches every role or user"),
+        ('[scp]\nadmin_principals = ["arn:aws:iam::*:*"]', "scp.admin_principals: 'arn:aws:iam::*:*' matches every role"),
         ('[alarms]\ncpu_threshold = "high"', "alarms.cpu_threshold: input should be a valid number"),
         ('[alarms]\ncpu_threshold = 150', "alarms.cpu_threshold: input should be less than or equal to 100"),
         ('[alarms]\ncpu_period_seconds = 90', "alarms.cpu_period_seconds: must be 10, 30 or a multiple of 60 seconds"),

@@ -132,7 +132,9 @@ class Report:
                 suite.add_property("severity", severity)
             for key, ids in (rules.get(control, {}).get("mappings") or {}).items():
                 if ids:
-                    suite.add_property(key, ids if isinstance(ids, str) else ", ".join(ids))
+                    # "none" holds why a control maps to no framework: say so in the property's name.
+                    suite.add_property("unmapped_because" if key == "none" else key,
+                                       ids if isinstance(ids, str) else ", ".join(ids))
             for f in items:
                 case = TestCase(f"{f.region}/{f.resource}", f"{control}.{f.region}")
                 detail = json.dumps(f.evidence, sort_keys=True, default=str)

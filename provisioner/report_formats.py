@@ -10,14 +10,40 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 from provisioner import __version__
+from provisioner.aws import parse_arn
 from provisioner.findings import Finding, Report, severity_of
 from provisioner.sarif import fingerprint
 from provisioner.severity import OCSF_SEVERITY_ID, SEVERITIES, rank
+
+
+
+# EC2 id prefixes -> the resource type they name (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html)
+_EC2_ID_TYPES = {"vpc": "vpc", "sg": "security-group", "i": "instance", "vol": "volume", "eipalloc": "elastic-ip",
+                 "ami": "image", "snap": "snapshot", "subnet": "subnet", "eni": "network-interface", "fl": "vpc-flow-log"}
+
+
+def resource_type(uid: str, control: str) -> str:
+    """What kind of resource a finding names, as service:type: from its ARN (kms:key,
+    cloudtrail:trail, s3:bucket ...) or its EC2 id prefix (ec2:vpc, ec2:security-group ...); the
+    control's family for a Region-wide setting (a Region name, an account)."""
+    if uid.startswith("arn:"):
+        try:
+            parts = parse_arn(uid)
+        except ValueError:
+            return control.split(".", 1)[0]
+        kind = re.split(r"[/:]", parts["resource"], maxsplit=1)[0] if re.search(r"[/:]", parts["resource"]) else ""
+        # An S3 ARN's resource is the bucket's name; others without a separator name a setting.
+        return f"{parts['service']}:{kind or ('bucket' if parts['service'] == 's3' else parts['resource'])}"
+    prefix = uid.split("-", 1)[0]
+    if "-" in uid and prefix in _EC2_ID_TYPES:
+        return f"ec2:{_EC2_ID_TYPES[prefix]}"
+    return control.split(".", 1)[0]
 
 
 def _labels(rule: dict[str, Any]) -> list[str]:
@@ -89,7 +115,7 @@ def _ocsf_finding(report: Report, f: Finding, rules: dict[str, dict[str, Any]]) 
         "cloud": {"provider": "aws", "region": f.region,
                   "account": {"uid": account, "name": account, "type_id": 10, "type": "AWS Account"}},
         "resources": [{"uid": f.resource, "name": f.resource, "region": f.region,
-                       "type": f.control.split(".", 1)[0], "data": {"evidence": f.evidence}}],
+                       "type": resource_type(f.resource, f.control), "data": {"evidence": f.evidence}}],
         "unmapped": {"compliance": {"CIS-3.0.0": maps.get("cis_aws_v3.0.0", []),
                                     "CIS-4.0.1": maps.get("cis_aws_v4.0.1", []),
                                     "AWS-Security-Hub": maps.get("aws_securityhub", [])}},

@@ -300,6 +300,8 @@ def test_ocsf_detection_findings_validate_with_the_ocsf_models(verified):
     assert failed["severity"] == "Medium" and failed["severity_id"] == 3
     assert failed["unmapped"]["compliance"]["CIS-3.0.0"] == ["3.7"]
     assert failed["remediation"]["desc"]
+    # resources[].type says what the resource is (the VPC), not the control's family.
+    assert failed["resources"][0]["uid"].startswith("vpc-") and failed["resources"][0]["type"] == "ec2:vpc"
     suppressed = next(d for d in docs if d["status_code"] == "SUPPRESSED")
     assert suppressed["status_id"] == 3 and suppressed["unmapped"]["suppression"]["reason"]
 
@@ -345,6 +347,34 @@ def test_junit_parses_back_with_junitparser(verified):
     flow = next(suite for suite in xml if suite.name == "flow_logs.all_vpcs")
     props = {p.name: p.value for p in flow.properties()}
     assert props["severity"] == "medium" and props["cis_aws_v3.0.0"] == "3.7" and props["aws_securityhub"] == "EC2.6"
+
+
+def test_junit_names_why_a_control_is_unmapped():
+    from junitparser import JUnitXml
+
+    from provisioner.findings import Finding, Report
+
+    report = Report("123456789012", ["eu-west-1"], [Finding("alarms.cpu", "eu-west-1", "i-1", "fail", "no alarm", {})])
+    [suite] = JUnitXml.fromstring(report.to_junit(RULES))
+    props = {p.name: p.value for p in suite.properties()}
+    assert "none" not in props and props["unmapped_because"] == RULES["alarms.cpu"]["mappings"]["none"]
+
+
+@pytest.mark.parametrize(("uid", "control", "kind"), [
+    ("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab", "ebs.default_encryption", "kms:key"),
+    ("arn:aws-cn:cloudtrail:cn-north-1:123456789012:trail/a:b", "cloudtrail.multi_region", "cloudtrail:trail"),
+    ("arn:aws:s3:::harden-logs", "cloudtrail.bucket", "s3:bucket"),
+    ("arn:aws:ec2:us-east-1:123456789012:ebs-default-encryption", "ebs.default_encryption",
+     "ec2:ebs-default-encryption"),
+    ("sg-0123456789abcdef0", "network.admin_ports", "ec2:security-group"),
+    ("eipalloc-0abc", "eip.allocations", "ec2:elastic-ip"),
+    ("us-east-1", "config.recorder", "config"),
+    ("default", "config.recorder", "config"),
+])
+def test_ocsf_resource_type_names_the_resource(uid, control, kind):
+    from provisioner.report_formats import resource_type
+
+    assert resource_type(uid, control) == kind
 
 
 # -- the command line ------------------------------------------------------------------------------------

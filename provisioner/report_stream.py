@@ -247,6 +247,30 @@ def check_resumable(state: StreamState, organization_id: str | None, shard: tupl
 
 # -- merging shards ------------------------------------------------------------------------------
 
+def _missing_shards(states: list[StreamState]) -> str | None:
+    """What is missing when the files are shards of a split (`--shard I/N`) that do not cover it:
+    1..N each once, every file of the same N. None when they do, or when no file is a shard."""
+    shards = [(s.path, s.header.get("shard")) for s in states]
+    if not any(shard for _, shard in shards):
+        return None
+    parts: dict[int, set[int]] = {}
+    for path, shard in shards:
+        try:
+            index, total = (int(x) for x in str(shard).split("/"))
+        except ValueError:
+            return f"{path} is not a shard (its header says shard {shard}): the files are not one split run"
+        parts.setdefault(total, set()).add(index)
+    if len(parts) > 1:
+        return "the files are shards of different splits (" + ", ".join(f"/{n}" for n in sorted(parts)) + \
+            "): accounts may be missing"
+    (total, seen), = parts.items()
+    missing = [f"{i}/{total}" for i in range(1, total + 1) if i not in seen]
+    if missing:
+        return f"shard {', '.join(missing)} of the run {'is' if len(missing) == 1 else 'are'} not among the " \
+            "files: their accounts are missing from this report"
+    return None
+
+
 def merge(paths: list[Path], sink_factory: Callable[[dict[str, Any]], Sink],
           warn: Callable[[str], None]) -> int:
     """Combine the streams of a sharded (or resumed, or split) run into one report through a Sink;
@@ -267,6 +291,9 @@ def merge(paths: list[Path], sink_factory: Callable[[dict[str, Any]], Sink],
     for path in incomplete:
         warn(f"{path} has no summary line: that run was interrupted, so accounts it did not reach are "
              "missing (finish it with `harden verify ... --resume` on that file)")
+    if gap := _missing_shards(states):  # the accounts of a shard never given are silently absent
+        warn(gap)
+        incomplete.append(gap)
     head = {**states[0].header, "shard": None, "merged_from": [str(p) for p in paths], "started": _now()}
     sink = sink_factory(head)
     for state in states:

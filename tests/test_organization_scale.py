@@ -290,3 +290,29 @@ def test_the_organization_workflow_example_shards_and_merges_consistently():
     for first, second in used:
         assert first in commands or second in groups.get(first, set()), (first, second)
     assert "needs" in workflow["jobs"]["report"] and workflow["jobs"]["report"]["if"] == "always()"
+
+
+def test_merge_of_shards_that_do_not_cover_the_split_exits_3_and_names_the_missing_ones(tmp_path):
+    # Each file is a finished shard (its summary line is there), but shard 3/3 was never given:
+    # its accounts are missing, so the merge must not exit 0. Before: exit 0, no warning.
+    from typer.testing import CliRunner
+
+    from provisioner import cli
+    from provisioner.report_stream import header
+
+    def shard(index: int, total: int) -> Path:
+        path = tmp_path / f"shard-{index}-of-{total}.jsonl"
+        summary = {"type": "summary", "summary": {"accounts": 0}, "exit_code": 0, "complete": True}
+        path.write_text(json.dumps(header("o-example", shard=(index, total))) + "\n" + json.dumps(summary) + "\n")
+        return path
+
+    def merge(*paths: Path):
+        return CliRunner().invoke(cli.app, ["report", "merge", *map(str, paths), "-f", "json"])
+
+    partial = merge(shard(1, 3), shard(2, 3))
+    assert partial.exit_code == 3, partial.stderr
+    assert "shard 3/3 of the run is not among the files" in " ".join(partial.stderr.split())
+    assert json.loads(partial.stdout)["accounts"] == []
+    assert merge(shard(1, 3), shard(2, 3), shard(3, 3)).exit_code == 0
+    mixed = merge(shard(1, 2), shard(2, 3))
+    assert mixed.exit_code == 3 and "different splits" in mixed.stderr

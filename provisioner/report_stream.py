@@ -118,6 +118,24 @@ def accounts(path: Path) -> Iterator[dict[str, Any]]:
 
 # -- writing -------------------------------------------------------------------------------------
 
+class ReportWriteError(StreamError):
+    """The report could not be written (a full disk): the run ran but cannot deliver (exit 3)."""
+
+
+def _reported_write_errors(method):
+    """A write the disk refuses (full, gone) is one line for the user, not a traceback."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as exc:
+            raise ReportWriteError(f"--output {getattr(self, 'output', None) or 'stdout'}: cannot write the report: "
+                              f"{exc.strerror or exc}") from None
+    return wrapper
+
+
 class Sink:
     """Where an organization run's reports go, account by account, in the format asked for.
 
@@ -127,6 +145,7 @@ class Sink:
     `emit(report)` at the end (those formats are single documents over every finding).
     """
 
+    @_reported_write_errors
     def __init__(self, fmt: str, output: Path | None, head: dict[str, Any], *,
                  emit: Callable[[Report], None], table: Callable[[Report], None] | None = None,
                  stdout: TextIO | None = None, resume: StreamState | None = None,
@@ -173,6 +192,7 @@ class Sink:
             except OSError:
                 pass
 
+    @_reported_write_errors
     def add(self, report: Report) -> None:
         code = report.exit_code(self.fail_on)
         self.totals.add(report, self.fail_on)
@@ -187,6 +207,7 @@ class Sink:
         elif self._table is not None:
             self._table(report)
 
+    @_reported_write_errors
     def close(self) -> int:
         """Finish the document; returns the run's exit code (3 > 1 > 0 over the accounts)."""
         code = self.totals.exit_code()

@@ -238,3 +238,34 @@ def test_a_report_that_cannot_be_written_leaves_the_previous_one_and_exits_3(aws
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [f"error: --output {report}: cannot write the report: Is a directory"], lines
     assert report.read_text() == "previous report\n"
+
+
+def test_a_report_to_a_symlink_or_a_pipe_goes_where_it_points_and_replaces_neither(aws, tmp_path):
+    # The report is renamed into place; before, the rename replaced what --output named: a
+    # symlink became a file of its own (the file it pointed at kept the old report), and a pipe
+    # or a device became a regular file (as root: `-o /dev/stdout` or `/dev/null` replaced in /dev).
+    import threading
+
+    args = ["verify", "--controls", "flow_logs", "--regions", "us-east-1", "--format", "json", "--output"]
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "report.json").write_text("previous report\n")
+    link = tmp_path / "report.json"
+    link.symlink_to(shared / "report.json")
+    assert _in_process([*args, str(link)], tmp_path).exit_code == 1
+    assert link.is_symlink() and json.loads((shared / "report.json").read_text())["findings"]
+
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    try:
+        result = _in_process([*args, str(fifo)], tmp_path)
+        reader.join(timeout=30)
+    finally:
+        if reader.is_alive():  # the pipe was replaced: let the reader's open return
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert result.exit_code == 1, result.stderr
+    assert fifo.is_fifo()
+    assert received and json.loads(received[0])["findings"]

@@ -316,3 +316,16 @@ def test_merge_of_shards_that_do_not_cover_the_split_exits_3_and_names_the_missi
     assert merge(shard(1, 3), shard(2, 3), shard(3, 3)).exit_code == 0
     mixed = merge(shard(1, 2), shard(2, 3))
     assert mixed.exit_code == 3 and "different splits" in mixed.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "table"])
+def test_an_organization_report_the_disk_refuses_is_one_line_and_exit_3(aws, emulator, tmp_path, fmt):
+    # /dev/full answers every write with ENOSPC, as a full disk does. Before: a traceback, exit 1
+    # (the drift's exit code, as if the report had been delivered).
+    _organization(1)
+    proc = _verify(_config(tmp_path), "--sequential", "-f", fmt, "-o", "/dev/full")
+    assert proc.returncode == 3, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == ["error: --output /dev/full: cannot write the report: No space left on device"], lines
+    assert Path("/dev/full").is_char_device()

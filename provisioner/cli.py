@@ -775,6 +775,8 @@ def remediate(
     from provisioner.report_table import render_remediation
 
     baseline = resolve_config(config)
+    if controls and not _split(controls):  # `--controls ""` must not widen to every fix
+        fail(f"--controls {','.join(controls)!r} names no control")
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("verifying, then planning fixes") as status:

@@ -240,12 +240,14 @@ class AwsSession:
             return dict(self._down)
 
     @contextlib.contextmanager
-    def putting_back(self) -> Iterator[None]:
-        """Calls that give back what a run changed (re-attach an original volume, start an instance
-        it stopped, remove its lock tag) are tried even in a region an earlier timeout marked
-        unreachable: one lost answer must not leave an instance stopped without its volume. Each
-        is still bounded: once a call inside the block times out, the block's later calls fail at
-        once (and a timed-out call is not retried), as everywhere else. For this thread only."""
+    def must_try(self) -> Iterator[None]:
+        """Calls a run must attempt whatever happened before it: giving back what it changed
+        (re-attach an original volume, start an instance it stopped, remove its lock tag) or one
+        containment step of respond. They are tried even in a region (or "global") an earlier
+        timeout marked unreachable: one lost answer must not leave an instance stopped without its
+        volume, or a compromised key active. Each block is still bounded: once a call inside it
+        times out, its later calls fail at once (and a timed-out call is not retried), as
+        everywhere else. For this thread only."""
         saved = getattr(self._local, "forgiven", None)
         with self._lock:
             self._local.forgiven = dict(self._timeouts_seen)

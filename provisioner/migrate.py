@@ -683,7 +683,7 @@ class Migrator:
                 message="another run finished this instance meanwhile") for v in instance.volumes]
         finally:
             try:
-                with self._aws.putting_back():
+                with self._aws.must_try():
                     lock.release()
             except Exception as exc:  # the work is done; a leftover lock is taken over once we are gone
                 released = f"could not remove this run's lock tag {lock.key}: {_why(exc)}"
@@ -797,7 +797,7 @@ class Migrator:
             leftover = [k for k in _STOP_TAGS if k in tags_of(instance.instance)]
             try:
                 if leftover:
-                    with self._aws.putting_back():
+                    with self._aws.must_try():
                         self._untag(instance.id, leftover)
             except Exception as exc:
                 return f"could not remove harden's stop tags from {instance.id}: {_why(exc)}; re-run to finish"
@@ -806,7 +806,7 @@ class Migrator:
             return (f"{instance.id} was left stopped: its original volume could not be re-attached; "
                     "re-run to finish, or attach it by hand")
         try:
-            with self._aws.putting_back():  # even after a timeout in this region (aws.putting_back)
+            with self._aws.must_try():  # even after a timeout in this region (aws.must_try)
                 if failed:
                     self._invalidate_live_progress(instance)
                 self._emit(instance, None, "start", "starting the instance again")
@@ -964,7 +964,7 @@ class Migrator:
         """Put the original back on its device; the new volume stays, available and tagged.
         Returns whether the original is attached again, and what went wrong."""
         self._emit(instance, volume, "roll-back", f"{volume.id} back on {volume.device}")
-        with self._aws.putting_back():  # the swap may have failed on a timeout: try anyway
+        with self._aws.must_try():  # the swap may have failed on a timeout: try anyway
             return self._put_original_back(instance, volume, new_id)
 
     def _put_original_back(self, instance: InstanceTarget, volume: VolumeTarget, new_id: str) -> tuple[bool, str | None]:

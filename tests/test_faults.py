@@ -215,6 +215,22 @@ def test_respond_keeps_the_steps_it_took_when_the_regions_cannot_be_listed(aws, 
     assert resp.exit_code() == 0  # the containment is done; what is unknown is reported beside it
 
 
+def test_respond_tries_every_containment_step_after_one_times_out(aws, fault_proxy):
+    # The quarantine policy's PutUserPolicy never answers (read timeout 1 s), which marks IAM's
+    # global endpoint unreachable. Before, the next step failed at once untried and the access
+    # key stayed active; now each step is tried once (aws.must_try), and the exit says 3.
+    iam = aws.client("iam")
+    iam.create_user(UserName="mallory")
+    iam.create_access_key(UserName="mallory")
+    fault_proxy.add("hang", action="PutUserPolicy", times=1)
+
+    resp = respond(_session(read=1), _baseline(["us-east-1"]), "arn:aws:iam::123456789012:user/mallory", apply=True)
+    status = {r.action.calls[0]: r.status for r in resp.results}
+    assert status == {"iam:PutUserPolicy": "failed", "iam:UpdateAccessKey": "applied"}, resp.results
+    assert iam.list_access_keys(UserName="mallory")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    assert resp.exit_code() == 3
+
+
 def test_every_failure_promise_of_the_readme_names_a_test_that_exists():
     from pathlib import Path
 

@@ -237,7 +237,7 @@ def test_cleanup_needs_a_snapshot_to_start_within_its_migration():
 
 def test_a_hung_swap_rolls_back_and_the_next_instance_is_reported(aws, fault_proxy):
     # One AttachVolume that never answers (read timeout 1 s) marks the region unreachable. The
-    # roll-back and the restart must still be tried (aws.putting_back): before, they failed at
+    # roll-back and the restart must still be tried (aws.must_try): before, they failed at
     # once and left the instance stopped with no root volume. The second instance meets the
     # unreachable region at its lock: it is reported failed, untouched, and the run goes on
     # (before, the error escaped and the first instance's report was lost).

@@ -165,10 +165,10 @@ class Sink:
             if resume is not None:
                 self._handle = _reopen_for_append(resume)
             else:
-                self._handle = output.open("w", encoding="utf-8") if output else stdout
+                self._handle = _open_exclusive(output) if output else stdout
                 self._write_line(head)
         elif fmt == "json":
-            self._handle = output.open("w", encoding="utf-8") if output else stdout
+            self._handle = _open_exclusive(output) if output else stdout
             top = {**report_header(datetime.now(timezone.utc)), "organization": head.get("organization")}
             self._handle.write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in top.items())
                                + '  "accounts": [')
@@ -232,10 +232,45 @@ class Sink:
         return code
 
 
+def _lock(fd: int, path: Path) -> None:
+    """An exclusive flock for the run's life (the kernel drops it when the process ends, kill -9
+    included): a second run writing the same report, or resuming the same stream, would
+    interleave its accounts with ours or truncate them. It is refused instead."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ReportWriteError(f"--output {path}: another harden run is writing it; "
+                               "wait for it to end (or write elsewhere)") from None
+    except OSError:  # a file system without flock: go on unlocked
+        pass
+
+
+def _open_exclusive(path: Path) -> TextIO:
+    """Open a report for writing, locked (_lock) before anything in it is cut."""
+    import stat
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+    try:
+        _lock(fd, path)
+    except ReportWriteError:
+        os.close(fd)
+        raise
+    if stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/stdout, a pipe: nothing to cut
+        os.ftruncate(fd, 0)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
 def _reopen_for_append(state: StreamState):
     """Cut a torn last line off and append after the last whole one. A finished stream (it has
     its summary line) is reopened without the summary: the resumed run writes a new one."""
     handle = state.path.open("r+b")
+    try:
+        _lock(handle.fileno(), state.path)
+    except ReportWriteError:
+        handle.close()
+        raise
     end = state.valid_bytes
     if state.summary is not None:
         end = _offset_before_summary(state.path)

@@ -329,3 +329,26 @@ def test_an_organization_report_the_disk_refuses_is_one_line_and_exit_3(aws, emu
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == ["error: --output /dev/full: cannot write the report: No space left on device"], lines
     assert Path("/dev/full").is_char_device()
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_second_run_writing_the_same_stream_is_refused_and_changes_nothing(aws, emulator, tmp_path, resume):
+    # A run holds its report (an flock, as the first run does for its whole life). A second run
+    # with the same --output, or resuming the same stream, used to truncate it or append its
+    # accounts among the first run's; it is refused with one line, exit 3, the file untouched.
+    import fcntl
+
+    _organization(1)
+    cfg = _config(tmp_path)
+    stream = tmp_path / "run.jsonl"
+    assert _verify(cfg, "--sequential", "-f", "jsonl", "-o", str(stream)).returncode == 1
+    before = stream.read_bytes()
+    with stream.open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        flag = ["--resume", str(stream)] if resume else ["-o", str(stream)]
+        proc = _verify(cfg, "--sequential", "-f", "jsonl", *flag)
+    assert proc.returncode == 3, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("resuming")]
+    assert lines == [f"error: --output {stream}: another harden run is writing it; wait for it to end "
+                     "(or write elsewhere)"], lines
+    assert stream.read_bytes() == before

@@ -17,6 +17,7 @@ from provisioner.policy_compare import clause_holds, glob
 
 # Condition keys that confine a "*" principal (or an account root) to this account.
 _ACCOUNT_KEYS = ("kms:calleraccount", "aws:principalaccount", "aws:sourceaccount")
+_CONFINING = ("stringequals", "stringlike", "stringequalsignorecase")
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,8 @@ def _list(value: Any) -> list:
     return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _names(statement: dict, caller: Caller) -> bool:
-    principal = statement.get("Principal")
+def _names(statement: dict, caller: Caller, element: str = "Principal") -> bool:
+    principal = statement.get(element)
     if principal == "*":
         return True
     if not isinstance(principal, dict):
@@ -47,9 +48,19 @@ def _names(statement: dict, caller: Caller) -> bool:
 
 
 def _applies(statement: dict, caller: Caller, action: str) -> bool:
-    if "NotPrincipal" in statement or not _names(statement, caller):
+    # NotPrincipal and NotAction turn a Deny on everyone and everything they do not name: a Deny
+    # with NotPrincipal the account root cuts every service principal off the key
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html).
+    # An Allow with NotPrincipal is counted as granting nothing: a doubt must not pass as access.
+    if "NotPrincipal" in statement:
+        if str(statement.get("Effect")).lower() != "deny" or _names(statement, caller, "NotPrincipal"):
+            return False
+    elif not _names(statement, caller):
         return False
-    if not any(glob(str(a), action, True) for a in _list(statement.get("Action"))):
+    if "NotAction" in statement:
+        if any(glob(str(a), action, True) for a in _list(statement.get("NotAction"))):
+            return False
+    elif not any(glob(str(a), action, True) for a in _list(statement.get("Action"))):
         return False
     context = {"aws:principalarn": None if caller.service else caller.principal,
                "aws:principalisawsservice": "true" if caller.service else "false",
@@ -76,8 +87,13 @@ def outside_principals(policy: dict | None, account_id: str) -> list[str]:
             continue
         principal = statement.get("Principal")
         names = ["*"] if principal == "*" else _list(principal.get("AWS")) if isinstance(principal, dict) else []
-        conditions = {str(k).lower(): _list(v) for clauses in (statement.get("Condition") or {}).values()
-                      if isinstance(clauses, dict) for k, v in clauses.items()}
+        # Only an operator that requires the key to equal this account confines: a negated one
+        # (StringNotEquals kms:CallerAccount) lets in every other account, an ...IfExists one (or
+        # ForAllValues) every request that lacks the key, as calls by IAM principals lack
+        # aws:SourceAccount (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+        conditions = {str(k).lower(): _list(v) for op, clauses in (statement.get("Condition") or {}).items()
+                      if isinstance(clauses, dict) and str(op).lower() in _CONFINING
+                      for k, v in clauses.items()}
         confined = any(values and all(str(v) == account_id for v in values)
                        for key, values in conditions.items() if key in _ACCOUNT_KEYS)
         for name in map(str, names):

@@ -50,6 +50,9 @@ PUBLIC_IPV4_ACTIONS = (
     "lightsail:AllocateStaticIp",
     "lightsail:AttachStaticIp",
 )
+# The regional ones are bound to allocate_address.allowed_regions like the Elastic IP calls; Global
+# Accelerator's API answers in us-west-2 only, whatever Regions the workloads use.
+REGIONAL_PUBLIC_IPV4_ACTIONS = tuple(a for a in PUBLIC_IPV4_ACTIONS if not a.startswith("globalaccelerator:"))
 
 # What turns "I can edit IAM" into "I am that principal", for the principals the SCPs exempt:
 # rewrite its trust policy, give it credentials (keys, a console password, service credentials,
@@ -131,9 +134,13 @@ DETECTION_ACTIONS = (
     "s3:PutBucket*",
     "s3:PutLifecycle*",
     # AddPermission would let anyone publish fake alerts; Unsubscribe and Set* (a subscription
-    # filter policy that drops every message) silence the real ones.
+    # filter policy that drops every message) silence the real ones, and so does Put*
+    # (PutDataProtectionPolicy, SNS's only Put action: an inbound Deny statement blocks every
+    # publish its data identifier matches; sns:PutDataProtectionPolicy acts on the topic:
+    # https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-language-api-permissions-reference.html).
     "sns:AddPermission",
     "sns:Delete*",
+    "sns:Put*",
     "sns:Remove*",
     "sns:Set*",
     "sns:Unsubscribe",
@@ -273,14 +280,15 @@ def allocate_address_statements(baseline: Baseline) -> list[dict[str, Any]]:
     """Deny the Elastic IP lifecycle (allocate, release, transfer and, unless switched off,
     associate/disassociate) and the other ways to a public IPv4 address to every principal outside
     allocate_address.allowed_principals (nobody, when the list is empty); with allowed_regions,
-    deny the Elastic IP calls outside those Regions to everyone. Without baseline protection, this
+    deny the Elastic IP calls and the regional public-IPv4 ones outside those Regions to everyone. Without baseline protection, this
     policy also keeps the allow-listed principals from being taken over."""
     settings = baseline.allocate_address
     statements = [_deny("HardenDenyAllocateAddress", eip_actions(baseline) + PUBLIC_IPV4_ACTIONS, "*",
                         _exempt(settings.allowed_principals))]
     regions = _canonical(settings.allowed_regions)
     if regions:
-        statements.append(_deny("HardenDenyAllocateAddressOutsideRegions", eip_actions(baseline), "*",
+        statements.append(_deny("HardenDenyAllocateAddressOutsideRegions",
+                                eip_actions(baseline) + REGIONAL_PUBLIC_IPV4_ACTIONS, "*",
                                 {"StringNotEquals": {"aws:RequestedRegion": regions}}))
     if not baseline.scp.protect_baseline and (takeover := takeover_statement(baseline)):
         statements.append(takeover)

@@ -159,6 +159,40 @@ def statement_denies(statement: dict, probe: Probe) -> bool:
     return True
 
 
+def _open_clauses(statement: dict, probe: Probe) -> dict[str, list[Any]]:
+    """The condition keys of `statement` that the probe leaves undefined, each with the values the
+    caller could bring: absent, each value the clause names (a pattern instantiated) and one it
+    does not. Who calls decides these (a principal tag, aws:userid, aws:SourceVpc, ...), so a
+    Deny holds against the probe's caller only if it holds for every such choice."""
+    defined = probe.context_dict()
+    partition = probe.principal.split(":")[1] if probe.principal.count(":") >= 5 else "aws"
+    found: dict[str, list[Any]] = {}
+    condition = statement.get("Condition")
+    for clauses in (condition.values() if isinstance(condition, dict) else []):
+        for key, wanted in (clauses.items() if isinstance(clauses, dict) else []):
+            if str(key).lower() in defined:
+                continue
+            options = found.setdefault(str(key), [None, f"{PROBE_NAME}-other"])
+            options.extend(_instantiate(str(v), partition, probe.region, PROBE_ACCOUNT) for v in _values(wanted))
+    return found
+
+
+def escape(statement: dict, probe: Probe) -> dict[str, Any] | None:
+    """None when `statement` denies the probe's request whatever the caller sets the condition keys
+    the probe leaves open to; otherwise the caller's choice (key -> value, None for absent) by
+    which it escapes. A deployed Deny that exempts by another key than aws:PrincipalArn (a
+    StringNotEquals on a principal tag, a Null or ...IfExists clause) is a wider exemption."""
+    open_keys = _open_clauses(statement, probe)
+    keys = sorted(open_keys)
+    for combo in itertools.product(*(open_keys[k] for k in keys)):
+        choice = dict(zip(keys, combo))
+        trial = Probe(probe.action, probe.resource, probe.principal, probe.region,
+                      probe.context + tuple(sorted(choice.items())))
+        if not statement_denies(statement, trial):
+            return choice
+    return None
+
+
 def allows(statement: dict, action: str) -> bool:
     return str(statement.get("Effect", "")).lower() == "allow" and _action_matches(statement, action)
 
@@ -276,9 +310,17 @@ def weaker_cases(computed: dict, deployed: list[dict], levels: list[list[dict]] 
             if probe.action not in seen_actions:
                 seen_actions[probe.action] = any(level and not any(allows(s, probe.action) for s in level)
                                                  for level in (levels or []))
-            if seen_actions[probe.action] or any(statement_denies(s, probe) for s in deny_statements):
+            if seen_actions[probe.action]:
                 continue
-            missing.append(probe.describe())
+            relevant = [s for s in deny_statements
+                        if _action_matches(s, probe.action) and _resource_matches(s, probe.resource)]
+            escapes = [escape(s, probe) for s in relevant]
+            if any(e is None for e in escapes):
+                continue
+            # The deployed statements that cover the request but for a key the caller sets: name the way out.
+            ways = sorted({f"{k}={'(absent)' if v is None else v}" for e in escapes if e for k, v in e.items()
+                           if k.lower() not in probe.context_dict()})
+            missing.append(probe.describe() + (f" (a caller with {' or '.join(ways)} escapes the deny)" if ways else ""))
             if len(missing) >= limit:
                 return missing
     return missing

@@ -265,7 +265,8 @@ def log_bucket_policy(baseline: Baseline, account: str) -> dict[str, Any]:
         delivery = _service("delivery.logs.amazonaws.com")
         from_logs = {"aws:SourceArn": f"arn:{site.partition}:logs:*:{account}:*"}
         statements += [
-            _allow("FlowLogsAclCheck", delivery, "s3:GetBucketAcl", bucket_arn,
+            # ListBucket too: the cloudtrail module says why (flow-logs-s3-permissions).
+            _allow("FlowLogsAclCheck", delivery, ["s3:GetBucketAcl", "s3:ListBucket"], bucket_arn,
                    {"StringEquals": this_account, "ArnLike": from_logs}),
             _allow("FlowLogsWrite", delivery, "s3:PutObject", f"{bucket_arn}/{flow_prefix}/AWSLogs/{account}/*",
                    {"StringEquals": {**owner_acl, **this_account}, "ArnLike": from_logs}),

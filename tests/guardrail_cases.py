@@ -57,6 +57,11 @@ CASES = [
                         ("lightsail:AllocateStaticIp", "eu-west-1"), ("lightsail:AttachStaticIp", "eu-west-1"))],
     ("allow-listed Global Accelerator (us-west-2 only, not Region-bound)", NET_ADMIN,
      "globalaccelerator:CreateAccelerator", "*", _r("us-west-2"), "allow"),
+    # The regional ways to a public IPv4 address are bound to allowed_regions like the Elastic IP calls.
+    *[(f"allow-listed {a} outside allowed_regions", NET_ADMIN, a, "*", _r("ap-south-1"), "deny")
+      for a in ("ec2:ProvisionByoipCidr", "ec2:CreatePublicIpv4Pool", "lightsail:AllocateStaticIp")],
+    ("allow-listed Lightsail static IP in an allowed Region", NET_ADMIN, "lightsail:AllocateStaticIp", "*",
+     _r("eu-west-1"), "allow"),
     # -- ordinary workloads ------------------------------------------------------------------------
     ("workload RunInstances", DEV, "ec2:RunInstances", "*", _r("ap-south-1"), "allow"),
     ("workload DescribeAddresses", DEV, "ec2:DescribeAddresses", "*", _r("us-east-1"), "allow"),
@@ -100,7 +105,10 @@ CASES = [
     ("outsider leaves the organization", DEV, "organizations:LeaveOrganization", "*", {}, "deny"),
     *[(f"outsider {a} on the alarm topic", DEV, f"sns:{a}", resource, {}, "deny")
       for a, resource in (("SetTopicAttributes", TOPIC), ("DeleteTopic", TOPIC), ("AddPermission", TOPIC),
-                          ("RemovePermission", TOPIC), ("Unsubscribe", f"{TOPIC}:0b9d3e6c-1111-2222-3333-444455556666"),
+                          ("RemovePermission", TOPIC),
+                          # A data protection policy with an inbound Deny statement blocks every
+                          # publish its data identifier matches: the alarms stop reaching anyone.
+                          ("PutDataProtectionPolicy", TOPIC), ("Unsubscribe", f"{TOPIC}:0b9d3e6c-1111-2222-3333-444455556666"),
                           ("SetSubscriptionAttributes", f"{TOPIC}:0b9d3e6c-1111-2222-3333-444455556666"))],
     ("outsider stops the trail", DEV, "cloudtrail:StopLogging", TRAIL, _r("us-east-1"), "deny"),
     ("admin updates the trail", PIPELINE, "cloudtrail:UpdateTrail", TRAIL, _r("us-east-1"), "allow"),

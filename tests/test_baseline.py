@@ -40,6 +40,9 @@ def test_example_config_loads(example_baseline):
         ('account_id = 123456789012', "account_id: input should be a valid string"),
         ('[scp]\ntargetz = ["r-abcd"]', "scp.targetz: unknown key (expected one of: enabled, targets, protect_baseline, admin_principals)"),
         ('colour = "red"', "colour: unknown key (expected one of: account_id,"),
+        # Issue 11.2: the protection SCP with nobody exempt would deny applying the baseline itself.
+        ('[scp]\ntargets = ["r-abcd"]', "scp: targets are set but admin_principals is empty"),
+        ('[scp]\ntargets = ["r-abcd"]', "or protect_baseline = false"),
         ('[scp]\ntargets = ["foo"]', "scp.targets[0]: expected an organization root (r-...), an OU (ou-...-...) or a 12-digit account id, got 'foo'"),
         ('[allocate_address]\nallowed_principals = ["arn:aws:iam::123456789012:role/a\\"b"]',
          "allocate_address.allowed_principals[0]: expected an IAM user or role ARN"),

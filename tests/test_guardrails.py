@@ -101,3 +101,47 @@ def _sid(deployed, sid):
 def test_weakened_policy_names_the_case_no_longer_denied(change, computed, named):
     found = weaker_cases(computed(GUARDED), _weaken(change))
     assert found and any(named in case for case in found), found
+
+
+# An exemption need not name aws:PrincipalArn: any clause on a key the caller sets (a principal
+# tag, aws:userid, a Null or ...IfExists test) lets that caller out. Each is a wider exemption
+# verify must name, with the key and value that escape.
+@pytest.mark.parametrize("operator, key, value, named", [
+    ("StringNotEquals", "aws:PrincipalTag/team", "netops", "aws:PrincipalTag/team=netops"),
+    ("StringNotLike", "aws:userid", "AROA*:deploy", "aws:userid="),
+    ("StringEqualsIfExists", "aws:PrincipalTag/tier", "untrusted", "aws:PrincipalTag/tier=harden-probe-other"),
+    ("Null", "aws:PrincipalTag/break-glass", "true", "aws:PrincipalTag/break-glass="),
+    ("BoolIfExists", "aws:ViaAWSService", "false", "aws:ViaAWSService="),
+    ("ArnNotLikeIfExists", "aws:SourceArn", "arn:aws:cloudformation:*:*:stack/deploy/*", "aws:SourceArn=arn:aws:"),
+], ids=["principal-tag", "userid", "if-exists", "null", "bool-if-exists", "source-arn"])
+def test_exemption_by_another_condition_key_is_named(operator, key, value, named):
+    def change(deployed):
+        _sid(deployed, "HardenDenyAllocateAddress")["Condition"][operator] = {key: value}
+        _sid(deployed, "HardenDenyKeyChanges")["Condition"][operator] = {key: value}
+    deployed = _weaken(change)
+    for computed, action in ((allocate_address_scp, "ec2:AllocateAddress"), (baseline_protection_scp, "kms:PutKeyPolicy")):
+        found = weaker_cases(computed(GUARDED), deployed, limit=50)
+        assert any(case.startswith(action) and named in case for case in found), found
+
+
+def test_a_clause_on_a_key_the_caller_cannot_escape_is_not_a_gap():
+    """A clause that holds for every value the caller could bring (absent, any value, the empty
+    string) exempts nobody: the comparison must not call it a gap."""
+    def change(deployed):
+        _sid(deployed, "HardenDenyAllocateAddress")["Condition"]["StringLikeIfExists"] = {"aws:CalledVia": ["*", ""]}
+    # StringLikeIfExists with "*": absent, any value and the empty string all hold.
+    assert weaker_cases(allocate_address_scp(GUARDED), _weaken(change)) == []
+
+
+def test_without_baseline_protection_nobody_takes_over_or_passes_an_allow_listed_role():
+    """README: with scp.protect_baseline = false the take-over statement exempts nobody, the
+    pipeline included; other roles stay free to be passed and edited."""
+    from tests.guardrail_cases import ACCT, PIPELINE
+    from tests.policy_eval import Request, scp_verdict
+    unprotected = parse_baseline({**GUARDED_CONFIG, "scp": {**GUARDED_CONFIG["scp"], "protect_baseline": False}})
+    documents = _documents(unprotected)
+    assert [p.control for p in harden_scps(unprotected)] == ["scp.allocate_address"]
+    for who in (PIPELINE, NET_ADMIN, f"arn:aws:iam::{ACCT}:role/Developer"):
+        for action in ("iam:PassRole", "iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:CreateAccessKey"):
+            assert scp_verdict(documents, Request(who, action, NET_ADMIN)) == "deny", (who, action)
+        assert scp_verdict(documents, Request(who, "iam:PassRole", f"arn:aws:iam::{ACCT}:role/app-role")) == "allow"

@@ -165,7 +165,7 @@ def test_subscriptions(mod: dict):
 # CPU alarms
 # ---------------------------------------------------------------------------
 
-FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'
+FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId ORDER BY AVG() DESC'
 
 
 def test_one_fleet_cpu_alarm_per_region_on_a_metrics_insights_query(mod: dict):

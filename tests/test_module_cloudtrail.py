@@ -330,10 +330,26 @@ def test_bucket_policy_config_statements(mod: dict):
         assert _conditions(st)[("StringEquals", "aws:SourceAccount")] == ["${local.account_id}"], sid
 
 
+def test_remediate_writes_the_same_flow_log_statements_as_the_module(mod: dict):
+    """The bucket policy the log-bucket fix attaches (provisioner/resources.py) grants log delivery
+    what the module does: the resource contract test renders CloudWatch Logs flow logs only."""
+    from provisioner import resources
+    from provisioner.baseline import parse_baseline
+
+    module = _statements(mod, "bucket_flow_logs")
+    policy = resources.log_bucket_policy(parse_baseline({"flow_logs": {"destination": "s3"}}), "123456789012")
+    fixed = {s["Sid"]: s for s in policy["Statement"] if s["Sid"].startswith("FlowLogs")}
+    assert set(fixed) == set(module)
+    for sid, st in fixed.items():
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        assert actions == module[sid]["actions"], sid
+
+
 def test_bucket_policy_flow_log_statements(mod: dict):
     sts = _statements(mod, "bucket_flow_logs")
     assert set(sts) == {"FlowLogsAclCheck", "FlowLogsWrite"}
-    assert sts["FlowLogsAclCheck"]["actions"] == ["s3:GetBucketAcl"]
+    # ListBucket as AWS's flow-log bucket policy has it (else AccessDenied noise in CloudTrail).
+    assert sts["FlowLogsAclCheck"]["actions"] == ["s3:GetBucketAcl", "s3:ListBucket"]
     assert sts["FlowLogsAclCheck"]["resources"] == ["${aws_s3_bucket.this.arn}"]
     assert sts["FlowLogsWrite"]["actions"] == ["s3:PutObject"]
     assert sts["FlowLogsWrite"]["resources"] == ["${aws_s3_bucket.this.arn}/${var.flow_logs_s3_key_prefix}/AWSLogs/${local.account_id}/*"]

@@ -74,8 +74,10 @@ def test_no_heredoc_policies(module_dir: Path):
 def test_vpcs_are_discovered_at_every_plan_unless_narrowed(mod: dict):
     vpcs = mod["data"]["aws_vpcs"]["all"]
     assert vpcs["count"] == "${length(var.vpc_ids) == 0 ? 1 : 0}"
-    # No filter and no tags: the default VPC and every VPC created since the last apply are included.
-    assert set(vpcs) == {"count", "region"}
+    # No tag filter: the default VPC and every VPC created since the last apply are included; the
+    # one filter keeps out VPCs shared by another account (a participant cannot log them).
+    assert set(vpcs) == {"count", "region", "filter"}
+    assert vpcs["filter"] == [{"name": "owner-id", "values": ["${data.aws_caller_identity.current.account_id}"]}]
     assert mod["locals"]["vpc_ids"] == "${length(var.vpc_ids) > 0 ? var.vpc_ids : data.aws_vpcs.all[0].ids}"
 
 

@@ -16,7 +16,11 @@ def test_default_groups_are_adopted_with_no_rules(mod: dict):
     [group] = mod["resource"]["aws_default_security_group"].values()
     assert group["for_each"] == "${toset(local.vpc_ids)}" and group["region"] == "${var.region}"
     assert "ingress" not in group and "egress" not in group  # no block: every rule is removed
-    assert mod["data"]["aws_vpcs"]["all"]["region"] == "${var.region}"
+    vpcs = mod["data"]["aws_vpcs"]["all"]
+    assert vpcs["region"] == "${var.region}"
+    # Only VPCs this account owns: a shared VPC's default group is its owner's to manage.
+    assert vpcs["filter"] == [{"name": "owner-id", "values": ["${data.aws_caller_identity.current.account_id}"]}]
+    assert "aws_caller_identity" in mod["data"]
 
 
 def test_network_variables_documented(mod: dict):
@@ -96,3 +100,24 @@ def test_restricted_incoming_traffic_parameters_are_the_json_config_expects(tmp_
 
     params = json.loads(apply_and_read_outputs(tmp_path)["params"])
     assert params == {"blockedPort1": "3389", "blockedPort2": "22", "blockedPort3": "8443"}
+
+
+def test_pool_alarm_needs_a_named_usage_metric(rendered, tmp_path):
+    """The data source lists a usage_metric whenever Service Quotas returns the object, even an
+    empty one (the provider's flattenUsageMetric): the module's own expression, evaluated by real
+    Terraform, declares the alarm only for a metric with a name."""
+    alarms = load_hcl(rendered / "modules" / "alarms")
+    expression = alarms["locals"]["eip_usage_metric"][2:-1]
+    data = "data.aws_servicequotas_service_quota.elastic_ips"
+    shapes = {
+        "named": '[{ usage_metric = [{ metric_name = "ResourceCount", metric_namespace = "AWS/Usage" }] }]',
+        "empty": '[{ usage_metric = [{ metric_name = "", metric_namespace = "" }] }]',
+        "absent": "[{ usage_metric = [] }]",
+        "not_read": "[]",
+    }
+    (tmp_path / "main.tf").write_text("".join(
+        f'output "{name}" {{\n  value = ({expression.replace(data, f"local.{name}")}) == null\n}}\n'
+        for name in shapes) + "locals {\n" + "".join(f"  {name} = {shape}\n" for name, shape in shapes.items()) + "}\n")
+    from tests.terraform_helpers import apply_and_read_outputs
+
+    assert apply_and_read_outputs(tmp_path) == {"named": False, "empty": True, "absent": True, "not_read": True}

@@ -21,6 +21,7 @@ import pytest
 from provisioner.baseline import Baseline, parse_baseline
 from provisioner.policies import (
     PUBLIC_IPV4_ACTIONS,
+    REGIONAL_PUBLIC_IPV4_ACTIONS,
     eip_actions,
     harden_scps,
     TAKEOVER_ACTIONS,
@@ -89,7 +90,8 @@ def test_allocate_address_denies_outside_principals_and_regions():
          "Resource": "*",
          "Condition": {"ArnNotLike": {"aws:PrincipalArn": sorted([NET_ADMIN, ODD])}}},
         # No principal exemption: allow-listed principals are bound to the Regions too.
-        {"Sid": "HardenDenyAllocateAddressOutsideRegions", "Effect": "Deny", "Action": list(EIP_ACTIONS),
+        {"Sid": "HardenDenyAllocateAddressOutsideRegions", "Effect": "Deny",
+         "Action": sorted(EIP_ACTIONS + list(REGIONAL_PUBLIC_IPV4_ACTIONS)),
          "Resource": "*", "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "us-east-1"]}}},
     ]
     assert EIP_ACTIONS == ["ec2:AcceptAddressTransfer", "ec2:AllocateAddress", "ec2:AssociateAddress",
@@ -139,7 +141,7 @@ def test_baseline_protection_actions_resources_and_admin_exemption():
         "kms:Delete*", "kms:Update*",
         "logs:AssociateKmsKey", "logs:Delete*", "logs:PutMetricFilter", "logs:PutRetentionPolicy",
         "s3:Delete*", "s3:PutBucket*", "s3:PutLifecycle*",
-        "sns:AddPermission", "sns:Delete*", "sns:Remove*", "sns:Set*", "sns:Unsubscribe",
+        "sns:AddPermission", "sns:Delete*", "sns:Put*", "sns:Remove*", "sns:Set*", "sns:Unsubscribe",
     }
     # SCPs accept a wildcard at the end of an action only.
     assert all("*" not in a[:-1] and "?" not in a for st in doc["Statement"] for a in st["Action"])
@@ -298,10 +300,10 @@ def test_long_allow_lists_are_split_within_aws_limits():
     b = _baseline(**TWENTY)
     assert len(_principals(1)[0]) == 79
     policies = harden_scps(b)
-    # Measured here: 2,714 / 4,436 / 5,063 / 3,254 characters, four policies.
+    # Measured here: 2,881 / 4,447 / 5,074 / 3,254 characters, four policies.
     assert [(p.name, len(minified(p.document))) for p in policies] == [
-        ("harden-long-prefix-1-deny-eip-allocation", 2714), ("harden-long-prefix-1-protect-baseline", 4436),
-        ("harden-long-prefix-1-protect-baseline-2", 5063), ("harden-long-prefix-1-protect-baseline-3", 3254)]
+        ("harden-long-prefix-1-deny-eip-allocation", 2881), ("harden-long-prefix-1-protect-baseline", 4447),
+        ("harden-long-prefix-1-protect-baseline-2", 5074), ("harden-long-prefix-1-protect-baseline-3", 3254)]
     for p in policies:
         _check_shape(p.document)
     # Split, the statements deny exactly what the unsplit document does (resources shared out).

@@ -405,7 +405,7 @@ def cpu(ctx: CheckContext) -> list[Finding]:
 # the module declares (<prefix>-alarm-state-changes), which this fix does not create.
 
 # The module's local.cpu_fleet_query (tests/controls/test_fix_alarms_cpu.py holds them together).
-CPU_FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'
+CPU_FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId ORDER BY AVG() DESC'
 
 
 def cpu_fleet_alarm_name(ctx: CheckContext) -> str:

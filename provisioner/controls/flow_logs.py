@@ -13,7 +13,15 @@ from provisioner.remediate import Action, fix
 
 
 def vpcs(ctx: CheckContext) -> list[dict]:
-    return ctx.cached("ec2:vpcs", lambda: paginate(ctx.client("ec2"), "describe_vpcs", "Vpcs"))
+    """The VPCs this account owns. DescribeVpcs also lists VPCs shared with it (VPC sharing), but a
+    participant "cannot create, delete, or describe flow logs for a shared VPC subnet"
+    (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-share-limitations.html): the owner's
+    account watches those, as the flow_logs module's aws_vpcs owner-id filter says."""
+    def fetch() -> list[dict]:
+        return [v for v in paginate(ctx.client("ec2"), "describe_vpcs", "Vpcs")
+                if v.get("OwnerId") in (None, ctx.account_id)]
+
+    return ctx.cached("ec2:vpcs", fetch)
 
 
 def flow_logs_by_vpc(ctx: CheckContext) -> dict[str, list[dict]]:

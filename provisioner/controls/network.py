@@ -29,8 +29,15 @@ _PORTED = frozenset({"tcp", "udp"})
 # -- what the account holds (read once per region, shared by both checks and the fixes) ---------
 
 def security_groups(ctx: CheckContext) -> list[dict]:
-    return ctx.cached("ec2:security_groups",
-                      lambda: paginate(ctx.client("ec2"), "describe_security_groups", "SecurityGroups"))
+    """The groups this account owns. A group another account shares with it (security group
+    sharing, https://docs.aws.amazon.com/vpc/latest/userguide/security-group-sharing.html) is
+    listed too, but only its owner may change its rules: it is judged, and fixed, in the owner's
+    account, not failed here with a fix that could only be refused."""
+    def fetch() -> list[dict]:
+        groups = paginate(ctx.client("ec2"), "describe_security_groups", "SecurityGroups")
+        return [g for g in groups if g.get("OwnerId") in (None, ctx.account_id)]
+
+    return ctx.cached("ec2:security_groups", fetch)
 
 
 def rules_by_group(ctx: CheckContext) -> dict[str, list[dict]]:

@@ -25,7 +25,7 @@ module "scp" {
       {
         "Sid"       = "HardenDenyAllocateAddressOutsideRegions"
         "Effect"    = "Deny"
-        "Action"    = ["ec2:AcceptAddressTransfer", "ec2:AllocateAddress", "ec2:AssociateAddress", "ec2:AssociateNatGatewayAddress", "ec2:DisassociateAddress", "ec2:DisassociateNatGatewayAddress", "ec2:EnableAddressTransfer", "ec2:ReleaseAddress"]
+        "Action"    = ["ec2:AcceptAddressTransfer", "ec2:AdvertiseByoipCidr", "ec2:AllocateAddress", "ec2:AssociateAddress", "ec2:AssociateNatGatewayAddress", "ec2:CreatePublicIpv4Pool", "ec2:DisassociateAddress", "ec2:DisassociateNatGatewayAddress", "ec2:EnableAddressTransfer", "ec2:ProvisionByoipCidr", "ec2:ProvisionPublicIpv4PoolCidr", "ec2:ReleaseAddress", "lightsail:AllocateStaticIp", "lightsail:AttachStaticIp"]
         "Resource"  = "*"
         "Condition" = { "StringNotEquals" = { "aws:RequestedRegion" = ["eu-west-1", "us-east-1"] } }
       },
@@ -45,7 +45,7 @@ module "scp" {
       {
         "Sid"       = "HardenDenyDetectionChanges"
         "Effect"    = "Deny"
-        "Action"    = ["cloudwatch:Delete*", "cloudwatch:Disable*", "cloudwatch:Put*", "events:Delete*", "events:Disable*", "events:Put*", "events:Remove*", "iam:Attach*", "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:CreateRole", "iam:CreateServiceSpecificCredential", "iam:CreateUser", "iam:DeactivateMFADevice", "iam:Delete*", "iam:Detach*", "iam:PassRole", "iam:Put*", "iam:ResetServiceSpecificCredential", "iam:Update*", "iam:UpdateAccessKey", "iam:UpdateAssumeRolePolicy", "iam:UpdateLoginProfile", "iam:UploadSSHPublicKey", "iam:UploadSigningCertificate", "kms:Delete*", "kms:Update*", "logs:AssociateKmsKey", "logs:Delete*", "logs:PutMetricFilter", "logs:PutRetentionPolicy", "s3:Delete*", "s3:PutBucket*", "s3:PutLifecycle*", "sns:AddPermission", "sns:Delete*", "sns:Remove*", "sns:Set*", "sns:Unsubscribe"]
+        "Action"    = ["cloudwatch:Delete*", "cloudwatch:Disable*", "cloudwatch:Put*", "events:Delete*", "events:Disable*", "events:Put*", "events:Remove*", "iam:Attach*", "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:CreateRole", "iam:CreateServiceSpecificCredential", "iam:CreateUser", "iam:DeactivateMFADevice", "iam:Delete*", "iam:Detach*", "iam:PassRole", "iam:Put*", "iam:ResetServiceSpecificCredential", "iam:Update*", "iam:UpdateAccessKey", "iam:UpdateAssumeRolePolicy", "iam:UpdateLoginProfile", "iam:UploadSSHPublicKey", "iam:UploadSigningCertificate", "kms:Delete*", "kms:Update*", "logs:AssociateKmsKey", "logs:Delete*", "logs:PutMetricFilter", "logs:PutRetentionPolicy", "s3:Delete*", "s3:PutBucket*", "s3:PutLifecycle*", "sns:AddPermission", "sns:Delete*", "sns:Put*", "sns:Remove*", "sns:Set*", "sns:Unsubscribe"]
         "Resource"  = ["arn:*:cloudwatch:*:*:alarm:harden-*", "arn:*:events:*:*:rule/harden-*", "arn:*:iam::*:role/harden-*", "arn:*:kms:*:*:alias/harden-*", "arn:*:logs:*:*:log-group:/aws/cloudtrail/harden-trail*", "arn:*:logs:*:*:log-group:/aws/vpc-flow-logs/harden*", "arn:*:s3:::harden-logs-????????????-eu-west-1*", "arn:*:sns:*:*:harden-security-alarms", "arn:*:sns:*:*:harden-security-alarms:*", "arn:aws:iam::123456789012:role/NetworkAdmin", "arn:aws:iam::123456789012:role/harden-pipeline"]
         "Condition" = { "ArnNotLike" = { "aws:PrincipalArn" = ["arn:aws:iam::123456789012:role/harden-pipeline"] } }
       },

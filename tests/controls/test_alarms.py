@@ -142,7 +142,7 @@ def test_cpu_no_running_instance_passes_and_disabled_baseline_skips(aws):
 
 # -- alarms.cpu: the fleet alarm (Metrics Insights) and the EventBridge route (issue 11.3/11.4) ------
 
-FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId'
+FLEET_QUERY = 'SELECT AVG(CPUUtilization) FROM SCHEMA("AWS/EC2", InstanceId) GROUP BY InstanceId ORDER BY AVG() DESC'
 ALARM_STATE_PATTERN = {"source": ["aws.cloudwatch"],
                        "detail-type": ["CloudWatch Alarm State Change", "CloudWatch Alarm Contributor State Change"],
                        "detail": {"alarmName": [{"prefix": "harden-"}]}}

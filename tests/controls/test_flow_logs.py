@@ -120,3 +120,15 @@ def test_flow_log_group_key_policy_outside_principal_fails(aws):
     finding = {f.resource: f for f in all_vpcs(_ctx(aws))}[vpc]
     assert finding.status == "fail"
     assert key in finding.message and "arn:aws:iam::999999999999:root" in finding.message
+
+
+def test_vpcs_another_account_owns_are_left_to_their_owner(aws):
+    """DescribeVpcs lists the VPCs shared with a participant too (OwnerId: the owner's), but a
+    participant cannot create or describe flow logs for them: only VPCs of the checked account
+    are judged. The emulator's VPCs belong to its account; the context is another account's."""
+    ec2 = aws.client("ec2", REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.4.0.0/16")["Vpc"]["VpcId"]
+    assert vpc in {f.resource for f in all_vpcs(_ctx(aws))}
+    participant = CheckContext(aws=aws, baseline=parse_baseline({}), region=REGION, account_id="210987654321",
+                               control_id="flow_logs.all_vpcs")
+    assert vpc not in {f.resource for f in all_vpcs(participant)}

@@ -294,3 +294,23 @@ def test_cli_remediate_network_dry_run_then_apply_prints_the_undo_command(aws, e
     assert [r["IsEgress"] for r in rules] == [True]  # the ingress rule went, the egress rule stayed
     undo = [line.strip() for line in applied.stdout.splitlines() if line.strip().startswith("aws ec2 authorize")]
     assert len(undo) == 1 and f"--region {REGION} --group-id {group}" in undo[0] and '"FromPort":3389' in undo[0]
+
+
+def test_groups_another_account_owns_are_left_to_their_owner(aws):
+    """A participant in a shared VPC sees the owner's shared security groups in DescribeSecurityGroups
+    (their OwnerId is the owner's) but may not change their rules: neither check fails it for
+    them, so no fix is offered that EC2 could only refuse. Here the emulator's groups belong to
+    its account, and the context is another account's (the participant's)."""
+    ec2 = aws.client("ec2", REGION)
+    vpc = _vpc(ec2)
+    group = _group(ec2, vpc, "owner-ssh", _tcp(22, 22, **WORLD4))
+    default = _default_group_with_self_reference(ec2, vpc)
+    assert group in _failed_by_group(admin_ports(_ctx(aws, "network.admin_ports")))  # the owner's view
+
+    participant = CheckContext(aws=aws, baseline=parse_baseline({}), region=REGION, account_id="210987654321",
+                               control_id="network.admin_ports")
+    judged = {f.evidence.get("group_id") for f in admin_ports(participant)}
+    assert group not in judged and default not in judged
+    participant_defaults = CheckContext(aws=aws, baseline=parse_baseline({}), region=REGION,
+                                        account_id="210987654321", control_id="network.default_security_group")
+    assert {f.evidence.get("group_id") for f in default_security_group(participant_defaults)} == {None}

@@ -55,7 +55,12 @@ locals {
   # an Auto Scaling fleet does not change the plan (CloudWatch User Guide, "Create a CloudWatch
   # alarm based on a Metrics Insights query":
   # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create_Metrics_Insights_Alarm.html).
-  cpu_fleet_query = "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId"
+  # That page asks a multi-time-series alarm's query for two clauses, GROUP BY and ORDER BY (its
+  # per-resource example: ... GROUP BY DBInstanceIdentifier ORDER BY AVG() DESC). ORDER BY also
+  # decides which 500 series a larger fleet returns: without it "you can't control which 500
+  # matching metrics are returned"; with AVG() DESC they are the busiest instances
+  # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-limits.html).
+  cpu_fleet_query = "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId ORDER BY AVG() DESC"
   # Metrics Insights has no sub-minute data: a 10 or 30 second period is evaluated per minute.
   cpu_fleet_period = max(60, var.cpu_period_seconds)
   # Limits of alarms on Metrics Insights queries ("Limits", CloudWatch User Guide:
@@ -360,8 +365,11 @@ data "aws_servicequotas_service_quota" "elastic_ips" {
 }
 
 locals {
-  watch_eip_pool   = var.eip_pool_alarm_share != null
-  eip_usage_metric = try(data.aws_servicequotas_service_quota.elastic_ips[0].usage_metric[0], null)
+  watch_eip_pool = var.eip_pool_alarm_share != null
+  # The provider lists a usage_metric whenever the API returns a UsageMetric object, empty or not
+  # (flattenUsageMetric in internal/service/servicequotas/service_quota_data_source.go), so one
+  # without a metric name counts as none: an alarm on an empty namespace and name fails the apply.
+  eip_usage_metric = try(coalesce(data.aws_servicequotas_service_quota.elastic_ips[0].usage_metric[0].metric_name), null) == null ? null : data.aws_servicequotas_service_quota.elastic_ips[0].usage_metric[0]
   # Service Quotas names the dimensions in lower case (class, resource, ...); CloudWatch in title case.
   eip_usage_dimensions = local.eip_usage_metric == null ? {} : {
     for key, value in try(local.eip_usage_metric.metric_dimensions[0], {}) : title(key) => value if value != ""

@@ -130,7 +130,8 @@ data "aws_iam_policy_document" "kms_base" {
   }
 
   # The log bucket uses an S3 Bucket Key; CloudTrail then needs Decrypt to create or update a
-  # trail with SSE-KMS (CloudTrail User Guide, "Configure AWS KMS key policies for CloudTrail").
+  # trail with SSE-KMS (CloudTrail User Guide, "Configure AWS KMS key policies for CloudTrail":
+  # https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html).
   statement {
     sid = "CloudTrailUsesBucketKey"
     principals {
@@ -213,7 +214,8 @@ data "aws_iam_policy_document" "kms_base" {
 }
 
 # AWS Config delivering with its service principal (service-linked role); the Config developer
-# guide's key policy for the delivery channel grants exactly these two actions.
+# guide's key policy for the delivery channel grants exactly these two actions
+# (https://docs.aws.amazon.com/config/latest/developerguide/s3-kms-key-policy.html).
 data "aws_iam_policy_document" "kms_config" {
   count = local.config_enabled ? 1 : 0
 
@@ -500,13 +502,18 @@ data "aws_iam_policy_document" "bucket_config" {
 data "aws_iam_policy_document" "bucket_flow_logs" {
   count = local.flow_logs_enabled ? 1 : 0
 
+  # GetBucketAcl and ListBucket, as AWS's flow-log bucket policy grants them: without ListBucket
+  # log delivery leaves AccessDenied events in CloudTrail ("Amazon S3 bucket permissions for flow
+  # logs": https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-s3-permissions.html, and
+  # CloudWatch Logs' "Logs sent to Amazon S3":
+  # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/AWS-logs-infrastructure-S3.html).
   statement {
     sid = "FlowLogsAclCheck"
     principals {
       type        = "Service"
       identifiers = ["delivery.logs.amazonaws.com"]
     }
-    actions   = ["s3:GetBucketAcl"]
+    actions   = ["s3:GetBucketAcl", "s3:ListBucket"]
     resources = [aws_s3_bucket.this.arn]
     condition {
       test     = "StringEquals"

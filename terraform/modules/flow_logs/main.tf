@@ -12,10 +12,20 @@ data "aws_caller_identity" "current" {
 data "aws_partition" "current" {}
 
 # Read at every plan: a VPC created since the last apply gets its flow log on the next run.
+# Only the VPCs this account owns: a VPC shared with it (VPC sharing, AWS RAM) is listed by
+# DescribeVpcs too, but a participant "cannot create, delete, or describe flow logs for a shared VPC
+# subnet" and cannot modify the owner's resources (VPC User Guide, "Responsibilities and permissions
+# for owners and participants": https://docs.aws.amazon.com/vpc/latest/userguide/vpc-share-limitations.html),
+# so declaring them fails the apply in every participant account. The owner's baseline covers them.
 data "aws_vpcs" "all" {
   count = length(var.vpc_ids) == 0 ? 1 : 0
 
   region = var.region
+
+  filter {
+    name   = "owner-id"
+    values = [data.aws_caller_identity.current.account_id]
+  }
 }
 
 locals {

@@ -168,7 +168,15 @@ class Sink:
                 self._handle = _open_exclusive(output) if output else stdout
                 self._write_line(head)
         elif fmt == "json":
-            self._handle = _open_exclusive(output) if output else stdout
+            # Written beside the target and renamed into place at the end: a run killed half-way
+            # leaves the previous report whole, not a truncated document (not for a pipe).
+            self._final = output if output and (not output.exists() or output.is_file()) else None
+            if self._final:
+                target = Path(os.path.realpath(output))
+                self._final = target
+                self._handle = _open_exclusive(target.with_name(f".{target.name}.harden-partial"), output)
+            else:
+                self._handle = _open_exclusive(output) if output else stdout
             top = {**report_header(datetime.now(timezone.utc)), "organization": head.get("organization")}
             self._handle.write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in top.items())
                                + '  "accounts": [')
@@ -219,6 +227,10 @@ class Sink:
             self._handle.write(("\n  " if not self._first_json else "") + '],\n  "summary": '
                                + json.dumps(self.totals.summary(), indent=2).replace("\n", "\n  ") + "\n}\n")
             self._handle.flush()
+            if self._final:
+                self._handle.close()  # the lock goes with it, once the report is whole
+                os.replace(self._final.with_name(f".{self._final.name}.harden-partial"), self._final)
+                return code
         elif self._spool is not None:
             self._handle.close()
             try:
@@ -247,13 +259,14 @@ def _lock(fd: int, path: Path) -> None:
         pass
 
 
-def _open_exclusive(path: Path) -> TextIO:
-    """Open a report for writing, locked (_lock) before anything in it is cut."""
+def _open_exclusive(path: Path, shown: Path | None = None) -> TextIO:
+    """Open a report for writing, locked (_lock) before anything in it is cut; `shown`: the
+    --output a staging file stands for, named in the message."""
     import stat
 
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
     try:
-        _lock(fd, path)
+        _lock(fd, shown or path)
     except ReportWriteError:
         os.close(fd)
         raise

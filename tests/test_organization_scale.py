@@ -352,3 +352,21 @@ def test_a_second_run_writing_the_same_stream_is_refused_and_changes_nothing(aws
     assert lines == [f"error: --output {stream}: another harden run is writing it; wait for it to end "
                      "(or write elsewhere)"], lines
     assert stream.read_bytes() == before
+
+
+def test_an_organization_json_report_killed_half_way_leaves_the_previous_one(aws, tmp_path, zygote):
+    # kill -9 right before the second account is verified: the first account is written. Before,
+    # the report was opened in place: the previous one was gone and a truncated document left.
+    _organization(2)
+    cfg = _config(tmp_path)
+    report = tmp_path / "org.json"
+    report.write_text("previous report\n")
+    args = ["verify", "-c", str(cfg), "--controls", CONTROLS, "--organization-role", ROLE, "--sequential",
+            "-f", "json", "-o", str(report)]
+    answer, _, err = zygote.run(*args, HARDEN_FAULT_KILL_AT_CALL="provisioner.organization:verify_account:2")
+    assert answer == {"signal": 9}, err
+    assert report.read_text() == "previous report\n"
+    answer, _, err = zygote.run(*args)  # the next run replaces it whole
+    assert answer == {"code": 1}, err
+    assert len(json.loads(report.read_text())["accounts"]) == 3
+    assert [p.name for p in tmp_path.iterdir() if "harden-partial" in p.name] == []

@@ -108,17 +108,20 @@ def test_topic_is_kms_encrypted_with_a_rotating_key(mod: dict):
 
 def test_key_policy_lets_only_this_accounts_cloudwatch_and_eventbridge_use_the_key(mod: dict):
     sts = _statements(mod, "topic_key")
-    assert set(sts) == {"EnableAccountAdministration", "AllowCloudWatchAlarmsOfThisAccount",
+    assert set(sts) == {"EnableAccountAdministration", "AllowCloudWatchAlarmsForThisTopicOnly",
                         "AllowEventBridgeForThisTopicOnly"}
 
     admin = sts["EnableAccountAdministration"]
     assert admin["principals"] == [{"type": "AWS", "identifiers": ["arn:${local.partition}:iam::${local.account_id}:root"]}]
 
-    alarms = sts["AllowCloudWatchAlarmsOfThisAccount"]
+    alarms = sts["AllowCloudWatchAlarmsForThisTopicOnly"]
     assert alarms["effect"] == "Allow"
     assert alarms["principals"] == [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}]
     assert sorted(alarms["actions"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert _conditions(alarms) == {("StringEquals", "aws:SourceAccount"): ["${local.account_id}"]}
+    # No aws:SourceAccount (not known to be sent: a condition on it could silence every alarm);
+    # bound to this topic by the SNS encryption context, like EventBridge.
+    assert _conditions(alarms) == {("StringEquals", "kms:EncryptionContext:aws:sns:topicArn"):
+                                   ["${local.topic_arn_for_policy}"]}
 
     events = sts["AllowEventBridgeForThisTopicOnly"]
     assert events["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com"]}]

@@ -469,12 +469,12 @@ def topic_key_policy(ctx: CheckContext) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "EnableAccountAdministration", "Effect": "Allow", "Principal": {"AWS": root},
          "Action": "kms:*", "Resource": "*"},
-        {"Sid": "AllowCloudWatchAlarmsOfThisAccount", "Effect": "Allow",
+        # Neither publisher is known to send aws:SourceAccount/SourceArn on these KMS calls (see the
+        # module): both are bound to the topic by SNS's encryption context instead.
+        {"Sid": "AllowCloudWatchAlarmsForThisTopicOnly", "Effect": "Allow",
          "Principal": {"Service": "cloudwatch.amazonaws.com"},
          "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
-         "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}},
-        # EventBridge sends no aws:SourceAccount/SourceArn on these KMS calls (see the module):
-        # bound to the topic by SNS's encryption context instead.
+         "Condition": {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": alarm_topic_arn(ctx)}}},
         {"Sid": "AllowEventBridgeForThisTopicOnly", "Effect": "Allow",
          "Principal": {"Service": "events.amazonaws.com"},
          "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",

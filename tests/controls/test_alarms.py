@@ -614,7 +614,10 @@ def test_topic_key_gaps_are_judged_on_every_path_not_the_first(aws):
     # metric notifies another encrypted topic whose key does: someone is still notified.
     _encrypted_home_setup(aws, _without_publisher(aws, "cloudwatch.amazonaws.com"))
     backup = _topic(aws, HOME, name="secops-backup")
-    key = aws.client("kms", HOME).create_key(Policy=json.dumps(_harden_topic_key_policy(aws)))["KeyMetadata"]["Arn"]
+    # harden's policy, bound (by SNS's encryption context) to this topic instead of harden's
+    harden_topic = f"arn:aws:sns:{HOME}:{aws.account_id()}:harden-security-alarms"
+    policy = json.dumps(_harden_topic_key_policy(aws)).replace(f'"{harden_topic}"', f'"{backup}"')
+    key = aws.client("kms", HOME).create_key(Policy=policy)["KeyMetadata"]["Arn"]
     aws.client("sns", HOME).set_topic_attributes(TopicArn=backup, AttributeName="KmsMasterKeyId", AttributeValue=key)
     aws.client("cloudwatch", HOME).put_metric_alarm(
         AlarmName="zz-secops-backup", Namespace="Harden/Security", MetricName="harden-ElasticIpAddressApiCalls",

@@ -81,8 +81,8 @@ def test_creates_the_topic_then_the_fleet_alarm(aws):
     assert grants["AllowEventBridgeForThisTopicOnly"]["Principal"] == {"Service": "events.amazonaws.com"}
     assert grants["AllowEventBridgeForThisTopicOnly"]["Condition"] == {
         "StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": TOPIC}}
-    assert grants["AllowCloudWatchAlarmsOfThisAccount"]["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert grants["AllowCloudWatchAlarmsForThisTopicOnly"]["Condition"] == {
+        "StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": TOPIC}}
     attributes = sns.get_topic_attributes(TopicArn=TOPIC)["Attributes"]
     assert attributes["KmsMasterKeyId"] == key["Arn"]
     publishers = {s["Sid"]: s for s in json.loads(attributes["Policy"])["Statement"]}

@@ -83,7 +83,7 @@ locals {
 
 data "aws_iam_policy_document" "topic_key" {
   #checkov:skip=CKV_AWS_109:This is a KMS key policy: Resource "*" means this key only, and kms:* goes to the account root only, which delegates key administration to IAM (AWS default key policy); without it the key is unmanageable.
-  #checkov:skip=CKV_AWS_111:This is a KMS key policy: Resource "*" means this key only; write access is limited to the account root (delegation to IAM) and, for GenerateDataKey*/Decrypt, to CloudWatch of this account (aws:SourceAccount) and to EventBridge for this topic only (SNS encryption context).
+  #checkov:skip=CKV_AWS_111:This is a KMS key policy: Resource "*" means this key only; write access is limited to the account root (delegation to IAM) and, for GenerateDataKey*/Decrypt, to CloudWatch alarms and EventBridge for this topic only (SNS encryption context).
   #checkov:skip=CKV_AWS_356:This is a KMS key policy: in a key policy Resource must be "*" and means this key only, so it cannot be narrowed further.
   count = local.create_key ? 1 : 0
 
@@ -103,8 +103,16 @@ data "aws_iam_policy_document" "topic_key" {
 
   # CloudWatch alarms and EventBridge publish to an encrypted topic only if they may
   # use its key; the AWS managed aws/sns key cannot grant that, hence this key.
+  #
+  # AWS's statement for CloudWatch alarms has no condition at all
+  # (https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns); whether CloudWatch
+  # sends aws:SourceAccount on the KMS calls SNS makes for it is documented nowhere, and a
+  # statement conditioned on a key that is absent would silence every alarm without an error.
+  # So, as for EventBridge below, the key is bound to this one topic by the encryption context
+  # SNS puts on every data key (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html);
+  # which alarms may publish is the topic policy's job (aws:SourceArn = this module's alarms).
   statement {
-    sid       = "AllowCloudWatchAlarmsOfThisAccount"
+    sid       = "AllowCloudWatchAlarmsForThisTopicOnly"
     effect    = "Allow"
     actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
     resources = ["*"]
@@ -116,8 +124,8 @@ data "aws_iam_policy_document" "topic_key" {
 
     condition {
       test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.topic_arn_for_policy]
     }
   }
 

@@ -12,6 +12,7 @@ bound the whole fan-out, after which the unfinished regions are reported and the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -202,6 +203,7 @@ class AwsSession:
             read_timeout=self.timeouts.read,
         )
         self._down: dict[str, str] = {}      # region (or "global") -> why it is unreachable
+        self._timeouts_seen: Counter[str] = Counter()  # per region (or "global"): timeouts so far
         self._local = threading.local()      # the deadline of the fan-out this thread works for
         if role_arn:
             assumer = (base.client("sts") if base is not None
@@ -241,10 +243,29 @@ class AwsSession:
         with self._lock:
             return dict(self._down)
 
+    @contextlib.contextmanager
+    def must_try(self) -> Iterator[None]:
+        """Calls a run must attempt whatever happened before it: giving back what it changed
+        (re-attach an original volume, start an instance it stopped, remove its lock tag) or one
+        containment step of respond. They are tried even in a region (or "global") an earlier
+        timeout marked unreachable: one lost answer must not leave an instance stopped without its
+        volume, or a compromised key active. Each block is still bounded: once a call inside it
+        times out, its later calls fail at once (and a timed-out call is not retried), as
+        everywhere else. For this thread only."""
+        saved = getattr(self._local, "forgiven", None)
+        with self._lock:
+            self._local.forgiven = dict(self._timeouts_seen)
+        try:
+            yield
+        finally:
+            self._local.forgiven = saved
+
     def _guard(self, where: str) -> Callable[..., None]:
         def guard(**_kwargs) -> None:  # before each HTTP attempt, retries included
             reason = self._down.get(where)
-            if reason is not None:
+            forgiven = getattr(self._local, "forgiven", None)
+            if reason is not None and not (forgiven is not None
+                                           and forgiven.get(where, 0) == self._timeouts_seen[where]):
                 raise RegionUnreachable(region=where, reason=reason)
             deadline = getattr(self._local, "deadline", None)
             if deadline is not None and time.monotonic() >= deadline:
@@ -260,6 +281,7 @@ class AwsSession:
             if isinstance(caught_exception, _REGION_DOWN):
                 with self._lock:
                     self._down.setdefault(where, " ".join(str(caught_exception).split()))
+                    self._timeouts_seen[where] += 1
             return None  # botocore's retry handler decides as before
 
         return watch

@@ -373,11 +373,22 @@ def _write_report(output: Path, write) -> None:
     """Write beside the target, then rename into place: a write that fails half-way (disk full)
     leaves the previous report as it was, and says so in one line (exit 3: the checks ran, the
     report could not be delivered)."""
-    staging = output.with_name(f".{output.name}.harden-partial")
+    # A symlink is followed (the rename replaces the file it points at, not the link); what is
+    # not a regular file (/dev/stdout, a pipe, a device) is written in place: renaming over it
+    # would replace the device node or the pipe itself (as root, /dev/stdout or /dev/null).
+    if output.exists() and not output.is_file():  # stat follows links, /proc's magic ones included
+        try:
+            with output.open("w", encoding="utf-8") as handle:
+                write(handle)
+        except OSError as exc:
+            fail(f"--output {output}: cannot write the report: {exc.strerror or exc}", EXIT_UNABLE)
+        return
+    target = Path(os.path.realpath(output))
+    staging = target.with_name(f".{target.name}.harden-partial")
     try:
         with staging.open("w", encoding="utf-8") as handle:
             write(handle)
-        os.replace(staging, output)
+        os.replace(staging, target)
     except OSError as exc:
         if staging.is_file():
             staging.unlink()
@@ -480,7 +491,7 @@ def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[
 
     from provisioner.aws import describe_error
     from provisioner.organization import ROLE_NAME_RE, Parallelism, plan_run, run_organization
-    from provisioner.report_stream import StreamError, check_resumable, header, scan
+    from provisioner.report_stream import ReportWriteError, StreamError, check_resumable, header, scan
 
     if not re.match(ROLE_NAME_RE, role_name):
         fail(f"--organization-role {role_name!r}: expected an IAM role name (letters, digits, +=,.@_-)")
@@ -512,8 +523,11 @@ def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[
                   f"{len(plan.accounts)} to go", soft_wrap=True)
     par = Parallelism.auto(len(plan.accounts), opts.processes, opts.account_workers, opts.sequential)
     head = header(plan.organization_id, shard=opts.shard, role=role_name, regions=regions, controls=controls)
-    sink = _organization_sink(fmt, output, head, resume=resume_state, min_severity=min_severity,
-                              fail_on=fail_on, sources=sources)
+    try:
+        sink = _organization_sink(fmt, output, head, resume=resume_state, min_severity=min_severity,
+                                  fail_on=fail_on, sources=sources)
+    except ReportWriteError as exc:
+        fail(str(exc), EXIT_UNABLE)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -528,10 +542,13 @@ def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[
         progress.update(task, advance=1, description=f"{report.account}: {s.accounts_failing} with drift, "
                         f"{s.accounts_unable} not fully checked")
 
-    with progress:
-        run_organization(aws, baseline, role_name, plan, on_report, regions=regions, since=window,
-                         parallelism=par, base_spec={"profile": opts.profile, "role_arn": opts.role_arn})
-    code = sink.close()
+    try:
+        with progress:
+            run_organization(aws, baseline, role_name, plan, on_report, regions=regions, since=window,
+                             parallelism=par, base_spec={"profile": opts.profile, "role_arn": opts.role_arn})
+        code = sink.close()
+    except ReportWriteError as exc:  # a full disk: the run cannot deliver its report
+        fail(str(exc), EXIT_UNABLE)
     s = sink.totals
     if fmt is ReportFormat.table or output:
         err.print(f"organization {escape(str(plan.organization_id))}: {s.accounts} accounts, "
@@ -773,6 +790,8 @@ def remediate(
     from provisioner.report_table import render_remediation
 
     baseline = resolve_config(config)
+    if controls and not _split(controls):  # `--controls ""` must not widen to every fix
+        fail(f"--controls {','.join(controls)!r} names no control")
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("verifying, then planning fixes") as status:
@@ -1514,7 +1533,7 @@ def report_merge(
     account could not be checked or a shard's stream ended without its summary (interrupted).
     The examples: a CI matrix of four workers, each verifying its shard, then one job that merges.
     """
-    from provisioner.report_stream import StreamError, merge
+    from provisioner.report_stream import ReportWriteError, StreamError, merge
 
     for path in files:
         if not path.is_file():
@@ -1524,6 +1543,8 @@ def report_merge(
     try:
         code = merge(files, lambda head: _organization_sink(fmt, output, head),
                      warn=lambda line: err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True))
+    except ReportWriteError as exc:
+        fail(str(exc), EXIT_UNABLE)
     except StreamError as exc:
         fail(str(exc))
     raise typer.Exit(code)

@@ -683,7 +683,8 @@ class Migrator:
                 message="another run finished this instance meanwhile") for v in instance.volumes]
         finally:
             try:
-                lock.release()
+                with self._aws.must_try():
+                    lock.release()
             except Exception as exc:  # the work is done; a leftover lock is taken over once we are gone
                 released = f"could not remove this run's lock tag {lock.key}: {_why(exc)}"
             else:
@@ -794,19 +795,24 @@ class Migrator:
         """Give the instance its run state back. Returns a note when that was not possible."""
         if run_state != "running":
             leftover = [k for k in _STOP_TAGS if k in tags_of(instance.instance)]
-            if leftover:
-                self._untag(instance.id, leftover)
+            try:
+                if leftover:
+                    with self._aws.must_try():
+                        self._untag(instance.id, leftover)
+            except Exception as exc:
+                return f"could not remove harden's stop tags from {instance.id}: {_why(exc)}; re-run to finish"
             return None
         if not safe_to_start:
             return (f"{instance.id} was left stopped: its original volume could not be re-attached; "
                     "re-run to finish, or attach it by hand")
         try:
-            if failed:
-                self._invalidate_live_progress(instance)
-            self._emit(instance, None, "start", "starting the instance again")
-            self.ec2.start_instances(InstanceIds=[instance.id])
-            self._wait("instance_running", f"{instance.id} to run", InstanceIds=[instance.id])
-            self._untag(instance.id, list(_STOP_TAGS))
+            with self._aws.must_try():  # even after a timeout in this region (aws.must_try)
+                if failed:
+                    self._invalidate_live_progress(instance)
+                self._emit(instance, None, "start", "starting the instance again")
+                self.ec2.start_instances(InstanceIds=[instance.id])
+                self._wait("instance_running", f"{instance.id} to run", InstanceIds=[instance.id])
+                self._untag(instance.id, list(_STOP_TAGS))
         except Exception as exc:
             return f"could not start {instance.id} again: {_why(exc)}; re-run or start it by hand"
         return None
@@ -958,6 +964,10 @@ class Migrator:
         """Put the original back on its device; the new volume stays, available and tagged.
         Returns whether the original is attached again, and what went wrong."""
         self._emit(instance, volume, "roll-back", f"{volume.id} back on {volume.device}")
+        with self._aws.must_try():  # the swap may have failed on a timeout: try anyway
+            return self._put_original_back(instance, volume, new_id)
+
+    def _put_original_back(self, instance: InstanceTarget, volume: VolumeTarget, new_id: str) -> tuple[bool, str | None]:
         try:
             if self._attached_to(new_id, instance):
                 self.ec2.detach_volume(VolumeId=new_id, InstanceId=instance.id, Device=volume.device)
@@ -1049,7 +1059,14 @@ def run_migration(aws: AwsSession, baseline: Baseline, *, regions: list[str] | N
 
         migrator = Migrator(aws, region, report.keys[region], replace(options, run_id=run_id), progress, find)
         for target in targets:
-            report.results += migrator.run(target) if options.apply else migrator.plan(target)
+            try:  # one instance's failure (a lock that cannot be read, a region gone) ends only its own work
+                report.results += migrator.run(target) if options.apply else migrator.plan(target)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                report.results += [VolumeResult(region, target.id, v.id, v.device, "failed",
+                                                message=f"{region}: {target.id}: {describe_error(exc)}")
+                                   for v in target.volumes] or [VolumeResult(
+                                       region, target.id, "-", "-", "failed",
+                                       message=f"{region}: {target.id}: {describe_error(exc)}")]
     for missing in (i for i in instance_ids if i not in seen):
         report.results.append(VolumeResult("-", missing, "-", "-", "skipped",
                                            message="no unencrypted attached volume found in the regions checked"))

@@ -227,8 +227,12 @@ def _run_threads(job: AccountJob, base: AwsSession, accounts: Iterable[str], on_
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harden-account") as pool:
         futures = [pool.submit(verify_account, job, a, base, factory) for a in accounts]
-        for future in as_completed(futures):
-            on_report(future.result())
+        try:
+            for future in as_completed(futures):
+                on_report(future.result())
+        except BaseException:  # the run ends here (its report cannot be written): start no more accounts
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _worker_main(job: AccountJob, base_spec: dict[str, Any], tasks, results, threads: int) -> None:

@@ -13,6 +13,8 @@ reported and the others go on.
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -163,7 +165,9 @@ def plan_actions(aws: AwsSession, baseline: Baseline, report: Report) -> tuple[l
 
 
 def execute(actions: list[Action], apply: bool, progress: Callable[[Action], None] | None = None,
-            pause: float = 0.0) -> list[ActionResult]:
+            pause: float = 0.0, each: Callable[[], Any] | None = None) -> list[ActionResult]:
+    """Dry run or apply each action; a failure is reported and the next still runs. `each`: a
+    context manager factory every action runs in (respond: AwsSession.must_try)."""
     results: list[ActionResult] = []
     for action in actions:
         if progress:
@@ -172,7 +176,8 @@ def execute(actions: list[Action], apply: bool, progress: Callable[[Action], Non
             results.append(ActionResult(action, "planned", "dry run: nothing changed"))
             continue
         try:
-            detail = action.run() or {}
+            with each() if each else contextlib.nullcontext():
+                detail = action.run() or {}
             results.append(ActionResult(action, "applied", detail.pop("message", "done"), detail))
         except Exception as exc:  # reported, and the next action still runs
             results.append(ActionResult(action, "failed", describe_error(exc)))

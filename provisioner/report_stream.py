@@ -118,6 +118,24 @@ def accounts(path: Path) -> Iterator[dict[str, Any]]:
 
 # -- writing -------------------------------------------------------------------------------------
 
+class ReportWriteError(StreamError):
+    """The report could not be written (a full disk): the run ran but cannot deliver (exit 3)."""
+
+
+def _reported_write_errors(method):
+    """A write the disk refuses (full, gone) is one line for the user, not a traceback."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as exc:
+            raise ReportWriteError(f"--output {getattr(self, 'output', None) or 'stdout'}: cannot write the report: "
+                              f"{exc.strerror or exc}") from None
+    return wrapper
+
+
 class Sink:
     """Where an organization run's reports go, account by account, in the format asked for.
 
@@ -127,6 +145,7 @@ class Sink:
     `emit(report)` at the end (those formats are single documents over every finding).
     """
 
+    @_reported_write_errors
     def __init__(self, fmt: str, output: Path | None, head: dict[str, Any], *,
                  emit: Callable[[Report], None], table: Callable[[Report], None] | None = None,
                  stdout: TextIO | None = None, resume: StreamState | None = None,
@@ -146,10 +165,18 @@ class Sink:
             if resume is not None:
                 self._handle = _reopen_for_append(resume)
             else:
-                self._handle = output.open("w", encoding="utf-8") if output else stdout
+                self._handle = _open_exclusive(output) if output else stdout
                 self._write_line(head)
         elif fmt == "json":
-            self._handle = output.open("w", encoding="utf-8") if output else stdout
+            # Written beside the target and renamed into place at the end: a run killed half-way
+            # leaves the previous report whole, not a truncated document (not for a pipe).
+            self._final = output if output and (not output.exists() or output.is_file()) else None
+            if self._final:
+                target = Path(os.path.realpath(output))
+                self._final = target
+                self._handle = _open_exclusive(target.with_name(f".{target.name}.harden-partial"), output)
+            else:
+                self._handle = _open_exclusive(output) if output else stdout
             top = {**report_header(datetime.now(timezone.utc)), "organization": head.get("organization")}
             self._handle.write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in top.items())
                                + '  "accounts": [')
@@ -173,6 +200,7 @@ class Sink:
             except OSError:
                 pass
 
+    @_reported_write_errors
     def add(self, report: Report) -> None:
         code = report.exit_code(self.fail_on)
         self.totals.add(report, self.fail_on)
@@ -187,6 +215,7 @@ class Sink:
         elif self._table is not None:
             self._table(report)
 
+    @_reported_write_errors
     def close(self) -> int:
         """Finish the document; returns the run's exit code (3 > 1 > 0 over the accounts)."""
         code = self.totals.exit_code()
@@ -198,6 +227,10 @@ class Sink:
             self._handle.write(("\n  " if not self._first_json else "") + '],\n  "summary": '
                                + json.dumps(self.totals.summary(), indent=2).replace("\n", "\n  ") + "\n}\n")
             self._handle.flush()
+            if self._final:
+                self._handle.close()  # the lock goes with it, once the report is whole
+                os.replace(self._final.with_name(f".{self._final.name}.harden-partial"), self._final)
+                return code
         elif self._spool is not None:
             self._handle.close()
             try:
@@ -211,10 +244,46 @@ class Sink:
         return code
 
 
+def _lock(fd: int, path: Path) -> None:
+    """An exclusive flock for the run's life (the kernel drops it when the process ends, kill -9
+    included): a second run writing the same report, or resuming the same stream, would
+    interleave its accounts with ours or truncate them. It is refused instead."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ReportWriteError(f"--output {path}: another harden run is writing it; "
+                               "wait for it to end (or write elsewhere)") from None
+    except OSError:  # a file system without flock: go on unlocked
+        pass
+
+
+def _open_exclusive(path: Path, shown: Path | None = None) -> TextIO:
+    """Open a report for writing, locked (_lock) before anything in it is cut; `shown`: the
+    --output a staging file stands for, named in the message."""
+    import stat
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+    try:
+        _lock(fd, shown or path)
+    except ReportWriteError:
+        os.close(fd)
+        raise
+    if stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/stdout, a pipe: nothing to cut
+        os.ftruncate(fd, 0)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
 def _reopen_for_append(state: StreamState):
     """Cut a torn last line off and append after the last whole one. A finished stream (it has
     its summary line) is reopened without the summary: the resumed run writes a new one."""
     handle = state.path.open("r+b")
+    try:
+        _lock(handle.fileno(), state.path)
+    except ReportWriteError:
+        handle.close()
+        raise
     end = state.valid_bytes
     if state.summary is not None:
         end = _offset_before_summary(state.path)
@@ -247,6 +316,30 @@ def check_resumable(state: StreamState, organization_id: str | None, shard: tupl
 
 # -- merging shards ------------------------------------------------------------------------------
 
+def _missing_shards(states: list[StreamState]) -> str | None:
+    """What is missing when the files are shards of a split (`--shard I/N`) that do not cover it:
+    1..N each once, every file of the same N. None when they do, or when no file is a shard."""
+    shards = [(s.path, s.header.get("shard")) for s in states]
+    if not any(shard for _, shard in shards):
+        return None
+    parts: dict[int, set[int]] = {}
+    for path, shard in shards:
+        try:
+            index, total = (int(x) for x in str(shard).split("/"))
+        except ValueError:
+            return f"{path} is not a shard (its header says shard {shard}): the files are not one split run"
+        parts.setdefault(total, set()).add(index)
+    if len(parts) > 1:
+        return "the files are shards of different splits (" + ", ".join(f"/{n}" for n in sorted(parts)) + \
+            "): accounts may be missing"
+    (total, seen), = parts.items()
+    missing = [f"{i}/{total}" for i in range(1, total + 1) if i not in seen]
+    if missing:
+        return f"shard {', '.join(missing)} of the run {'is' if len(missing) == 1 else 'are'} not among the " \
+            "files: their accounts are missing from this report"
+    return None
+
+
 def merge(paths: list[Path], sink_factory: Callable[[dict[str, Any]], Sink],
           warn: Callable[[str], None]) -> int:
     """Combine the streams of a sharded (or resumed, or split) run into one report through a Sink;
@@ -267,6 +360,9 @@ def merge(paths: list[Path], sink_factory: Callable[[dict[str, Any]], Sink],
     for path in incomplete:
         warn(f"{path} has no summary line: that run was interrupted, so accounts it did not reach are "
              "missing (finish it with `harden verify ... --resume` on that file)")
+    if gap := _missing_shards(states):  # the accounts of a shard never given are silently absent
+        warn(gap)
+        incomplete.append(gap)
     head = {**states[0].header, "shard": None, "merged_from": [str(p) for p in paths], "started": _now()}
     sink = sink_factory(head)
     for state in states:

@@ -518,7 +518,9 @@ def respond(aws: AwsSession, baseline: Baseline, principal_arn: str, *, apply: b
     """Refuse, or plan and (with apply) take the steps; then list the principal's allocations."""
     principal = resolve_principal(aws, baseline, principal_arn, force=force)
     steps = plan_steps(aws, principal)
-    results = execute([s.action for s in steps], apply, progress)
+    # Each containment step is tried even after another timed out (aws.must_try): one lost
+    # answer must not leave the principal's access keys active untried.
+    results = execute([s.action for s in steps], apply, progress, each=aws.must_try)
     try:
         run_regions = aws.resolve_regions(regions or baseline.explicit_regions)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:

@@ -215,6 +215,22 @@ def test_respond_keeps_the_steps_it_took_when_the_regions_cannot_be_listed(aws, 
     assert resp.exit_code() == 0  # the containment is done; what is unknown is reported beside it
 
 
+def test_respond_tries_every_containment_step_after_one_times_out(aws, fault_proxy):
+    # The quarantine policy's PutUserPolicy never answers (read timeout 1 s), which marks IAM's
+    # global endpoint unreachable. Before, the next step failed at once untried and the access
+    # key stayed active; now each step is tried once (aws.must_try), and the exit says 3.
+    iam = aws.client("iam")
+    iam.create_user(UserName="mallory")
+    iam.create_access_key(UserName="mallory")
+    fault_proxy.add("hang", action="PutUserPolicy", times=1)
+
+    resp = respond(_session(read=1), _baseline(["us-east-1"]), "arn:aws:iam::123456789012:user/mallory", apply=True)
+    status = {r.action.calls[0]: r.status for r in resp.results}
+    assert status == {"iam:PutUserPolicy": "failed", "iam:UpdateAccessKey": "applied"}, resp.results
+    assert iam.list_access_keys(UserName="mallory")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    assert resp.exit_code() == 3
+
+
 def test_every_failure_promise_of_the_readme_names_a_test_that_exists():
     from pathlib import Path
 
@@ -238,3 +254,34 @@ def test_a_report_that_cannot_be_written_leaves_the_previous_one_and_exits_3(aws
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [f"error: --output {report}: cannot write the report: Is a directory"], lines
     assert report.read_text() == "previous report\n"
+
+
+def test_a_report_to_a_symlink_or_a_pipe_goes_where_it_points_and_replaces_neither(aws, tmp_path):
+    # The report is renamed into place; before, the rename replaced what --output named: a
+    # symlink became a file of its own (the file it pointed at kept the old report), and a pipe
+    # or a device became a regular file (as root: `-o /dev/stdout` or `/dev/null` replaced in /dev).
+    import threading
+
+    args = ["verify", "--controls", "flow_logs", "--regions", "us-east-1", "--format", "json", "--output"]
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "report.json").write_text("previous report\n")
+    link = tmp_path / "report.json"
+    link.symlink_to(shared / "report.json")
+    assert _in_process([*args, str(link)], tmp_path).exit_code == 1
+    assert link.is_symlink() and json.loads((shared / "report.json").read_text())["findings"]
+
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    try:
+        result = _in_process([*args, str(fifo)], tmp_path)
+        reader.join(timeout=30)
+    finally:
+        if reader.is_alive():  # the pipe was replaced: let the reader's open return
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert result.exit_code == 1, result.stderr
+    assert fifo.is_fifo()
+    assert received and json.loads(received[0])["findings"]

@@ -91,6 +91,11 @@ def _one_line_exit_2(proc, expected: str) -> None:
     (["ebs", "migrate", "--regions", "eu-wset-1"], "nearest: eu-west-1"),
     (["events", "allocate-address", "--since", "99999999999999999999d"], "--since '99999999999999999999d': must be"),
     (["verify", "--since", "99999999999999999999d"], "at most 90d"),
+    # An unset variable in `--controls "$CONTROLS"`: verify checked nothing and said "no drift",
+    # exit 0; remediate widened to every fix.
+    (["verify", "--controls", ""], "--controls '' names no control"),
+    (["verify", "--controls", " , "], "names no control"),
+    (["remediate", "--apply", "--controls", ""], "--controls '' names no control"),
 ])
 def test_cli_bad_arguments_exit_2_before_any_aws_call(args, expected, tmp_path):
     _one_line_exit_2(_cli(args, tmp_path), expected)
@@ -113,3 +118,13 @@ def test_cli_config_error_writes_nothing(tmp_path):
     result = CliRunner().invoke(cli.app, ["render", "-c", str(bad), "--dir", str(tmp_path / "out")])
     _one_line_exit_2(_Result(result.exit_code, result.stdout, result.stderr), "cloudtrail.bucket_name: an S3 bucket name cannot be formatted as an IP address")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_config_nested_too_deeply_is_a_config_error_not_a_traceback(tmp_path):
+    # tomllib recurses per nesting level: before, a RecursionError traceback and exit 1.
+    cfg = tmp_path / "harden.toml"
+    cfg.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    result = CliRunner().invoke(cli.app, ["render", "-c", str(cfg), "--dir", str(tmp_path / "tf")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert result.stderr.strip() == f"error: {cfg}: not valid TOML: arrays or tables nested too deeply"
+    assert not (tmp_path / "tf").exists()

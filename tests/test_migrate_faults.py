@@ -233,3 +233,35 @@ def test_cleanup_needs_a_snapshot_to_start_within_its_migration():
     assert "before the migration started" in why(started - timedelta(minutes=5))
     assert "of vol-other" in _snapshot_not_ours({**snap, "VolumeId": "vol-other", "StartTime": started},
                                                 vol, tags, recorded, started, completed)
+
+
+def test_a_hung_swap_rolls_back_and_the_next_instance_is_reported(aws, fault_proxy):
+    # One AttachVolume that never answers (read timeout 1 s) marks the region unreachable. The
+    # roll-back and the restart must still be tried (aws.must_try): before, they failed at
+    # once and left the instance stopped with no root volume. The second instance meets the
+    # unreachable region at its lock: it is reported failed, untouched, and the run goes on
+    # (before, the error escaped and the first instance's report was lost).
+    from provisioner.aws import AwsSession, Timeouts
+
+    _key(aws)
+    first, second = _two_volume_instance(aws), _two_volume_instance(aws)
+    before = {i: _devices(aws, i) for i in (first, second)}
+    fault_proxy.add("hang", action="AttachVolume", times=1)
+    session = AwsSession(region=REGION, max_attempts=3, timeouts=Timeouts(connect=2, read=1, run=60))
+
+    report = run_migration(session, _baseline(), options=_options(apply=True))
+    assert report.exit_code() == 3
+    assert REGION in session.unreachable()
+    by_instance = {i: [r for r in report.results if r.instance_id == i] for i in (first, second)}
+    hung = next(i for i, results in by_instance.items() if "rolled back" in results[0].message)
+    later = first if hung == second else second  # the order instances are migrated in is EC2's
+    assert [r.status for r in by_instance[hung]] == ["failed", "skipped"], by_instance[hung]
+    assert {r.status for r in by_instance[later]} == {"failed"}
+    assert all("region unreachable" in r.message for r in by_instance[later]), by_instance[later]
+    for instance_id in (first, second):  # both run on their original volumes, as before
+        assert _instance(aws, instance_id)["State"]["Name"] == "running"
+        assert {d: v["VolumeId"] for d, v in _devices(aws, instance_id).items()} == \
+            {d: v["VolumeId"] for d, v in before[instance_id].items()}
+        left = [k for k in tags_of(_instance(aws, instance_id)) if k.startswith("harden:")]
+        assert left == [], left
+    assert fault_proxy.count()[("ec2", "AttachVolume", "hang")] == 1

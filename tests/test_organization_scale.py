@@ -290,3 +290,83 @@ def test_the_organization_workflow_example_shards_and_merges_consistently():
     for first, second in used:
         assert first in commands or second in groups.get(first, set()), (first, second)
     assert "needs" in workflow["jobs"]["report"] and workflow["jobs"]["report"]["if"] == "always()"
+
+
+def test_merge_of_shards_that_do_not_cover_the_split_exits_3_and_names_the_missing_ones(tmp_path):
+    # Each file is a finished shard (its summary line is there), but shard 3/3 was never given:
+    # its accounts are missing, so the merge must not exit 0. Before: exit 0, no warning.
+    from typer.testing import CliRunner
+
+    from provisioner import cli
+    from provisioner.report_stream import header
+
+    def shard(index: int, total: int) -> Path:
+        path = tmp_path / f"shard-{index}-of-{total}.jsonl"
+        summary = {"type": "summary", "summary": {"accounts": 0}, "exit_code": 0, "complete": True}
+        path.write_text(json.dumps(header("o-example", shard=(index, total))) + "\n" + json.dumps(summary) + "\n")
+        return path
+
+    def merge(*paths: Path):
+        return CliRunner().invoke(cli.app, ["report", "merge", *map(str, paths), "-f", "json"])
+
+    partial = merge(shard(1, 3), shard(2, 3))
+    assert partial.exit_code == 3, partial.stderr
+    assert "shard 3/3 of the run is not among the files" in " ".join(partial.stderr.split())
+    assert json.loads(partial.stdout)["accounts"] == []
+    assert merge(shard(1, 3), shard(2, 3), shard(3, 3)).exit_code == 0
+    mixed = merge(shard(1, 2), shard(2, 3))
+    assert mixed.exit_code == 3 and "different splits" in mixed.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "table"])
+def test_an_organization_report_the_disk_refuses_is_one_line_and_exit_3(aws, emulator, tmp_path, fmt):
+    # /dev/full answers every write with ENOSPC, as a full disk does. Before: a traceback, exit 1
+    # (the drift's exit code, as if the report had been delivered).
+    _organization(1)
+    proc = _verify(_config(tmp_path), "--sequential", "-f", fmt, "-o", "/dev/full")
+    assert proc.returncode == 3, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == ["error: --output /dev/full: cannot write the report: No space left on device"], lines
+    assert Path("/dev/full").is_char_device()
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_second_run_writing_the_same_stream_is_refused_and_changes_nothing(aws, emulator, tmp_path, resume):
+    # A run holds its report (an flock, as the first run does for its whole life). A second run
+    # with the same --output, or resuming the same stream, used to truncate it or append its
+    # accounts among the first run's; it is refused with one line, exit 3, the file untouched.
+    import fcntl
+
+    _organization(1)
+    cfg = _config(tmp_path)
+    stream = tmp_path / "run.jsonl"
+    assert _verify(cfg, "--sequential", "-f", "jsonl", "-o", str(stream)).returncode == 1
+    before = stream.read_bytes()
+    with stream.open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        flag = ["--resume", str(stream)] if resume else ["-o", str(stream)]
+        proc = _verify(cfg, "--sequential", "-f", "jsonl", *flag)
+    assert proc.returncode == 3, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("resuming")]
+    assert lines == [f"error: --output {stream}: another harden run is writing it; wait for it to end "
+                     "(or write elsewhere)"], lines
+    assert stream.read_bytes() == before
+
+
+def test_an_organization_json_report_killed_half_way_leaves_the_previous_one(aws, tmp_path, zygote):
+    # kill -9 right before the second account is verified: the first account is written. Before,
+    # the report was opened in place: the previous one was gone and a truncated document left.
+    _organization(2)
+    cfg = _config(tmp_path)
+    report = tmp_path / "org.json"
+    report.write_text("previous report\n")
+    args = ["verify", "-c", str(cfg), "--controls", CONTROLS, "--organization-role", ROLE, "--sequential",
+            "-f", "json", "-o", str(report)]
+    answer, _, err = zygote.run(*args, HARDEN_FAULT_KILL_AT_CALL="provisioner.organization:verify_account:2")
+    assert answer == {"signal": 9}, err
+    assert report.read_text() == "previous report\n"
+    answer, _, err = zygote.run(*args)  # the next run replaces it whole
+    assert answer == {"code": 1}, err
+    assert len(json.loads(report.read_text())["accounts"]) == 3
+    assert [p.name for p in tmp_path.iterdir() if "harden-partial" in p.name] == []

@@ -247,6 +247,8 @@ def select(ids: list[str] | None) -> list[Control]:
             if not matches:
                 raise UnknownControl(f"unknown control {wanted!r} (known: {', '.join(registry)})")
             chosen.update((c.id, c) for c in matches)
+    if not chosen:  # `--controls ""` (an unset variable): checking nothing must not pass as clean
+        raise UnknownControl(f"--controls {','.join(ids)!r} names no control (known: {', '.join(registry)})")
     return [registry[cid] for cid in registry if cid in chosen]
 
 

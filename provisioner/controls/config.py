@@ -254,6 +254,13 @@ def _recorder_role(ctx: CheckContext, create: bool, notes: list[str] | None = No
     iam, name = ctx.aws.client("iam"), baseline_role_name(ctx.baseline)
     arn = converge.role_arn(iam, name)
     if arn:
+        if create:
+            # Brought to the module's role (trust, tags, policies) with the key its policy names;
+            # without that key (not created yet) the role is left as it is rather than create one.
+            home = ctx.baseline.home_region
+            key = converge.key_by_alias(ctx.client("kms", home), resources.trail_key_alias(ctx.baseline))
+            if key is not None:
+                converge.ensure_role(iam, resources.config_role(ctx.baseline, ctx.account_id, key["Arn"]), notes)
         return arn, f"the baseline's {name}"
     if not create:
         return None, f"the baseline's {name} (created)"
@@ -368,7 +375,9 @@ def _converge_region(ctx: CheckContext, kms_arn: str | None, fix_recorder: bool)
     # In dependency order, before the recorder (nothing left half-configured): the key, which
     # the bucket, the role's policy and the channel name; the bucket; then the role (its policy
     # names the key: a role that exists needs no key).
-    notes: list[str] = []  # what ensure_key did: a losing race's key is scheduled for deletion, with its cancel command
+    # What ensure_key did (a losing race's key is scheduled for deletion, with its cancel command)
+    # and what an existing role needed to match the module.
+    notes: list[str] = []
     if "config:PutDeliveryChannel" in steps:
         kms_arn = _ensure_key(ctx, notes)
     if "config:PutDeliveryChannel" in steps:
@@ -388,7 +397,7 @@ def _converge_region(ctx: CheckContext, kms_arn: str | None, fix_recorder: bool)
         client.start_configuration_recorder(ConfigurationRecorderName=name)
         done.append(f"started recorder {name}")
     if notes:
-        done.append(f"key: {'; '.join(notes)}")
+        done.extend(notes)
     return {"message": "; ".join(done), "calls": steps}
 
 

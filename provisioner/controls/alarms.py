@@ -494,8 +494,7 @@ def _topic_key_exists(ctx: CheckContext) -> bool:
 def topic_key(ctx: CheckContext) -> resources.Key:
     """The alarms module's topic key of this region, as a description converge can create."""
     return resources.Key(topic_key_alias(ctx), f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security "
-                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline),
-                         ctx.baseline.kms.deletion_window_days)
+                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline))
 
 
 def _ensure_topic_key(ctx: CheckContext) -> tuple[str, str | None]:

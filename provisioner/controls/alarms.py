@@ -88,13 +88,52 @@ def _is_confirmed(subscription: dict) -> bool:
     return subscription.get("SubscriptionArn", "").startswith("arn:")
 
 
+# Every message to an email endpoint ends with an unsubscribe link that works without AWS
+# credentials unless the subscription was confirmed with AuthenticateOnUnsubscribe
+# (https://docs.aws.amazon.com/sns/latest/api/API_ConfirmSubscription.html); whether it was is the
+# subscription attribute ConfirmationWasAuthenticated
+# (https://docs.aws.amazon.com/sns/latest/api/API_GetSubscriptionAttributes.html). An alarm email is
+# forwarded, lands in shared mailboxes and ticket systems: whoever it reaches can silence the alarms
+# with one click. (HTTP/S payloads carry the link too, but reach a machine, not people.)
+LINK_UNSUBSCRIBABLE_PROTOCOLS = frozenset({"email", "email-json"})
+
+
+def _confirmed_without_authentication(ctx: CheckContext, subscription: dict) -> bool:
+    """True when an email subscription's confirmation was not authenticated. One
+    GetSubscriptionAttributes per email subscription, cached; other protocols are not asked."""
+    arn = subscription["SubscriptionArn"]
+    if subscription.get("Protocol") not in LINK_UNSUBSCRIBABLE_PROTOCOLS:
+        return False
+
+    def fetch() -> bool:
+        sns = ctx.client("sns", parse_arn(arn)["region"])
+        try:
+            attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) == "NotFound":
+                return False  # gone since the listing: nothing to weaken
+            raise
+        # "true"/"false"; absent means AWS did not say, and verify does not guess.
+        return attributes.get("ConfirmationWasAuthenticated", "").lower() == "false"
+
+    return ctx.cached(f"sns:unauthenticated:{arn}", fetch)
+
+
 def topic_summary(ctx: CheckContext, topic_arn: str) -> dict[str, Any]:
     subscriptions = topic_subscriptions(ctx, topic_arn)
     if subscriptions is None:
-        return {"topic_arn": topic_arn, "exists": False, "confirmed": [], "pending": 0}
-    confirmed = [f"{s.get('Protocol')}:{s.get('Endpoint')}" for s in subscriptions if _is_confirmed(s)]
-    return {"topic_arn": topic_arn, "exists": True, "confirmed": confirmed,
-            "pending": len(subscriptions) - len(confirmed)}
+        return {"topic_arn": topic_arn, "exists": False, "confirmed": [], "pending": 0, "unauthenticated": []}
+    confirmed = [s for s in subscriptions if _is_confirmed(s)]
+    return {"topic_arn": topic_arn, "exists": True,
+            "confirmed": [f"{s.get('Protocol')}:{s.get('Endpoint')}" for s in confirmed],
+            "pending": len(subscriptions) - len(confirmed),
+            # Confirmed email subscriptions anyone holding an alarm email can end.
+            "unauthenticated": [f"{s.get('Protocol')}:{s.get('Endpoint')}" for s in confirmed
+                                if _confirmed_without_authentication(ctx, s)]}
+
+
+_LINK_RISK = ("confirmed without authentication: anyone holding the unsubscribe link of any alarm email can "
+              "end it without AWS credentials (re-confirm with AuthenticateOnUnsubscribe, see the README)")
 
 
 def _topic_problem(summary: dict[str, Any]) -> str | None:
@@ -103,7 +142,18 @@ def _topic_problem(summary: dict[str, Any]) -> str | None:
     if not summary["confirmed"]:
         pending = f" ({summary['pending']} pending confirmation)" if summary["pending"] else ""
         return f"topic {summary['topic_arn']} has no confirmed subscription{pending}"
+    if set(summary["confirmed"]) <= set(summary.get("unauthenticated", [])):
+        # Someone is notified today, until the first person who gets an alarm email clicks its link.
+        return (f"topic {summary['topic_arn']}: its only confirmed subscription(s) "
+                f"({', '.join(summary['confirmed'])}) were {_LINK_RISK}")
     return None
+
+
+def _link_risk_note(summary: dict[str, Any]) -> str:
+    """For a topic that notifies: the email subscriptions among its confirmed ones that anyone
+    holding an alarm email can end (a weakness, not a failure: another subscription remains)."""
+    weak = summary.get("unauthenticated", [])
+    return f"; {', '.join(weak)} {'was' if len(weak) == 1 else 'were'} {_LINK_RISK}" if weak else ""
 
 
 def _sns_topics(arns: list[str]) -> list[str]:
@@ -530,8 +580,8 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
     key_calls = [] if key_exists else converge.KEY_CALLS
     # Endpoints are not printed: an https endpoint can carry an integration key in its URL.
     subscribed = (f"; subscribe alarms.subscriptions ({', '.join(s.protocol for s in subscriptions)}; email "
-                  "endpoints must confirm)" if subscriptions else "; alarms.subscriptions is empty: nobody "
-                  "is subscribed yet")
+                  "endpoints must confirm, with AuthenticateOnUnsubscribe: see the README)" if subscriptions
+                  else "; alarms.subscriptions is empty: nobody is subscribed yet")
     key_text = (f"the existing customer key {topic_key_alias(ctx)}" if key_exists else
                 f"a new customer key {topic_key_alias(ctx)} (rotation on, usable by CloudWatch of this "
                 "account and by EventBridge for this topic only)")
@@ -881,7 +931,8 @@ def _event_rule_finding(ctx: CheckContext) -> Finding:
                                   + "; ".join(key_gaps))
                 continue
             return ctx.passed(resource, f"EventBridge rule {entry['rule']} sends AllocateAddress and address-moving calls to "
-                              f"{topic['topic_arn']}{via} (confirmed: {', '.join(topic['confirmed'])})", **evidence)
+                              f"{topic['topic_arn']}{via} (confirmed: {', '.join(topic['confirmed'])})"
+                              f"{_link_risk_note(topic)}", **evidence)
     if key_broken:
         return ctx.failed(resource, "; ".join(key_broken), **evidence)
     if not rules:
@@ -1084,7 +1135,7 @@ def _metric_filter_finding(ctx: CheckContext) -> Finding:
                 continue
             return ctx.passed(resource, f"metric filter {entry['filter']} on {_log_group(group_arn)[2]} "
                               f"(trail {', '.join(t['Name'] for t in trails)}) feeds alarm {alarm['alarm']}, "
-                              f"which notifies {topic['topic_arn']}", log_groups=groups)
+                              f"which notifies {topic['topic_arn']}{_link_risk_note(topic)}", log_groups=groups)
         if paths:
             continue  # complete but for the topic's key: said below
         if not usable:

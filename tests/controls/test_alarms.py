@@ -339,6 +339,83 @@ def test_pending_subscription_does_not_count(aws):
     assert f.status == "fail" and "no confirmed subscription (1 pending confirmation)" in f.message
 
 
+# -- subscriptions confirmed without authentication ------------------------------------------------
+# The emulator confirms every subscription at once, authenticated (ConfirmationWasAuthenticated is
+# always "true"): an email subscription confirmed by clicking its link is stubbed (real SNS model).
+
+def _subscription(topic, protocol, endpoint, n):
+    return {"SubscriptionArn": f"{topic}:0000000{n}-aaaa-bbbb-cccc-dddddddddddd", "Owner": "123456789012",
+            "Protocol": protocol, "Endpoint": endpoint, "TopicArn": topic}
+
+
+def _stub_subscriptions(stub, topic, subscriptions, unauthenticated):
+    stub.add_response("list_subscriptions_by_topic", {"Subscriptions": subscriptions}, {"TopicArn": topic})
+    for s in subscriptions:
+        if s["Protocol"] in ("email", "email-json"):  # only these are asked
+            stub.add_response("get_subscription_attributes", {"Attributes": {
+                "SubscriptionArn": s["SubscriptionArn"], "TopicArn": topic, "Protocol": s["Protocol"],
+                "Endpoint": s["Endpoint"], "Owner": "123456789012", "PendingConfirmation": "false",
+                "ConfirmationWasAuthenticated": "false" if s["Endpoint"] in unauthenticated else "true"}},
+                {"SubscriptionArn": s["SubscriptionArn"]})
+
+
+def test_authenticated_confirmation_is_read_and_passes_without_a_note(aws):
+    topic = _topic(aws, OTHER)
+    _rule(aws, OTHER, topic)
+    before = aws.calls.by_operation().get("sns:GetSubscriptionAttributes", 0)
+    f = _event_rule_finding(aws)
+    assert f.status == "pass", f.message
+    assert "without authentication" not in f.message
+    assert f.evidence["rules"][0]["topics"][0]["unauthenticated"] == []
+    assert aws.calls.by_operation()["sns:GetSubscriptionAttributes"] - before == 1
+
+
+def test_a_topic_whose_only_subscriptions_were_confirmed_by_link_fails(aws):
+    topic = _topic(aws, OTHER, subscribe=False)
+    _rule(aws, OTHER, topic)
+    subscriptions = [_subscription(topic, "email", "secops@example.com", 1),
+                     _subscription(topic, "email-json", "soc@example.com", 2)]
+    with Stubber(aws.client("sns", OTHER)) as stub:
+        _stub_subscriptions(stub, topic, subscriptions, {"secops@example.com", "soc@example.com"})
+        f = _event_rule_finding(aws)
+        stub.assert_no_pending_responses()
+    assert f.status == "fail"
+    assert (f"topic {topic}: its only confirmed subscription(s) (email:secops@example.com, "
+            "email-json:soc@example.com) were confirmed without authentication") in f.message
+    assert f.evidence["rules"][0]["topics"][0]["unauthenticated"] == ["email:secops@example.com",
+                                                                      "email-json:soc@example.com"]
+
+
+def test_a_link_confirmed_email_beside_another_subscription_passes_with_a_note(aws):
+    topic = _topic(aws, OTHER, subscribe=False)
+    _rule(aws, OTHER, topic)
+    subscriptions = [_subscription(topic, "email", "secops@example.com", 1),
+                     _subscription(topic, "sqs", "arn:aws:sqs:eu-west-1:123456789012:alerts", 2)]
+    with Stubber(aws.client("sns", OTHER)) as stub:
+        _stub_subscriptions(stub, topic, subscriptions, {"secops@example.com"})
+        stub.add_response("get_topic_attributes", {"Attributes": {"TopicArn": topic}}, {"TopicArn": topic})
+        f = _event_rule_finding(aws)
+        stub.assert_no_pending_responses()
+    assert f.status == "pass", f.message
+    assert "; email:secops@example.com was confirmed without authentication" in f.message
+    assert f.evidence["rules"][0]["topics"][0]["unauthenticated"] == ["email:secops@example.com"]
+
+
+def test_the_alarm_path_judges_link_confirmed_subscriptions_too(aws):
+    topic = _topic(aws, HOME, subscribe=False)
+    _rule(aws, HOME, topic)
+    _metric_filter(aws, _trail(aws))
+    _address_alarm(aws, topic)
+    with Stubber(aws.client("sns", HOME)) as stub:
+        _stub_subscriptions(stub, topic, [_subscription(topic, "email", "secops@example.com", 1)],
+                            {"secops@example.com"})
+        rule, metric = _home_findings(aws)  # one listing and one attribute call serve both paths
+        stub.assert_no_pending_responses()
+    assert rule.status == metric.status == "fail"
+    assert "alarm harden-elastic-ip-api-calls: topic" in metric.message
+    assert "were confirmed without authentication" in metric.message
+
+
 def test_event_rule_to_the_home_bus_follows_the_route_to_the_home_topic(aws):
     # What the module renders outside the home region: the rule sends to the home bus, whose own
     # rule (it matches the calls of every region) publishes to the one topic.

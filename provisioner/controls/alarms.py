@@ -751,18 +751,23 @@ def create_cpu_alarms(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
 # ---------------------------------------------------------------------------------------------
 # alarms.allocate_address
 
-def sample_allocate_address_records(account: str, region: str) -> dict[str, dict]:
-    """CloudTrail records of AllocateAddress as AWS writes them, one per kind of caller and per
-    outcome. A detection must catch every one: a denied attempt (an SCP at work) is as telling
-    as a success, and whoever allocates may be a role, a user or the root user."""
-    p = partition(region)
-    role = {"type": "AssumedRole", "principalId": "AROAEXAMPLEROLEID:session",
+def _sample_role_identity(account: str, p: str) -> dict:
+    """The userIdentity CloudTrail writes for a call made with an assumed role's session."""
+    return {"type": "AssumedRole", "principalId": "AROAEXAMPLEROLEID:session",
             "arn": f"arn:{p}:sts::{account}:assumed-role/Operator/session", "accountId": account,
             "accessKeyId": "ASIAEXAMPLEKEYID",
             "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEROLEID",
                                                  "arn": f"arn:{p}:iam::{account}:role/Operator",
                                                  "accountId": account, "userName": "Operator"},
                                "attributes": {"creationDate": "2024-01-01T00:00:00Z", "mfaAuthenticated": "false"}}}
+
+
+def sample_allocate_address_records(account: str, region: str) -> dict[str, dict]:
+    """CloudTrail records of AllocateAddress as AWS writes them, one per kind of caller and per
+    outcome. A detection must catch every one: a denied attempt (an SCP at work) is as telling
+    as a success, and whoever allocates may be a role, a user or the root user."""
+    p = partition(region)
+    role = _sample_role_identity(account, p)
     user = {"type": "IAMUser", "principalId": "AIDAEXAMPLEUSERID", "arn": f"arn:{p}:iam::{account}:user/operator",
             "accountId": account, "accessKeyId": "AKIAEXAMPLEKEYID", "userName": "operator"}
     root = {"type": "Root", "principalId": account, "arn": f"arn:{p}:iam::{account}:root", "accountId": account,
@@ -796,13 +801,7 @@ def sample_address_move_records(account: str, region: str) -> dict[str, dict]:
     and verify requires that: AssignPrivateIpAddresses and AttachNetworkInterface are not denied by
     any SCP, so the detection is all that sees them."""
     p = partition(region)
-    role = {"type": "AssumedRole", "principalId": "AROAEXAMPLEROLEID:session",
-            "arn": f"arn:{p}:sts::{account}:assumed-role/Operator/session", "accountId": account,
-            "accessKeyId": "ASIAEXAMPLEKEYID",
-            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEROLEID",
-                                                 "arn": f"arn:{p}:iam::{account}:role/Operator",
-                                                 "accountId": account, "userName": "Operator"},
-                               "attributes": {"creationDate": "2024-01-01T00:00:00Z", "mfaAuthenticated": "false"}}}
+    role = _sample_role_identity(account, p)
     request_id = "11111111-2222-3333-4444-555555555555"
 
     def record(name: str, request: dict, response: dict | None) -> dict:

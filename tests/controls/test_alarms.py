@@ -370,15 +370,25 @@ def test_authenticated_confirmation_is_read_and_passes_without_a_note(aws):
     assert aws.calls.by_operation()["sns:GetSubscriptionAttributes"] - before == 1
 
 
-def test_a_topic_whose_only_subscriptions_were_confirmed_by_link_fails(aws):
+def _rule_finding_with_subscriptions(aws, endpoints, unauthenticated, *, delivers):
+    """The rule's finding, its topic's subscriptions (protocol, endpoint) stubbed; `delivers`: the
+    topic notifies, so verify goes on to read its attributes (its key)."""
     topic = _topic(aws, OTHER, subscribe=False)
     _rule(aws, OTHER, topic)
-    subscriptions = [_subscription(topic, "email", "secops@example.com", 1),
-                     _subscription(topic, "email-json", "soc@example.com", 2)]
+    subscriptions = [_subscription(topic, protocol, endpoint, n) for n, (protocol, endpoint) in enumerate(endpoints)]
     with Stubber(aws.client("sns", OTHER)) as stub:
-        _stub_subscriptions(stub, topic, subscriptions, {"secops@example.com", "soc@example.com"})
+        _stub_subscriptions(stub, topic, subscriptions, unauthenticated)
+        if delivers:
+            stub.add_response("get_topic_attributes", {"Attributes": {"TopicArn": topic}}, {"TopicArn": topic})
         f = _event_rule_finding(aws)
         stub.assert_no_pending_responses()
+    return topic, f
+
+
+def test_a_topic_whose_only_subscriptions_were_confirmed_by_link_fails(aws):
+    topic, f = _rule_finding_with_subscriptions(
+        aws, [("email", "secops@example.com"), ("email-json", "soc@example.com")],
+        {"secops@example.com", "soc@example.com"}, delivers=False)
     assert f.status == "fail"
     assert (f"topic {topic}: its only confirmed subscription(s) (email:secops@example.com, "
             "email-json:soc@example.com) were confirmed without authentication") in f.message
@@ -387,15 +397,9 @@ def test_a_topic_whose_only_subscriptions_were_confirmed_by_link_fails(aws):
 
 
 def test_a_link_confirmed_email_beside_another_subscription_passes_with_a_note(aws):
-    topic = _topic(aws, OTHER, subscribe=False)
-    _rule(aws, OTHER, topic)
-    subscriptions = [_subscription(topic, "email", "secops@example.com", 1),
-                     _subscription(topic, "sqs", "arn:aws:sqs:eu-west-1:123456789012:alerts", 2)]
-    with Stubber(aws.client("sns", OTHER)) as stub:
-        _stub_subscriptions(stub, topic, subscriptions, {"secops@example.com"})
-        stub.add_response("get_topic_attributes", {"Attributes": {"TopicArn": topic}}, {"TopicArn": topic})
-        f = _event_rule_finding(aws)
-        stub.assert_no_pending_responses()
+    _, f = _rule_finding_with_subscriptions(
+        aws, [("email", "secops@example.com"), ("sqs", "arn:aws:sqs:eu-west-1:123456789012:alerts")],
+        {"secops@example.com"}, delivers=True)
     assert f.status == "pass", f.message
     assert "; email:secops@example.com was confirmed without authentication" in f.message
     assert f.evidence["rules"][0]["topics"][0]["unauthenticated"] == ["email:secops@example.com"]

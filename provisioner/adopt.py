@@ -164,7 +164,7 @@ class _Finder:
             return
         m, ec2 = _regional("ebs_encryption", region), self.aws.client("ec2", region)
         if region not in self.b.ebs.kms_key_arns:
-            self.key(m, region, resources.Key(resources.ebs_key_alias(self.b), "", {}, {}, 0))
+            self.key(m, region, resources.Key(resources.ebs_key_alias(self.b), "", {}, {}))
         if ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"]:
             self.add(f"{m}.aws_ebs_encryption_by_default.this", f"default@{region}", "EBS encryption by default")
         wanted = self.b.ebs.kms_key_arns.get(region) or _arn_of(self.aws, region, resources.ebs_key_alias(self.b))
@@ -176,7 +176,7 @@ class _Finder:
             return
         m, topic = _regional("alarms", region), self.b.topic_name
         if region == self.b.home_region:  # the one topic and its key live in the home region
-            self.key(m, region, resources.Key(resources.topic_key_alias(self.b), "", {}, {}, 0), name="topic")
+            self.key(m, region, resources.Key(resources.topic_key_alias(self.b), "", {}, {}), name="topic")
             arn = f"arn:{partition_for(region)}:sns:{region}:{self.account}:{topic}"
             try:
                 attrs = self.aws.client("sns", region).get_topic_attributes(TopicArn=arn)["Attributes"]

@@ -18,7 +18,7 @@ from typing import Any, NoReturn, Optional, Sequence
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from provisioner import __version__
 from provisioner.baseline import Baseline, ConfigError, load_baseline
@@ -32,10 +32,35 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNABLE = 0, 1, 2, 3
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+class _Argument(TyperArgument):
+    """A positional argument in help as its metavar says it (`FILE...`, `[DIR]`), the way options
+    show theirs: typer 0.2x appends the Python type (`FILE <list[Path]>`, `DIR <path>`) and braces
+    a required one in the usage line (`{FILE}...`)."""
+
+    def _name(self) -> str:
+        return (self.metavar or (self.name or "").upper()) + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx: Any) -> Optional[str]:
+        return None
+
+    def _rich_display_name(self) -> str:
+        return self._name()
+
+    def _usage_display_name(self) -> str:
+        return self._name() if self.required else f"[{self._name()}]"
+
+
 class _HardenGroup(TyperGroup):
     """harden's command groups: usage errors as one line on stderr (`error: ...`, exit 2), like
     every other error of harden, instead of click's usage block; command lists that wrap the
-    summary instead of cutting it with '...' at 80 columns."""
+    summary instead of cutting it with '...' at 80 columns; arguments shown by their metavar."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        for param in getattr(command, "params", ()):
+            if type(param) is TyperArgument:  # typer builds them; only how help shows them changes
+                param.__class__ = _Argument
+        return command
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = [(name, command.get_short_help_str(limit=200)) for name in self.list_commands(ctx)
@@ -1517,9 +1542,7 @@ app.add_typer(report_app, name="report")
     "harden report merge shard-*.jsonl --format sarif -o organization.sarif",
 ))
 def report_merge(
-    # No help= here: typer would list the argument with its Python type (<list[Path]>); the
-    # docstring says what FILE is.
-    files: list[Path] = typer.Argument(..., metavar="FILE"),
+    files: list[Path] = typer.Argument(..., metavar="FILE", help="A shard's JSONL report."),
     fmt: ReportFormat = typer.Option(ReportFormat.jsonl, "--format", "-f", help="Output format of the "
                                      "combined report."),
     output: Optional[Path] = OUTPUT_OPTION,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from typing import Any, Callable
 
 import botocore.exceptions
@@ -146,8 +147,10 @@ def find_log_group(logs, name: str) -> dict[str, Any] | None:
 
 def ensure_log_group(logs, kms, group: LogGroup, notes: list[str] | None = None) -> str:
     """The group, encrypted with its key (the key first: CloudWatch Logs checks the key policy when
-    the group is created or associated), with its retention. An existing group is brought to
-    the key and retention; its events are kept. What ensure_key did goes to `notes`."""
+    the group is created or associated), with its retention and tags. An existing group is brought
+    to the key, retention and the tags the description owns (other tags are the user's and kept);
+    its events are kept. What ensure_key did, and what changed on an existing group, go to `notes`."""
+    notes = [] if notes is None else notes
     key_arn = ensure_key(kms, group.key, notes) if group.key else None
     found = find_log_group(logs, group.name)
     if found is None:
@@ -155,12 +158,32 @@ def ensure_log_group(logs, kms, group: LogGroup, notes: list[str] | None = None)
         if key_arn:
             kwargs["kmsKeyId"] = key_arn
         logs.create_log_group(**kwargs)
-        found = {}
-    elif key_arn and found.get("kmsKeyId") != key_arn:
+        logs.put_retention_policy(logGroupName=group.name, retentionInDays=group.retention_days)
+        return group.name
+    changed = []
+    if key_arn and found.get("kmsKeyId") != key_arn:
         logs.associate_kms_key(logGroupName=group.name, kmsKeyId=key_arn)
+        changed.append(f"key {key_arn}")
     if found.get("retentionInDays") != group.retention_days:
         logs.put_retention_policy(logGroupName=group.name, retentionInDays=group.retention_days)
+        changed.append(f"retention {found.get('retentionInDays', 'never expire')} -> {group.retention_days} days")
+    # The tagging APIs take the ARN without the trailing :* that `arn` carries:
+    # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_TagResource.html
+    arn = found.get("logGroupArn") or found["arn"].removesuffix(":*")
+    wrong = _tags_to_put(logs.list_tags_for_resource(resourceArn=arn).get("tags", {}), group.tags)
+    if wrong:
+        logs.tag_resource(resourceArn=arn, tags=wrong)
+        changed.append(f"tags {', '.join(sorted(wrong))}")
+    if changed:
+        notes.append(f"brought the existing log group {group.name} to the baseline: {'; '.join(changed)}")
     return group.name
+
+
+def _tags_to_put(current: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
+    """The tags of `wanted` that `current` lacks or holds with another value. Tags outside
+    `wanted` are not harden's to remove (a user's, or a tool's): the module's provider would show
+    them as a diff only if they were in var.tags."""
+    return {k: v for k, v in wanted.items() if current.get(k) != v}
 
 
 # -- IAM ------------------------------------------------------------------------------------------
@@ -172,20 +195,89 @@ def role_arn(iam, name: str) -> str | None:
         return None
 
 
-def ensure_role(iam, role: Role) -> str:
-    """The role with its trust policy, inline policies and managed attachments. An existing role
-    keeps its trust policy (someone may have widened it on purpose: that is Terraform's diff to
-    show), its inline policies are put again (they are harden's, by name)."""
-    arn = role_arn(iam, role.name)
-    if arn is None:
+# What ensure_role may call, for an action's list of calls.
+ROLE_CALLS = ["iam:GetRole", "iam:CreateRole (if missing)", "iam:UpdateAssumeRolePolicy (if it differs)",
+              "iam:UpdateRole (if it differs)", "iam:ListRoleTags", "iam:TagRole (if a tag differs)",
+              "iam:GetRolePolicy", "iam:PutRolePolicy (if it differs)", "iam:ListAttachedRolePolicies",
+              "iam:AttachRolePolicy (if missing)"]
+
+
+def _document(value: Any) -> Any:
+    """A policy document as IAM returns it (botocore decodes it; URL-encoded JSON if not), in a
+    form where the order of a list and a one-element list against its element do not count: IAM
+    keeps what it was given, and the module's jsonencode and a hand edit may differ there yet
+    mean the same."""
+    return _canonical(json.loads(urllib.parse.unquote(value)) if isinstance(value, str) else value)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        return items[0] if len(items) == 1 else sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return value
+
+
+def ensure_role(iam, role: Role, notes: list[str] | None = None) -> str:
+    """The role with its trust policy, description, session length, tags, inline policies and
+    managed attachments, as the module declares them. `role` is always a description from
+    provisioner/resources.py, so the name is one harden gives: no other role is read or changed.
+    An existing role is brought to the description: a trust policy someone widened is replaced
+    (UpdateAssumeRolePolicy), the description's inline policies put again where they differ, its
+    tags put where missing or different (the user's other tags kept), its managed policies
+    attached; what changed goes to `notes`. Other inline policies and attachments are left: the
+    module does not declare them exclusively either.
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_UpdateAssumeRolePolicy.html
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_TagRole.html"""
+    notes = [] if notes is None else notes
+    try:
+        current = iam.get_role(RoleName=role.name)["Role"]
+    except iam.exceptions.NoSuchEntityException:
+        current = None
+    if current is None:
         arn = iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust),
                               Description=role.description, MaxSessionDuration=role.max_session_seconds,
                               Tags=_tag_list(role.tags))["Role"]["Arn"]
+        for name, document in role.inline.items():
+            iam.put_role_policy(RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps(document))
+        for policy_arn in role.managed:
+            iam.attach_role_policy(RoleName=role.name, PolicyArn=policy_arn)
+        return arn
+    changed = []
+    if _document(current.get("AssumeRolePolicyDocument", {})) != _document(role.trust):
+        iam.update_assume_role_policy(RoleName=role.name, PolicyDocument=json.dumps(role.trust))
+        changed.append("trust policy replaced")
+    settings = [what for what, held, wanted in (
+        ("description", current.get("Description", ""), role.description),
+        (f"session length {role.max_session_seconds}s", current.get("MaxSessionDuration"), role.max_session_seconds))
+        if held != wanted]
+    if settings:
+        iam.update_role(RoleName=role.name, Description=role.description,
+                        MaxSessionDuration=role.max_session_seconds)
+        changed.extend(settings)
+    tags = {t["Key"]: t["Value"] for t in paginate(iam, "list_role_tags", "Tags", RoleName=role.name)}
+    wrong = _tags_to_put(tags, role.tags)
+    if wrong:
+        iam.tag_role(RoleName=role.name, Tags=_tag_list(wrong))
+        changed.append(f"tags {', '.join(sorted(wrong))}")
     for name, document in role.inline.items():
-        iam.put_role_policy(RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps(document))
+        try:
+            held = iam.get_role_policy(RoleName=role.name, PolicyName=name)["PolicyDocument"]
+        except iam.exceptions.NoSuchEntityException:
+            held = None
+        if held is None or _document(held) != _document(document):
+            iam.put_role_policy(RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps(document))
+            changed.append(f"inline policy {name} {'added' if held is None else 'replaced'}")
+    attached = {p["PolicyArn"] for p in paginate(iam, "list_attached_role_policies", "AttachedPolicies",
+                                                 RoleName=role.name)}
     for policy_arn in role.managed:
-        iam.attach_role_policy(RoleName=role.name, PolicyArn=policy_arn)
-    return arn
+        if policy_arn not in attached:
+            iam.attach_role_policy(RoleName=role.name, PolicyArn=policy_arn)
+            changed.append(f"attached {policy_arn}")
+    if changed:
+        notes.append(f"brought the existing role {role.name} to the baseline: {'; '.join(changed)}")
+    return current["Arn"]
 
 
 # -- S3 -------------------------------------------------------------------------------------------

@@ -55,7 +55,11 @@ class Key:
     description: str
     policy: dict[str, Any]
     tags: dict[str, str]
-    deletion_window_days: int
+    # No deletion window: the module's deletion_window_in_days ([kms] deletion_window_days) is what
+    # Terraform sends when it destroys the key, not a property of the key (KMS stores none, the
+    # contract test's NOT_COMPARED says so). The only deletion converge schedules is of a key its
+    # own run created moments earlier and lost the alias race with: it encrypted nothing, so it
+    # gets the shortest window, converge.PENDING_WINDOW_DAYS, not the configured one.
     # What the module leaves to the provider's default is not sent either (the topic key's
     # rotation period is the module's explicit 365 days, the others KMS's default, also 365).
 
@@ -238,7 +242,7 @@ def trail_key(baseline: Baseline, account: str) -> Key:
     return Key(trail_key_alias(baseline),
                f"Encrypts the CloudTrail trail {baseline.trail_name}, its CloudWatch Logs copy and the AWS Config "
                f"/ VPC flow log objects in {bucket}",
-               _policy(*statements), tags(baseline), baseline.kms.deletion_window_days)
+               _policy(*statements), tags(baseline))
 
 
 def log_bucket_policy(baseline: Baseline, account: str) -> dict[str, Any]:
@@ -341,8 +345,7 @@ def flow_log_key(baseline: Baseline, site: Site) -> Key:
                {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}}))
     return Key(f"alias/{baseline.name_prefix}-flow-logs",
                f"Encrypts the VPC flow log group {flow_log_group_name(baseline)} ({baseline.name_prefix}, {site.region})",
-               policy, tags(baseline, f"{baseline.name_prefix}-flow-logs-{site.region}"),
-               baseline.kms.deletion_window_days)
+               policy, tags(baseline, f"{baseline.name_prefix}-flow-logs-{site.region}"))
 
 
 def flow_log_group(baseline: Baseline, site: Site) -> LogGroup:

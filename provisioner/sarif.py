@@ -4,7 +4,9 @@ What GitHub needs beyond the schema
 (https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning):
 a result must have a physical location in the repository to become an alert, so each points at
 the rendered Terraform resource that declares the fix (`terraform/modules/<module>/main.tf`, the
-line of the resource block) or, for controls with no Terraform behind them, at harden.toml;
+line of the resource block) or, for controls with no Terraform behind them, at the harden.toml the
+run used, else the rendered `account/main.tf`; never at a file the repository does not hold (with
+neither, a result has only its logical location);
 `partialFingerprints` let it match a result across runs (ours hash the control, account, region
 and resource: the same drift stays one alert, whatever its message or line); rules carry
 `security-severity` (a number, read only with the `security` tag) and `help` text;
@@ -97,20 +99,23 @@ def _inside(path: Path, base: Path) -> bool:
         return False
 
 
-def _config_location(control: str, sources: Sources) -> dict[str, Any]:
-    """harden.toml, at the control family's table (or the first line): where its settings live.
-    A harden.toml outside the repository cannot be shown by GitHub: then the rendered root
-    module that applies the baseline (`account/main.tf`), else a repository-relative harden.toml."""
-    path = sources.config_file or Path("harden.toml")
-    if sources.config_file is not None and not _inside(sources.config_file, sources.base):
-        root = sources.terraform_dir / "account" / "main.tf" if sources.terraform_dir else None
-        if root is not None and root.is_file() and _inside(root, sources.base):
-            return {"artifactLocation": _artifact(root, sources.base), "region": {"startLine": 1}}
-        return {"artifactLocation": {"uri": "harden.toml", "uriBaseId": "%SRCROOT%"}, "region": {"startLine": 1}}
-    family = control.split(".", 1)[0]
-    table = {"ebs": "ebs", "eip": "allocate_address"}.get(family, family)
-    line = _line_of(path, re.compile(rf"^\s*\[{re.escape(table)}\]")) or 1
-    return {"artifactLocation": _artifact(path, sources.base), "region": {"startLine": line}}
+def _config_location(control: str, sources: Sources) -> dict[str, Any] | None:
+    """Where a result with no rendered resource behind it points, always a file that exists in the
+    repository: the harden.toml the run used, at the control family's table (or the first line);
+    else (no config, or one outside the repository, where GitHub cannot show it) the rendered root
+    module that applies the baseline (`account/main.tf`); else None: the result keeps its logical
+    location only, as SARIF 2.1.0 allows (physicalLocation is optional, §3.28.3), rather
+    than point at a file the repository does not hold."""
+    config = sources.config_file
+    if config is not None and config.is_file() and _inside(config, sources.base):
+        family = control.split(".", 1)[0]
+        table = {"ebs": "ebs", "eip": "allocate_address"}.get(family, family)
+        line = _line_of(config, re.compile(rf"^\s*\[{re.escape(table)}\]")) or 1
+        return {"artifactLocation": _artifact(config, sources.base), "region": {"startLine": line}}
+    root = sources.terraform_dir / "account" / "main.tf" if sources.terraform_dir else None
+    if root is not None and root.is_file() and _inside(root, sources.base):
+        return {"artifactLocation": _artifact(root, sources.base), "region": {"startLine": 1}}
+    return None
 
 
 def fingerprint(account: str | None, f: Finding) -> str:
@@ -166,7 +171,7 @@ def to_sarif(report: Report, rules: dict[str, dict[str, Any]], sources: Sources 
             "level": _LEVEL[f.status],
             "message": {"text": f"[{f.region}] {f.resource}: {f.message}"},
             "locations": [{
-                "physicalLocation": physical,
+                **({"physicalLocation": physical} if physical else {}),
                 "logicalLocations": [{"name": f.resource, "kind": "resource",
                                       "fullyQualifiedName": f"{report.account or 'account'}/{f.region}/{f.resource}"}],
             }],

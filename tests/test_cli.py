@@ -98,7 +98,7 @@ def test_same_flag_same_meaning_everywhere():
 
 
 def test_every_help_has_examples_and_fits_80_columns():
-    for path, _ in _commands():
+    for path, command in _commands():
         proc = _run([*path.split(), "-h"])
         assert proc.returncode == 0, (path, proc.stderr)
         assert "Examples:" in proc.stdout, path
@@ -106,10 +106,21 @@ def test_every_help_has_examples_and_fits_80_columns():
         # nothing cut off (a usage line ends in "..." for arguments that repeat)
         assert not [line for line in lines if line.rstrip().endswith(("…", "...")) and not line.startswith("Usage:")], path
         assert not [line for line in lines if len(line) > 80], path
-        # real metavars (REGION[,REGION...], FILE, ARN), not <list[str]>, TEXT or <str>
-        # (in the Options section: typer lists a repeated *argument* with its Python type, see report merge)
-        options = proc.stdout.split("Options:", 1)[-1]
-        assert not [w for w in ("list[", "<str>", " TEXT", "<int", "<float", "<path>") if w in options], path
+        # real metavars (REGION[,REGION...], FILE, ARN, DIR), not <list[str]>, TEXT or <str>, in the
+        # Options and the Arguments sections (typer 0.2x labels an argument with its Python type:
+        # `FILE <list[Path]>`, `DIR <path>`) and in the usage line (typer braces a required one: `{FILE}`)
+        described = proc.stdout.split("Examples:", 1)[0]
+        assert not [w for w in ("list[", "<str>", " TEXT", "<int", "<float", "<path>", "<Path>") if w in described], \
+            (path, described)
+        usage = lines[0]
+        assert "{" not in usage and "<" not in usage, (path, usage)
+        arguments = [p for p in command.params if p.param_type_name == "argument" and not getattr(p, "hidden", False)]
+        for argument in arguments:
+            shown = argument.metavar + ("..." if argument.nargs != 1 else "")
+            assert argument.metavar and argument.metavar.isupper(), (path, argument.name)
+            assert f" {shown if argument.required else f'[{shown}]'}" in usage, (path, usage)
+            listed = proc.stdout.split("Arguments:", 1)[1].split("Options:", 1)[0]
+            assert f"\n  {shown}  " in listed, (path, listed)
     top = _run(["-h"]).stdout
     for name in ("render", "verify", "drift", "sandbox"):
         assert f"\n  {name} " in top

@@ -20,14 +20,16 @@ import pytest
 from provisioner import resources
 from provisioner.aws import AwsSession
 from provisioner.baseline import parse_baseline
-from provisioner.converge import KEY_CALLS, KEY_TAG
+from provisioner.converge import KEY_CALLS, KEY_TAG, PENDING_WINDOW_DAYS
 from provisioner.remediate import run_remediation
 
 HOME = "eu-central-1"
 
 
 def _baseline():
-    return parse_baseline({"home_region": HOME, "regions": [HOME], "name_prefix": "race-1"})
+    # A configured window longer than the shortest: the redundant key must not wait for it.
+    return parse_baseline({"home_region": HOME, "regions": [HOME], "name_prefix": "race-1",
+                           "kms": {"deletion_window_days": 30}})
 
 
 def _other_run_wins(aws: AwsSession, alias: str, key: resources.Key) -> dict:
@@ -56,6 +58,10 @@ def _assert_lost_and_said(aws: AwsSession, run, alias: str, winner: dict) -> Non
     assert said, messages
     ours = kms.describe_key(KeyId=said.group(1))["KeyMetadata"]
     assert ours["KeyId"] != winner["KeyId"] and ours["KeyState"] == "PendingDeletion"
+    # The shortest window, not [kms] deletion_window_days (Terraform's, for a key it destroys): the
+    # key was made by this run moments ago and encrypted nothing.
+    assert round((ours["DeletionDate"] - ours["CreationDate"]).total_seconds() / 86400) == PENDING_WINDOW_DAYS == 7
+    assert f"in {PENDING_WINDOW_DAYS} days" in messages
     tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=ours["KeyId"])["Tags"]}
     assert tags[KEY_TAG] == alias  # findable later: `harden` and people see whose key it was
 

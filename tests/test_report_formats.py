@@ -256,10 +256,52 @@ def test_config_outside_the_repository_points_into_it(verified, rendered, tmp_pa
     assert eip["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "terraform/account/main.tf"
 
 
+def _uris(doc) -> list[str]:
+    return [loc["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]
+            for loc in r["locations"] if "physicalLocation" in loc]
+
+
+def test_without_a_config_file_results_point_only_at_files_that_exist(verified, rendered, tmp_path, monkeypatch):
+    """No harden.toml in the working directory (the built-in defaults): results of controls with
+    no Terraform used to point at `harden.toml`, a file the repository does not hold. They point
+    at the rendered root module instead; with no rendering either they keep only their logical
+    location (SARIF allows it) and still validate."""
+    import shutil
+
+    import jsonschema
+
+    from provisioner import cli
+
+    report, _ = verified
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("HARDEN_CONFIG", raising=False)
+    assert cli._sources(None, None).config_file is None  # what the CLI passes: no config was used
+    bare = to_sarif(report, RULES, cli._sources(None, None))
+    jsonschema.Draft4Validator(_sarif_schema()).validate(bare)
+    assert _uris(bare) == []
+    eip = next(r for r in bare["runs"][0]["results"] if r["ruleId"] == "eip.unassociated")
+    assert eip["locations"] == [{"logicalLocations": eip["locations"][0]["logicalLocations"]}]
+
+    shutil.copytree(rendered, repo / "terraform")
+    doc = to_sarif(report, RULES, cli._sources(Path("terraform"), None))
+    jsonschema.Draft4Validator(_sarif_schema()).validate(doc)
+    assert github_problems(doc) == []
+    uris = _uris(doc)
+    assert len(uris) == len(doc["runs"][0]["results"]) and all((repo / uri).is_file() for uri in uris), uris
+    eip = next(r for r in doc["runs"][0]["results"] if r["ruleId"] == "eip.unassociated")
+    assert eip["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "terraform/account/main.tf"
+    # A config that was used, inside the repository, is where such results point again.
+    (repo / "harden.toml").write_text("[allocate_address]\n")
+    assert _uris(to_sarif(report, RULES, cli._sources(Path("terraform"), None))).count("harden.toml") >= 1
+
+
 def test_github_checks_catch_what_github_rejects(verified):
     report, _ = verified
     doc = to_sarif(report, RULES)
-    doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"] = {"uri": "file:///etc/x"}
+    doc["runs"][0]["results"][0]["locations"][0].setdefault("physicalLocation", {})["artifactLocation"] = \
+        {"uri": "file:///etc/x"}
     assert any("not a file in the repository" in p for p in github_problems(doc))
     doc = to_sarif(report, RULES)
     del doc["runs"][0]["results"][0]["partialFingerprints"]

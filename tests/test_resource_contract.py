@@ -827,3 +827,70 @@ def _apply_adopts_what_remediate_made(aws, baseline, account: str, tree: Path, t
 def _module(scope: Scope, name: str, key: str | None) -> tuple[dict, Callable]:
     child = scope.child(name, key)
     return child.parsed, _shape(child)
+
+
+# -- an existing, drifted role and log group --------------------------------------------------------
+
+def test_remediate_brings_an_existing_drifted_role_and_log_group_to_the_module(aws, tmp_path):
+    """The flow-log role and group exist already, drifted: the role's trust policy widened to
+    another account, a baseline tag missing and one changed, its inline policy widened; the group
+    with other retention and no baseline tags. Remediate's flow-log action converges
+    both (its message says what changed), keeps the user's own tags, and leaves a role harden did
+    not name alone, even one trusting the same outsider."""
+    from provisioner import resources
+    from provisioner.converge import ensure_key, ensure_log_group, ensure_role
+
+    account = aws.account_id()
+    aws.client("ec2", HOME).create_vpc(CidrBlock="10.9.0.0/16")
+    baseline = parse_baseline({"account_id": account, "home_region": HOME, "regions": [HOME], "name_prefix": "hx-2",
+                               "tags": {"ManagedBy": "harden", "Team": "sec ops"}})
+    site = resources.Site(account, HOME)
+    role, group = resources.flow_log_role(baseline, site), resources.flow_log_group(baseline, site)
+    outsider = {"AWS": "arn:aws:iam::999988887777:root"}
+    widened = {"Version": "2012-10-17", "Statement": [*role.trust["Statement"], {
+        "Effect": "Allow", "Principal": outsider, "Action": "sts:AssumeRole"}]}
+    iam, logs = aws.client("iam"), aws.client("logs", HOME)
+    iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(widened), Description="hand made",
+                    Tags=[{"Key": "ManagedBy", "Value": "someone"}, {"Key": "CostCenter", "Value": "42"}])
+    [inline_name] = role.inline
+    iam.put_role_policy(RoleName=role.name, PolicyName=inline_name, PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}))
+    unrelated = "app-flow-logs-reader"   # not a name harden gives: never read or changed
+    iam.create_role(RoleName=unrelated, AssumeRolePolicyDocument=json.dumps(widened),
+                    Tags=[{"Key": "ManagedBy", "Value": "someone"}])
+    # Encrypted with the baseline key already: the emulator has no AssociateKmsKey to show that step.
+    key_arn = ensure_key(aws.client("kms", HOME), group.key)
+    logs.create_log_group(logGroupName=group.name, kmsKeyId=key_arn, tags={"Owner": "net team"})
+    logs.put_retention_policy(logGroupName=group.name, retentionInDays=1)
+
+    applied = run_remediation(aws, baseline, controls=["flow_logs.all_vpcs"], apply=True)
+    assert not applied.failed and applied.actions, [r.message for r in applied.failed]
+    messages = " ".join(r.message for r in applied.results)
+    assert f"brought the existing role {role.name} to the baseline: trust policy replaced" in messages, messages
+    assert f"trust policy replaced; description; tags ManagedBy, Name, Team; inline policy {inline_name} replaced" \
+        in messages, messages
+    assert f"brought the existing log group {group.name} to the baseline: retention 1 -> " \
+           f"{group.retention_days} days; tags ManagedBy, Name, Team" in messages, messages
+
+    # The user's own tags are kept (they are not the module's to remove) ...
+    role_tags = _tags(iam.list_role_tags(RoleName=role.name)["Tags"])
+    arn = f"arn:aws:logs:{HOME}:{account}:log-group:{group.name}"
+    group_tags = logs.list_tags_for_resource(resourceArn=arn)["tags"]
+    assert role_tags == {**role.tags, "CostCenter": "42"} and group_tags == {**group.tags, "Owner": "net team"}
+    # ... and without them every other attribute is the module's.
+    iam.untag_role(RoleName=role.name, TagKeys=["CostCenter"])
+    logs.untag_resource(resourceArn=arn, tagKeys=["Owner"])
+    render(baseline, tmp_path)
+    tally = compare(tmp_path, aws, account, [HOME], baseline, only={
+        ("flow_logs", "aws_iam_role"), ("flow_logs", "aws_iam_role_policy"), ("flow_logs", "aws_cloudwatch_log_group")})
+    assert tally.mismatches == [], "\n".join(tally.mismatches)
+    assert {w.split(".")[1] for w in tally.seen} == {"aws_iam_role", "aws_iam_role_policy", "aws_cloudwatch_log_group"}
+    # The role harden did not name still trusts the outsider and keeps its tags.
+    other = iam.get_role(RoleName=unrelated)["Role"]
+    assert outsider in [s["Principal"] for s in other["AssumeRolePolicyDocument"]["Statement"]]
+    assert _tags(iam.list_role_tags(RoleName=unrelated)["Tags"]) == {"ManagedBy": "someone"}
+    # Converged: a role and group already as described are left alone (no note, no call).
+    notes: list[str] = []
+    ensure_role(iam, role, notes)
+    ensure_log_group(logs, aws.client("kms", HOME), group, notes)
+    assert notes == []

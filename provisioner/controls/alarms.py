@@ -545,8 +545,7 @@ def _topic_key_exists(ctx: CheckContext) -> bool:
 def topic_key(ctx: CheckContext) -> resources.Key:
     """The alarms module's topic key of this region, as a description converge can create."""
     return resources.Key(topic_key_alias(ctx), f"Encrypts the {ctx.baseline.topic_name} SNS topic (harden security "
-                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline),
-                         ctx.baseline.kms.deletion_window_days)
+                         f"alarms) in {ctx.region}", topic_key_policy(ctx), resources.tags(ctx.baseline))
 
 
 def _ensure_topic_key(ctx: CheckContext) -> tuple[str, str | None]:
@@ -675,8 +674,9 @@ def _cpu_alarm_action(ctx: CheckContext, finding: Finding, topic_arn: str | None
                   f"{_notify_text(ctx, topic_arn)}", ["cloudwatch:PutMetricAlarm"], run)
 
 
-def _ensure_forwarding_role(ctx: CheckContext) -> str:
-    return converge.ensure_role(ctx.client("iam"), resources.event_forwarding_role(ctx.baseline, ctx.account_id))
+def _ensure_forwarding_role(ctx: CheckContext, notes: list[str]) -> str:
+    return converge.ensure_role(ctx.client("iam"), resources.event_forwarding_role(ctx.baseline, ctx.account_id),
+                                notes)
 
 
 def _route_action(ctx: CheckContext) -> Action:
@@ -689,7 +689,8 @@ def _route_action(ctx: CheckContext) -> Action:
     def run() -> dict:
         if not _topic_exists_now(ctx, topic):
             raise RuntimeError(f"the home topic {topic} does not exist: route not created")
-        role_arn = _ensure_forwarding_role(ctx)
+        notes: list[str] = []  # what the existing forwarding role needed to match the module
+        role_arn = _ensure_forwarding_role(ctx, notes)
         home_events = ctx.client("events", home)
         # Tags as the module's rules carry them (var.tags); PutRule applies them when it creates the rule.
         tags = [{"Key": k, "Value": v} for k, v in resources.tags(ctx.baseline).items()]
@@ -708,13 +709,14 @@ def _route_action(ctx: CheckContext) -> Action:
                                     "event bus (harden alarms.*).", Tags=tags)
         events.put_targets(Rule=rule, Targets=[{"Id": resources.ALARM_ROUTE_BUS_TARGET, "Arn": home_bus,
                                                        "RoleArn": role_arn}])
-        return {"message": f"{rule} in {ctx.region} -> {home_bus} -> {rule} -> {topic}"}
+        return {"message": f"{rule} in {ctx.region} -> {home_bus} -> {rule} -> {topic}"
+                           + (f" ({'; '.join(notes)})" if notes else "")}
 
     return Action(ctx.control_id, ctx.region, rule,
                   f"route the state changes of the {prefix}-* alarms of {ctx.region} to {topic}: rule {rule} here "
                   f"to the default event bus of {home} (role {event_forwarding_role_name(ctx)}: events:PutEvents on "
                   f"that bus only), rule {rule} there to the topic, as the alarms module declares",
-                  ["iam:CreateRole", "iam:PutRolePolicy", "events:PutRule", "events:PutTargets"], run)
+                  [*converge.ROLE_CALLS, "events:PutRule", "events:PutTargets"], run)
 
 
 def _home_context(ctx: CheckContext) -> CheckContext:

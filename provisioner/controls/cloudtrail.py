@@ -898,11 +898,13 @@ def _create_baseline_trail(ctx: CheckContext) -> dict:
         if problem:
             raise MissingPrerequisite(f"cannot create trail {name}: {problem}; apply the cloudtrail Terraform "
                                       "module first (it declares the bucket's policy) or fix that policy")
-    notes: list[str] = []  # what ensure_key did: a losing race's key is scheduled for deletion, with its cancel command
+    # What ensure_key did (a losing race's key is scheduled for deletion, with its cancel command)
+    # and what an existing log group or role needed to match the module.
+    notes: list[str] = []
     key_arn = converge.ensure_key(kms, desired.bucket.key, notes)
     converge.ensure_bucket(s3, kms, desired.bucket, home, notes)
     group = converge.ensure_log_group(ctx.client("logs", home), kms, desired.log_group, notes)
-    role_arn = converge.ensure_role(iam, desired.role)
+    role_arn = converge.ensure_role(iam, desired.role, notes)
     partition = partition_for(home)
     kwargs: dict[str, Any] = dict(
         Name=name, S3BucketName=desired.bucket.name, S3KeyPrefix=desired.prefix, **desired.settings,
@@ -914,7 +916,7 @@ def _create_baseline_trail(ctx: CheckContext) -> dict:
     arn = converge.with_propagation_retry(lambda: client.create_trail(**kwargs))["TrailARN"]
     client.put_event_selectors(TrailName=name, EventSelectors=[dict(s) for s in desired.event_selectors])
     client.start_logging(Name=name)
-    return {"message": f"created and started trail {arn}" + (f" (key: {'; '.join(notes)})" if notes else ""),
+    return {"message": f"created and started trail {arn}" + (f" ({'; '.join(notes)})" if notes else ""),
             "trail_arn": arn}
 
 
@@ -930,7 +932,7 @@ def _create_action(ctx: CheckContext) -> Action:
                    "only if its policy lets CloudTrail write")
     calls = (converge.key_calls(ctx.client("kms", home), resources.trail_key_alias(ctx.baseline))
              + ["s3:CreateBucket (if missing)", "logs:CreateLogGroup (if missing)",
-                "iam:CreateRole (if missing)", "s3:GetBucketPolicy", "cloudtrail:CreateTrail",
+                "logs:TagResource (if a tag differs)", *converge.ROLE_CALLS, "s3:GetBucketPolicy", "cloudtrail:CreateTrail",
                 "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"])
     return Action(ctx.control_id, ctx.region, baseline_trail_arn(ctx), description, calls,
                   lambda: _create_baseline_trail(ctx))

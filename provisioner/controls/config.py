@@ -254,6 +254,12 @@ def _recorder_role(ctx: CheckContext, create: bool, notes: list[str] | None = No
     iam, name = ctx.aws.client("iam"), baseline_role_name(ctx.baseline)
     arn = converge.role_arn(iam, name)
     if arn:
+        if create:
+            # Brought to the module's role (trust, tags, policies) with the key its policy names;
+            # without that key (not created yet) the role is left as it is rather than create one.
+            key_arn = baseline_kms_key_arn(ctx.aws, ctx.baseline)
+            if key_arn is not None:
+                converge.ensure_role(iam, resources.config_role(ctx.baseline, ctx.account_id, key_arn), notes)
         return arn, f"the baseline's {name}"
     if not create:
         return None, f"the baseline's {name} (created)"
@@ -368,7 +374,9 @@ def _converge_region(ctx: CheckContext, kms_arn: str | None, fix_recorder: bool)
     # In dependency order, before the recorder (nothing left half-configured): the key, which
     # the bucket, the role's policy and the channel name; the bucket; then the role (its policy
     # names the key: a role that exists needs no key).
-    notes: list[str] = []  # what ensure_key did: a losing race's key is scheduled for deletion, with its cancel command
+    # What ensure_key did (a losing race's key is scheduled for deletion, with its cancel command)
+    # and what an existing role needed to match the module.
+    notes: list[str] = []
     if "config:PutDeliveryChannel" in steps:
         kms_arn = _ensure_key(ctx, notes)
     if "config:PutDeliveryChannel" in steps:
@@ -388,7 +396,7 @@ def _converge_region(ctx: CheckContext, kms_arn: str | None, fix_recorder: bool)
         client.start_configuration_recorder(ConfigurationRecorderName=name)
         done.append(f"started recorder {name}")
     if notes:
-        done.append(f"key: {'; '.join(notes)}")
+        done.extend(notes)
     return {"message": "; ".join(done), "calls": steps}
 
 
@@ -402,7 +410,7 @@ def _region_action(ctx: CheckContext, resource: str, fix_recorder: bool) -> Acti
     steps = _region_steps(ctx, recorder, status, channels, kms_arn, fix_recorder)
     if not steps:
         return None  # e.g. a channel already as desired whose bucket policy fails: Terraform's
-    calls, role = list(steps), ""
+    calls, role, role_arn = list(steps), "", None
     if "config:PutConfigurationRecorder" in steps:
         role_arn, role = _recorder_role(ctx, create=False)
         if role_arn is None:
@@ -422,6 +430,9 @@ def _region_action(ctx: CheckContext, resource: str, fix_recorder: bool) -> Acti
                         f"{resources.trail_key_alias(ctx.baseline)}, as the cloudtrail module declares them)")
     if kms_arn is None and {"config:PutDeliveryChannel", "iam:CreateRole"} & set(calls):
         calls = converge.KEY_CALLS + calls  # the cloudtrail module's key, adopted or created first
+    if "config:PutConfigurationRecorder" in steps and role_arn is not None and kms_arn is not None:
+        # The existing role is brought to the module's (converge.ensure_role) with the key its policy names.
+        calls = [c for c in converge.ROLE_CALLS if not c.startswith("iam:CreateRole")] + calls
     return Action(ctx.control_id, ctx.region, resource, description, calls,
                   lambda: _converge_region(ctx, kms_arn, fix_recorder))
 

@@ -227,8 +227,7 @@ def ebs_key(ctx: CheckContext) -> resources.Key:
     """The ebs_encryption module's key of this region, as a description converge can create."""
     prefix, region = ctx.baseline.name_prefix, ctx.region
     return resources.Key(ebs_key_alias(ctx), f"Default EBS encryption key of {region} ({prefix})",
-                         ebs_key_policy(ctx), resources.tags(ctx.baseline, f"{prefix}-ebs-{region}"),
-                         ctx.baseline.kms.deletion_window_days)
+                         ebs_key_policy(ctx), resources.tags(ctx.baseline, f"{prefix}-ebs-{region}"))
 
 
 def _create_key_action(ctx: CheckContext) -> Action:

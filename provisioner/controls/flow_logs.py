@@ -144,7 +144,7 @@ def _ensure_cloudwatch_destination(ctx: CheckContext, desired: resources.FlowLog
                                    notes: list[str]) -> tuple[str, str]:
     """The region's flow-log group (after its key) and the role that writes to it."""
     group = converge.ensure_log_group(ctx.client("logs"), ctx.client("kms"), desired.log_group, notes)
-    return group, converge.ensure_role(ctx.aws.client("iam"), desired.role)
+    return group, converge.ensure_role(ctx.aws.client("iam"), desired.role, notes)
 
 
 @fix("flow_logs.all_vpcs")
@@ -191,8 +191,8 @@ def create_flow_logs(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
                     **common), notes)
             alias = desired.log_group.key.alias
             key_calls = ctx.cached(f"kms:calls:{ctx.region}:{alias}", lambda: converge.key_calls(ctx.client("kms"), alias))
-            calls = [*key_calls, "logs:CreateLogGroup (if missing)", "iam:CreateRole (if missing)",
-                     "iam:PutRolePolicy", "ec2:CreateFlowLogs"]
+            calls = [*key_calls, "logs:CreateLogGroup (if missing)", "logs:TagResource (if a tag differs)",
+                     *converge.ROLE_CALLS, "ec2:CreateFlowLogs"]
         actions.append(Action(ctx.control_id, ctx.region, vpc_id,
                               f"create a flow log capturing {desired.traffic_type} traffic of {vpc_id} to {target}", calls, run))
     return actions
@@ -225,11 +225,12 @@ def _missing_note(ctx: CheckContext, bucket: resources.Bucket) -> str:
 
 def _created(resp: dict, notes: list[str]) -> dict:
     """The action's result; `notes` say what ensure_key did (a key created, or a losing race's key
-    scheduled for deletion with the command that cancels it)."""
+    scheduled for deletion with the command that cancels it) and what an existing log group or role
+    needed to match the module."""
     if resp.get("Unsuccessful"):
         problem = resp["Unsuccessful"][0].get("Error", {})
         raise RuntimeError(f"CreateFlowLogs refused: {problem.get('Code')}: {problem.get('Message')}"
-                           + (f" (key: {'; '.join(notes)})" if notes else ""))
+                           + (f" ({'; '.join(notes)})" if notes else ""))
     return {"message": f"created {', '.join(resp.get('FlowLogIds', []))}"
-                       + (f" (key: {'; '.join(notes)})" if notes else ""),
+                       + (f" ({'; '.join(notes)})" if notes else ""),
             "flow_log_ids": resp.get("FlowLogIds", [])}

@@ -83,7 +83,7 @@ def test_no_trail_creates_the_baseline_trail_into_the_module_bucket(aws):
                                          "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging"]
     # log_validation runs first and creates it; multi_region then finds nothing left to do.
     messages = [r.message for r in applied.results]
-    assert messages[0].startswith(f"created and started trail {TRAIL_ARN} (key: created arn:aws:kms:{HOME}:")
+    assert messages[0].startswith(f"created and started trail {TRAIL_ARN} (created arn:aws:kms:{HOME}:")
     assert messages[0].endswith(" as alias/harden-cloudtrail)") and "already compliant" in messages[1]
 
     [trail] = _state(aws)

@@ -126,9 +126,16 @@ def test_the_baseline_role_and_key_are_used_when_terraform_made_them(aws):
     key = kms.create_key(Description="baseline key")["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName="alias/harden-cloudtrail", TargetKeyId=key)
     with ChannelStatus(aws, calls=2):
-        dry, _ = assert_converges(aws, _baseline(delivery_frequency="One_Hour"), BOTH, expected_actions=2,
-                                  state=lambda: _state(aws))
+        dry, applied = assert_converges(aws, _baseline(delivery_frequency="One_Hour"), BOTH, expected_actions=2,
+                                        state=lambda: _state(aws))
     assert "iam:CreateServiceLinkedRole" not in dry.actions[0].calls
+    assert "iam:UpdateAssumeRolePolicy (if it differs)" in dry.actions[0].calls
+    # The role's empty trust policy, tags and delivery policy are brought to the account root module's.
+    messages = " ".join(r.message for r in applied.results)
+    assert "brought the existing role harden-config-recorder to the baseline: trust policy replaced" in messages
+    assert "inline policy deliver-to-log-bucket added" in messages, messages
+    trust = aws.client("iam").get_role(RoleName="harden-config-recorder")["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "config.amazonaws.com"}]
     assert "role the baseline's harden-config-recorder" in dry.actions[0].description
     state = _state(aws)
     assert state["roles"] == []  # no service-linked role was created

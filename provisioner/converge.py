@@ -116,6 +116,12 @@ def ensure_key(kms, key: Key, notes: list[str] | None = None) -> str:
         kms.enable_key_rotation(KeyId=made["KeyId"])
         kms.create_alias(AliasName=key.alias, TargetKeyId=made["KeyId"])
     except botocore.exceptions.ClientError as exc:
+        retired = _retired_by_the_winner(kms, key, made, exc)
+        if retired:
+            notes.append(f"another run created {key.alias} first and scheduled the deletion of the {how} key "
+                         f"{made['Arn']} (aws kms cancel-key-deletion --region {kms.meta.region_name} --key-id "
+                         f"{made['KeyId']} keeps it): using its key {retired}")
+            return retired
         if error_code(exc) != "AlreadyExistsException":
             # Say which key exists now: the next run adopts it.
             raise RuntimeError(f"{how} key {made['Arn']}, then {describe_error(exc)}; the key is kept, tagged "
@@ -142,6 +148,21 @@ def ensure_key(kms, key: Key, notes: list[str] | None = None) -> str:
             notes.append(_retire(kms, duplicate, f"the duplicate key for {key.alias} (a CreateKey retried after "
                                                  "its answer was lost, or an earlier run's)"))
     return made["Arn"]
+
+
+def _retired_by_the_winner(kms, key: Key, made: dict[str, Any], exc: botocore.exceptions.ClientError) -> str | None:
+    """The winner's ARN when `made` is pending deletion because another run set the alias first and
+    retired it (step 4) between our CreateKey and our EnableKeyRotation/CreateAlias: KMS refuses
+    both on a key pending deletion with KMSInvalidStateException,
+    https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html"""
+    if error_code(exc) != "KMSInvalidStateException":
+        return None
+    winner = key_by_alias(kms, key.alias)
+    if winner is None or winner.get("KeyState") != "Enabled" or winner["KeyId"] == made["KeyId"]:
+        return None
+    if kms.describe_key(KeyId=made["KeyId"])["KeyMetadata"].get("KeyState") != "PendingDeletion":
+        return None
+    return winner["Arn"]
 
 
 def _retire(kms, meta: dict[str, Any], what: str) -> str:

@@ -473,12 +473,15 @@ def _organization_sink(fmt: "ReportFormat", output: Optional[Path], head: dict, 
     from provisioner.report_table import render_report
 
     rules = rule_metadata()
-    target = None
-    if fmt is ReportFormat.table:
-        target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else out
+    consoles: dict[int, Console] = {}
+
+    def table(report, file) -> None:  # file: the Sink's (staged, locked) report file; None: stdout
+        console = out if file is None else consoles.setdefault(id(file), Console(file=file, width=160))
+        render_report(report, console, rules)
+
     return Sink(fmt.value, output, head, resume=resume, min_severity=min_severity, fail_on=fail_on,
                 emit=lambda report: _emit_report(report, fmt, output, sources=sources),
-                table=(lambda report: render_report(report, target, rules)) if target else None)
+                table=table if fmt is ReportFormat.table else None)
 
 
 def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[str] | None,

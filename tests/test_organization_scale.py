@@ -370,3 +370,51 @@ def test_an_organization_json_report_killed_half_way_leaves_the_previous_one(aws
     assert answer == {"code": 1}, err
     assert len(json.loads(report.read_text())["accounts"]) == 3
     assert [p.name for p in tmp_path.iterdir() if "harden-partial" in p.name] == []
+
+
+def test_an_organization_table_report_killed_half_way_leaves_the_previous_one(aws, tmp_path, zygote):
+    # As the json case: the table used to be opened in place (the previous report cut at once,
+    # unlocked) and a kill -9 after the first account left half a report.
+    _organization(2)
+    cfg = _config(tmp_path)
+    report = tmp_path / "org.txt"
+    report.write_text("previous report\n")
+    args = ["verify", "-c", str(cfg), "--controls", CONTROLS, "--organization-role", ROLE, "--sequential",
+            "-f", "table", "-o", str(report)]
+    answer, _, err = zygote.run(*args, HARDEN_FAULT_KILL_AT_CALL="provisioner.organization:verify_account:2")
+    assert answer == {"signal": 9}, err
+    assert report.read_text() == "previous report\n"
+    staged = tmp_path / ".org.txt.harden-partial"
+    assert staged.exists() and staged.read_text()  # the first account was written, beside the report
+    answer, _, err = zygote.run(*args)  # the next run replaces it whole (and reuses the staging name)
+    assert answer == {"code": 1}, err
+    text = report.read_text()
+    assert "previous report" not in text and text.count("flow_logs.all_vpcs") >= 3, text
+    assert [p.name for p in tmp_path.iterdir() if "harden-partial" in p.name] == []
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_second_organization_report_run_at_once_is_refused_and_the_first_is_whole(aws, tmp_path, zygote, fmt):
+    # Run A holds its report (paused at its first AssumeRole, after the report is opened); run B,
+    # the same command, waits for that, is refused with one line (exit 3) and then lets A finish.
+    _organization(1)
+    cfg = _config(tmp_path)
+    report = tmp_path / f"org.{fmt}"
+    report.write_text("previous report\n")
+    args = ["verify", "-c", str(cfg), "--controls", CONTROLS, "--organization-role", ROLE, "--sequential",
+            "-f", fmt, "-o", str(report)]
+    hold = tmp_path / "hold"
+    (a, _, a_err), (b, _, b_err) = zygote.run_together([
+        (args, {"HARDEN_FAULT_PAUSE": f"AssumeRole:{hold}"}),
+        (args, {"HARDEN_FAULT_PAUSE": f"DescribeOrganization:{hold}.reached", "HARDEN_FAULT_DONE": str(hold)})])
+    assert b == {"code": 3}, b_err
+    lines = [line for line in b_err.splitlines() if line.strip()]
+    assert lines == [f"error: --output {report}: another harden run is writing it; wait for it to end "
+                     "(or write elsewhere)"], lines
+    assert a == {"code": 1}, a_err
+    text = report.read_text()
+    if fmt == "json":
+        assert len(json.loads(text)["accounts"]) == 2
+    else:
+        assert "previous report" not in text and text.count("flow_logs.all_vpcs") >= 2, text
+    assert [p.name for p in tmp_path.iterdir() if "harden-partial" in p.name] == []

@@ -494,7 +494,7 @@ def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[
 
     from provisioner.aws import describe_error
     from provisioner.organization import ROLE_NAME_RE, Parallelism, plan_run, run_organization
-    from provisioner.report_stream import ReportWriteError, StreamError, check_resumable, header, scan
+    from provisioner.report_stream import ReportWriteError, StreamError, check_resumable, header, scan_locked
 
     if not re.match(ROLE_NAME_RE, role_name):
         fail(f"--organization-role {role_name!r}: expected an IAM role name (letters, digits, +=,.@_-)")
@@ -508,7 +508,9 @@ def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[
         if not opts.resume.is_file():
             fail(f"--resume {opts.resume}: no such file (start the run without --resume, with --output)")
         try:
-            resume_state = scan(opts.resume)
+            resume_state = scan_locked(opts.resume)  # locked, then read: see scan_locked
+        except ReportWriteError as exc:  # another run is writing it
+            fail(str(exc), EXIT_UNABLE)
         except StreamError as exc:
             fail(str(exc))
         output = opts.resume

@@ -56,6 +56,7 @@ class StreamState:
     summary: dict[str, Any] | None = None
     valid_bytes: int = 0        # the file up to the last whole line
     torn_tail: bool = False     # a partial last line (the writer was killed mid-write)
+    handle: Any = None          # scan_locked: the open file holding the stream's lock
 
 
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
@@ -100,6 +101,25 @@ def scan(path: Path) -> StreamState:
         raise StreamError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if state.header is None:
         raise StreamError(f"{path}: empty: not a harden --format jsonl report")
+    return state
+
+
+def scan_locked(path: Path) -> StreamState:
+    """scan() a stream to resume, after taking its lock (_lock), which the state's handle then holds
+    for the run's life. Read first and locked after, the stream could grow in between (the run
+    writing it finishing its last accounts and its summary): the resumed run would skip too few
+    accounts and cut those lines off where its read had ended."""
+    try:
+        handle = path.open("r+b")
+    except OSError as exc:
+        raise StreamError(f"--resume {path}: cannot open it to append: {exc.strerror or exc}") from None
+    try:
+        _lock(handle.fileno(), path)
+        state = scan(path)
+    except BaseException:
+        handle.close()
+        raise
+    state.handle = handle
     return state
 
 
@@ -306,13 +326,16 @@ def _open_exclusive(path: Path, shown: Path | None = None) -> TextIO:
 
 def _reopen_for_append(state: StreamState):
     """Cut a torn last line off and append after the last whole one. A finished stream (it has
-    its summary line) is reopened without the summary: the resumed run writes a new one."""
-    handle = state.path.open("r+b")
-    try:
-        _lock(handle.fileno(), state.path)
-    except ReportWriteError:
-        handle.close()
-        raise
+    its summary line) is reopened without the summary: the resumed run writes a new one. The lock
+    is scan_locked's when the state came from it (it must be: the offsets are the locked read's)."""
+    handle = state.handle
+    if handle is None:
+        handle = state.path.open("r+b")
+        try:
+            _lock(handle.fileno(), state.path)
+        except ReportWriteError:
+            handle.close()
+            raise
     end = state.valid_bytes
     if state.summary is not None:
         end = _offset_before_summary(state.path)

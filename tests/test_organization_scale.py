@@ -418,3 +418,40 @@ def test_a_second_organization_report_run_at_once_is_refused_and_the_first_is_wh
     else:
         assert "previous report" not in text and text.count("flow_logs.all_vpcs") >= 2, text
     assert [p.name for p in tmp_path.iterdir() if "harden-partial" in p.name] == []
+
+
+def test_a_resume_while_the_run_is_still_writing_cannot_cut_its_last_lines(aws, tmp_path, zygote, serial_emulator):
+    # Run A writes the stream; it is held (at its first AssumeRole, header written, lock taken)
+    # until run B, resuming the same stream, gets as far as it can. Before, B read the stream
+    # first (header only), let A finish here (B's pause releases A and waits for it), then locked
+    # and cut the file back to what it had read: A's accounts and summary were gone, redone by B.
+    # Now B takes the lock before reading: refused at once, and A's stream ends whole.
+    from tests.fault_cli import REPO
+
+    _, members = _organization(2)
+    cfg = _config(tmp_path)
+    stream = tmp_path / "run.jsonl"
+    a_done = tmp_path / "a_done"
+    a = subprocess.Popen([sys.executable, "-m", "tests.fault_cli", "verify", "-c", str(cfg), "--controls", CONTROLS,
+                          "--organization-role", ROLE, "--sequential", "-f", "jsonl", "-o", str(stream)],
+                         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "AWS_ENDPOINT_URL": serial_emulator,
+                              "HARDEN_FAULT_PAUSE": f"AssumeRole:{a_done}.reached", "HARDEN_FAULT_DONE": str(a_done)})
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(f"{a_done}.reached.reached").exists() and a.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert a.poll() is None, a.stderr.read()
+        answer, _, b_err = zygote.run("verify", "-c", str(cfg), "--controls", CONTROLS, "--organization-role", ROLE,
+                                      "--sequential", "-f", "jsonl", "--resume", str(stream),
+                                      HARDEN_FAULT_PAUSE=f"DescribeOrganization:{a_done}")
+    finally:
+        Path(f"{a_done}.reached").touch()  # let A go, whatever B did
+        a_err = a.communicate(timeout=120)[1]
+    assert answer == {"code": 3}, b_err
+    assert f"--output {stream}: another harden run is writing it" in " ".join(b_err.split())
+    assert a.returncode == 1, a_err
+    lines = _stream(stream)
+    assert lines[-1]["type"] == "summary" and lines[-1]["summary"]["accounts"] == len(members) + 1
+    accounts = [x["account"] for x in lines if x["type"] == "account"]
+    assert sorted(accounts) == sorted(set(members) | {aws.account_id()})

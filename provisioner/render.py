@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
-from provisioner import __version__, tf_versions
+from provisioner import __version__, address_events, tf_versions
 from provisioner.baseline import Baseline
 from provisioner.package_data import templates_dir
 from provisioner.policies import GUARD_TAG_KEY, Place, PolicyError, alarm_topic_policy, harden_scps
@@ -245,7 +245,9 @@ def render_files(baseline: Baseline, templates: Path = TEMPLATES_DIR,
     context = {"b": baseline, "harden_version": __version__, "endpoint_url": endpoint_url,
                "emulated_services": EMULATED_SERVICES, "allow_destroy": bool(allow_destroy),
                "guard_tag_key": GUARD_TAG_KEY,
-               "alarm_topic_policy_doc": alarm_topic_policy(baseline, terraform_place()), **documents}
+               "alarm_topic_policy_doc": alarm_topic_policy(baseline, terraform_place()),
+               "address_event_pattern": address_events.event_pattern(),
+               "address_filter_pattern": address_events.filter_pattern(), **documents}
     sources = [s.relative_to(templates) for s in sorted(templates.rglob("*.tf.j2"))]
     # No SCPs wanted: no organization root module to apply.
     sources = [rel for rel in sources if rel.parts[0] != "organization" or baseline.scp.enabled]

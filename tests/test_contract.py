@@ -4,12 +4,13 @@ what remediate creates). Each test reads the rendered Terraform and runs verify'
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from provisioner.controls.alarms import (_as_eventbridge_event, event_pattern_matches, filter_pattern_matches,
-                                         sample_allocate_address_records)
+from provisioner.controls.alarms import (_as_eventbridge_event, detection_samples, event_pattern_matches,
+                                         filter_pattern_matches)
 from provisioner.policies import allocate_address_scp, baseline_protection_scp
 from tests.hcl import load_hcl
 from tests.terraform_helpers import apply_and_read_outputs
@@ -22,18 +23,18 @@ def modules(rendered: Path) -> dict[str, dict]:
     return {d.name: load_hcl(d) for d in (rendered / "modules").iterdir() if d.is_dir()}
 
 
-def test_the_rendered_detection_catches_every_allocation_verify_tests_with(modules, tmp_path):
-    """alarms.allocate_address runs sample CloudTrail records through a rule's pattern; the rule
-    and the metric filter Terraform declares must catch every one of them."""
+def test_the_rendered_detection_catches_every_allocation_and_move_verify_tests_with(modules, rendered, tmp_path):
+    """alarms.allocate_address runs sample CloudTrail records (allocations and address moves)
+    through a rule's pattern; the rule and the metric filter Terraform declares must catch every one."""
     alarms = modules["alarms"]
-    samples = sample_allocate_address_records(ACCOUNT, REGION)
+    samples = detection_samples(ACCOUNT, REGION)
     filter_pattern = alarms["locals"]["address_event_filter_pattern"]
     assert all(filter_pattern_matches(filter_pattern, record) for record in samples.values())
 
     expr = alarms["resource"]["aws_cloudwatch_event_rule"]["address_api_calls"]["event_pattern"]
-    (tmp_path / "main.tf").write_text(
-        f"locals {{\n  address_event_names = {json.dumps(alarms['locals']['address_event_names'])}\n}}\n"
-        f'output "pattern" {{\n  value = {expr[2:-1]}\n}}\n')
+    (local,) = re.findall(r"^\s*address_event_pattern\s*=.*$", (rendered / "modules" / "alarms" / "main.tf").read_text(),
+                          re.MULTILINE)
+    (tmp_path / "main.tf").write_text(f"locals {{\n{local}\n}}\n" f'output "pattern" {{\n  value = {expr[2:-1]}\n}}\n')
     pattern = json.loads(apply_and_read_outputs(tmp_path)["pattern"])  # evaluated by real Terraform
     assert all(event_pattern_matches(pattern, _as_eventbridge_event(r, ACCOUNT, REGION)) for r in samples.values())
 

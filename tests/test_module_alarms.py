@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from provisioner import address_events
 from tests.module_checks import (
     assert_every_regional_block_sets_region, assert_every_taggable_resource_is_tagged, assert_outputs_described,
     assert_pins_aws_provider_v6, assert_standard_files, assert_variables_documented,
@@ -22,20 +23,8 @@ from tests.module_checks import (
 from tests.terraform_helpers import apply_and_read_outputs, assert_accepted, plan_error, variables_root
 
 TOPIC_ARN = "${aws_sns_topic.alarms[0].arn}"
-ADDRESS_EVENTS = [
-    "AllocateAddress",
-    "ReleaseAddress",
-    "AssociateAddress",
-    "EnableAddressTransfer",
-    "AcceptAddressTransfer",
-    "DisableAddressTransfer",
-]
-FILTER_PATTERN = (
-    '{ ($.eventSource = "ec2.amazonaws.com") && (($.eventName = "AllocateAddress") || '
-    '($.eventName = "ReleaseAddress") || ($.eventName = "AssociateAddress") || '
-    '($.eventName = "EnableAddressTransfer") || ($.eventName = "AcceptAddressTransfer") || '
-    '($.eventName = "DisableAddressTransfer")) }'
-)
+# The one definition (provisioner/address_events.py) the module is rendered from.
+FILTER_PATTERN = address_events.filter_pattern()
 # Global in provider v6 (no `region` argument); every other resource/data source is regional.
 GLOBAL_DATA_SOURCES = {"aws_caller_identity", "aws_partition", "aws_iam_policy_document"}
 # Resources the AWS API cannot tag.
@@ -249,12 +238,12 @@ def test_metric_filter_on_the_cloudtrail_log_group(mod: dict):
 
 
 def test_filter_pattern_and_event_rule_watch_the_same_calls(mod: dict):
-    assert mod["locals"]["address_event_names"] == ADDRESS_EVENTS
     in_filter = re.findall(r'\$\.eventName = "([A-Za-z]+)"', _unescape(mod["locals"]["address_event_filter_pattern"]))
-    assert in_filter == ADDRESS_EVENTS
+    assert in_filter == [*address_events.ADDRESS_EVENT_NAMES, address_events.REASSIGNING_EVENT]
     # Balanced parentheses/braces: CloudWatch Logs rejects an unbalanced pattern.
     pattern = FILTER_PATTERN
     assert pattern.count("(") == pattern.count(")") and pattern.startswith("{ ") and pattern.endswith(" }")
+    assert len(pattern) <= address_events.FILTER_PATTERN_MAX_CHARS
 
 
 def test_allocate_address_alarm(mod: dict):
@@ -298,27 +287,22 @@ def test_event_rule_and_target(mod: dict):
 
 
 @pytest.fixture(scope="module")
-def evaluated_event_pattern(mod: dict, tmp_path_factory) -> dict:
-    """The rule's event_pattern expression, evaluated by Terraform with the module's own list."""
+def evaluated_event_pattern(mod: dict, module_dir, tmp_path_factory) -> dict:
+    """The rule's event_pattern expression, evaluated by Terraform with the module's own local
+    (copied from the rendered text: python-hcl2 does not give back HCL)."""
     expr = mod["resource"]["aws_cloudwatch_event_rule"]["address_api_calls"]["event_pattern"]
-    assert expr.startswith("${") and expr.endswith("}")
+    assert expr == "${jsonencode(local.address_event_pattern)}"
+    (local,) = re.findall(r"^\s*address_event_pattern\s*=.*$", (module_dir / "main.tf").read_text(), re.MULTILINE)
     root = tmp_path_factory.mktemp("alarms_event_pattern")
-    (root / "main.tf").write_text(
-        "locals {\n"
-        f"  address_event_names = {json.dumps(mod['locals']['address_event_names'])}\n"
-        "}\n\n"
-        f'output "event_pattern" {{\n  value = {expr[2:-1]}\n}}\n',
-        encoding="utf-8",
-    )
+    (root / "main.tf").write_text(f"locals {{\n{local}\n}}\n\n"
+                                  f'output "event_pattern" {{\n  value = {expr[2:-1]}\n}}\n', encoding="utf-8")
     return json.loads(apply_and_read_outputs(root)["event_pattern"])
 
 
 def test_event_pattern_matches_cloudtrail_api_calls(evaluated_event_pattern: dict):
-    assert evaluated_event_pattern == {
-        "source": ["aws.ec2"],
-        "detail-type": ["AWS API Call via CloudTrail"],
-        "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": ADDRESS_EVENTS},
-    }
+    assert evaluated_event_pattern == address_events.event_pattern()
+    assert evaluated_event_pattern["detail"]["$or"][1] == {
+        "eventName": ["AssignPrivateIpAddresses"], "requestParameters": {"allowReassignment": [True]}}
 
 
 # ---------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""alarms.*: someone is told when an instance runs hot, and when an Elastic IP is allocated.
+"""alarms.*: someone is told when an instance runs hot, and when an Elastic IP is allocated or moved.
 
 alarms.cpu: every running instance is covered by a CloudWatch alarm on its CPUUtilization that
 fires on high CPU and notifies someone: a fleet alarm on a Metrics Insights query grouped by
 InstanceId (every instance a contributor), or an alarm of its own. alarms.allocate_address: in
-every region an EventBridge rule that catches AllocateAddress (CloudTrail delivers API-call events
-to EventBridge in the region of the call) gets it to an SNS topic somebody confirmed; in the home
+every region an EventBridge rule that catches AllocateAddress and the calls that move an address
+(provisioner/address_events.py; CloudTrail delivers API-call events to EventBridge in the region of
+the call) gets them to an SNS topic somebody confirmed; in the home
 region also a CloudWatch Logs metric filter on the trail's log group with an alarm on its metric,
 to such a topic.
 
@@ -14,8 +15,8 @@ topic (see "Routes" below). An alarm outside the home region has no same-region 
 (a CloudWatch alarm can only notify a topic of its own region), so its state changes travel the
 same route as EventBridge events.
 
-Whether a rule or a filter catches AllocateAddress is decided by evaluating its pattern against
-sample AllocateAddress events (see "Pattern evaluation" below), not by looking for the word:
+Whether a rule or a filter catches them is decided by evaluating its pattern against sample
+CloudTrail records (see "Pattern evaluation" below), not by looking for the word:
 a pattern can mention AllocateAddress and still miss it (`!=`, `anything-but`, or a condition
 that narrows it to one kind of caller). Evaluating locally keeps verify at one list call per
 region (events TestEventPattern / logs TestMetricFilter would be one call per rule or filter).
@@ -87,13 +88,52 @@ def _is_confirmed(subscription: dict) -> bool:
     return subscription.get("SubscriptionArn", "").startswith("arn:")
 
 
+# Every message to an email endpoint ends with an unsubscribe link that works without AWS
+# credentials unless the subscription was confirmed with AuthenticateOnUnsubscribe
+# (https://docs.aws.amazon.com/sns/latest/api/API_ConfirmSubscription.html); whether it was is the
+# subscription attribute ConfirmationWasAuthenticated
+# (https://docs.aws.amazon.com/sns/latest/api/API_GetSubscriptionAttributes.html). An alarm email is
+# forwarded, lands in shared mailboxes and ticket systems: whoever it reaches can silence the alarms
+# with one click. (HTTP/S payloads carry the link too, but reach a machine, not people.)
+LINK_UNSUBSCRIBABLE_PROTOCOLS = frozenset({"email", "email-json"})
+
+
+def _confirmed_without_authentication(ctx: CheckContext, subscription: dict) -> bool:
+    """True when an email subscription's confirmation was not authenticated. One
+    GetSubscriptionAttributes per email subscription, cached; other protocols are not asked."""
+    arn = subscription["SubscriptionArn"]
+    if subscription.get("Protocol") not in LINK_UNSUBSCRIBABLE_PROTOCOLS:
+        return False
+
+    def fetch() -> bool:
+        sns = ctx.client("sns", parse_arn(arn)["region"])
+        try:
+            attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) == "NotFound":
+                return False  # gone since the listing: nothing to weaken
+            raise
+        # "true"/"false"; absent means AWS did not say, and verify does not guess.
+        return attributes.get("ConfirmationWasAuthenticated", "").lower() == "false"
+
+    return ctx.cached(f"sns:unauthenticated:{arn}", fetch)
+
+
 def topic_summary(ctx: CheckContext, topic_arn: str) -> dict[str, Any]:
     subscriptions = topic_subscriptions(ctx, topic_arn)
     if subscriptions is None:
-        return {"topic_arn": topic_arn, "exists": False, "confirmed": [], "pending": 0}
-    confirmed = [f"{s.get('Protocol')}:{s.get('Endpoint')}" for s in subscriptions if _is_confirmed(s)]
-    return {"topic_arn": topic_arn, "exists": True, "confirmed": confirmed,
-            "pending": len(subscriptions) - len(confirmed)}
+        return {"topic_arn": topic_arn, "exists": False, "confirmed": [], "pending": 0, "unauthenticated": []}
+    confirmed = [s for s in subscriptions if _is_confirmed(s)]
+    return {"topic_arn": topic_arn, "exists": True,
+            "confirmed": [f"{s.get('Protocol')}:{s.get('Endpoint')}" for s in confirmed],
+            "pending": len(subscriptions) - len(confirmed),
+            # Confirmed email subscriptions anyone holding an alarm email can end.
+            "unauthenticated": [f"{s.get('Protocol')}:{s.get('Endpoint')}" for s in confirmed
+                                if _confirmed_without_authentication(ctx, s)]}
+
+
+_LINK_RISK = ("confirmed without authentication: anyone holding the unsubscribe link of any alarm email can "
+              "end it without AWS credentials (re-confirm with AuthenticateOnUnsubscribe, see the README)")
 
 
 def _topic_problem(summary: dict[str, Any]) -> str | None:
@@ -102,7 +142,18 @@ def _topic_problem(summary: dict[str, Any]) -> str | None:
     if not summary["confirmed"]:
         pending = f" ({summary['pending']} pending confirmation)" if summary["pending"] else ""
         return f"topic {summary['topic_arn']} has no confirmed subscription{pending}"
+    if set(summary["confirmed"]) <= set(summary.get("unauthenticated", [])):
+        # Someone is notified today, until the first person who gets an alarm email clicks its link.
+        return (f"topic {summary['topic_arn']}: its only confirmed subscription(s) "
+                f"({', '.join(summary['confirmed'])}) were {_LINK_RISK}")
     return None
+
+
+def _link_risk_note(summary: dict[str, Any]) -> str:
+    """For a topic that notifies: the email subscriptions among its confirmed ones that anyone
+    holding an alarm email can end (a weakness, not a failure: another subscription remains)."""
+    weak = summary.get("unauthenticated", [])
+    return f"; {', '.join(weak)} {'was' if len(weak) == 1 else 'were'} {_LINK_RISK}" if weak else ""
 
 
 def _sns_topics(arns: list[str]) -> list[str]:
@@ -529,8 +580,8 @@ def _topic_action(ctx: CheckContext, topic_arn: str) -> Action:
     key_calls = [] if key_exists else converge.KEY_CALLS
     # Endpoints are not printed: an https endpoint can carry an integration key in its URL.
     subscribed = (f"; subscribe alarms.subscriptions ({', '.join(s.protocol for s in subscriptions)}; email "
-                  "endpoints must confirm)" if subscriptions else "; alarms.subscriptions is empty: nobody "
-                  "is subscribed yet")
+                  "endpoints must confirm, with AuthenticateOnUnsubscribe: see the README)" if subscriptions
+                  else "; alarms.subscriptions is empty: nobody is subscribed yet")
     key_text = (f"the existing customer key {topic_key_alias(ctx)}" if key_exists else
                 f"a new customer key {topic_key_alias(ctx)} (rotation on, usable by CloudWatch of this "
                 "account and by EventBridge for this topic only)")
@@ -700,18 +751,23 @@ def create_cpu_alarms(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
 # ---------------------------------------------------------------------------------------------
 # alarms.allocate_address
 
-def sample_allocate_address_records(account: str, region: str) -> dict[str, dict]:
-    """CloudTrail records of AllocateAddress as AWS writes them, one per kind of caller and per
-    outcome. A detection must catch every one: a denied attempt (an SCP at work) is as telling
-    as a success, and whoever allocates may be a role, a user or the root user."""
-    p = partition(region)
-    role = {"type": "AssumedRole", "principalId": "AROAEXAMPLEROLEID:session",
+def _sample_role_identity(account: str, p: str) -> dict:
+    """The userIdentity CloudTrail writes for a call made with an assumed role's session."""
+    return {"type": "AssumedRole", "principalId": "AROAEXAMPLEROLEID:session",
             "arn": f"arn:{p}:sts::{account}:assumed-role/Operator/session", "accountId": account,
             "accessKeyId": "ASIAEXAMPLEKEYID",
             "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEROLEID",
                                                  "arn": f"arn:{p}:iam::{account}:role/Operator",
                                                  "accountId": account, "userName": "Operator"},
                                "attributes": {"creationDate": "2024-01-01T00:00:00Z", "mfaAuthenticated": "false"}}}
+
+
+def sample_allocate_address_records(account: str, region: str) -> dict[str, dict]:
+    """CloudTrail records of AllocateAddress as AWS writes them, one per kind of caller and per
+    outcome. A detection must catch every one: a denied attempt (an SCP at work) is as telling
+    as a success, and whoever allocates may be a role, a user or the root user."""
+    p = partition(region)
+    role = _sample_role_identity(account, p)
     user = {"type": "IAMUser", "principalId": "AIDAEXAMPLEUSERID", "arn": f"arn:{p}:iam::{account}:user/operator",
             "accountId": account, "accessKeyId": "AKIAEXAMPLEKEYID", "userName": "operator"}
     root = {"type": "Root", "principalId": account, "arn": f"arn:{p}:iam::{account}:root", "accountId": account,
@@ -737,6 +793,66 @@ def sample_allocate_address_records(account: str, region: str) -> dict[str, dict
             "attempt denied by a policy": denied}
 
 
+def sample_address_move_records(account: str, region: str) -> dict[str, dict]:
+    """CloudTrail records of the calls that move an Elastic IP without AllocateAddress (see
+    provisioner/address_events.py for why each one moves it), as AWS writes them: EC2's query-API
+    calls with lowerCamelCase request parameters, the newer ones (NAT gateways) wrapped in
+    `<Operation>Request` with the API's own names. The baseline's rule and filter catch every one,
+    and verify requires that: AssignPrivateIpAddresses and AttachNetworkInterface are not denied by
+    any SCP, so the detection is all that sees them."""
+    p = partition(region)
+    role = _sample_role_identity(account, p)
+    request_id = "11111111-2222-3333-4444-555555555555"
+
+    def record(name: str, request: dict, response: dict | None) -> dict:
+        return {"eventVersion": "1.09", "userIdentity": role, "eventTime": "2024-01-01T00:00:00Z",
+                "eventSource": "ec2.amazonaws.com", "eventName": name, "awsRegion": region,
+                "sourceIPAddress": "203.0.113.10", "userAgent": "aws-cli/2.15.0", "requestParameters": request,
+                "responseElements": response, "requestID": request_id,
+                "eventID": "66666666-7777-8888-9999-000000000000", "readOnly": False, "eventType": "AwsApiCall",
+                "managementEvent": True, "recipientAccountId": account, "eventCategory": "Management"}
+
+    nat = {"natGatewayId": "nat-0123456789abcdef0", "subnetId": "subnet-0123456789abcdef0",
+           "vpcId": "vpc-0123456789abcdef0", "state": "pending", "connectivityType": "public",
+           "natGatewayAddressSet": {"item": {"allocationId": "eipalloc-0123456789abcdef0"}}}
+    return {
+        "AssociateAddress moving an address to another instance": record(
+            "AssociateAddress", {"allocationId": "eipalloc-0123456789abcdef0", "instanceId": "i-0123456789abcdef0",
+                                 "allowReassociation": True},
+            {"requestId": request_id, "_return": True, "associationId": "eipassoc-0123456789abcdef0"}),
+        "DisassociateAddress": record("DisassociateAddress", {"associationId": "eipassoc-0123456789abcdef0"},
+                                      {"requestId": request_id, "_return": True}),
+        "AssignPrivateIpAddresses taking a secondary IP (and its Elastic IP) from another interface": record(
+            "AssignPrivateIpAddresses",
+            {"networkInterfaceId": "eni-0123456789abcdef0", "allowReassignment": True,
+             "privateIpAddressesSet": {"items": [{"privateIpAddress": "10.0.1.25"}]}},
+            {"requestId": request_id, "_return": True}),
+        "AttachNetworkInterface": record(
+            "AttachNetworkInterface", {"networkInterfaceId": "eni-0123456789abcdef0",
+                                       "instanceId": "i-0123456789abcdef0", "deviceIndex": 1},
+            {"requestId": request_id, "attachmentId": "eni-attach-0123456789abcdef0", "networkCardIndex": 0}),
+        "CreateNatGateway with an allocation id": record(
+            "CreateNatGateway", {"CreateNatGatewayRequest": {"SubnetId": "subnet-0123456789abcdef0",
+                                                             "AllocationId": "eipalloc-0123456789abcdef0",
+                                                             "ClientToken": "harden-sample"}},
+            {"CreateNatGatewayResponse": {"xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/", "natGateway": nat,
+                                          "requestId": request_id}}),
+        "AssociateNatGatewayAddress": record(
+            "AssociateNatGatewayAddress", {"AssociateNatGatewayAddressRequest": {
+                "NatGatewayId": "nat-0123456789abcdef0", "AllocationId": {"tag": 1, "content": "eipalloc-0123456789abcdef0"}}},
+            None),
+        "DisassociateNatGatewayAddress": record(
+            "DisassociateNatGatewayAddress", {"DisassociateNatGatewayAddressRequest": {
+                "NatGatewayId": "nat-0123456789abcdef0", "AssociationId": {"tag": 1, "content": "eipassoc-0123456789abcdef0"}}},
+            None),
+    }
+
+
+def detection_samples(account: str, region: str) -> dict[str, dict]:
+    """Every record a detection must catch: each kind of AllocateAddress, and each address move."""
+    return {**sample_allocate_address_records(account, region), **sample_address_move_records(account, region)}
+
+
 def _as_eventbridge_event(record: dict, account: str, region: str) -> dict:
     return {"version": "0", "id": "12345678-1234-1234-1234-123456789012",
             "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "account": account,
@@ -750,12 +866,12 @@ def _misses(matches, samples: dict[str, dict]) -> list[str]:
 # -- the EventBridge part (every region) ------------------------------------------------------
 
 def _event_rules(ctx: CheckContext) -> list[dict[str, Any]]:
-    """The default bus's rules that catch at least one AllocateAddress sample (CloudTrail API
+    """The default bus's rules that catch at least one sample record (CloudTrail API
     events arrive on the default bus only), with what they miss and, for the complete and
     enabled ones, their SNS targets and what their event-bus targets in another region (the
     baseline's route to the home region) deliver to."""
     samples = {label: _as_eventbridge_event(r, ctx.account_id, ctx.region)
-               for label, r in sample_allocate_address_records(ctx.account_id, ctx.region).items()}
+               for label, r in detection_samples(ctx.account_id, ctx.region).items()}
 
     def catches_all(pattern) -> bool:
         return not _misses(lambda e: event_pattern_matches(pattern, e), samples)
@@ -785,7 +901,7 @@ def _rule_gap(entry: dict[str, Any]) -> str:
         reached = [t for hop in entry["forwarded"] for t in hop["topics"]]
         if not entry["forwarded"]:
             return (f"rule {entry['rule']} sends to {', '.join(entry['buses'])}, where no enabled rule takes every "
-                    "AllocateAddress call")
+                    "AllocateAddress and address-moving call")
         if not reached:
             return (f"rule {entry['rule']} sends to {', '.join(entry['buses'])}, where rule "
                     f"{', '.join(h['rule'] for h in entry['forwarded'])} has no SNS topic target")
@@ -813,16 +929,17 @@ def _event_rule_finding(ctx: CheckContext) -> Finding:
                 key_broken.append(f"rule {entry['rule']} sends to {topic['topic_arn']}{via}, but "
                                   + "; ".join(key_gaps))
                 continue
-            return ctx.passed(resource, f"EventBridge rule {entry['rule']} sends AllocateAddress calls to "
-                              f"{topic['topic_arn']}{via} (confirmed: {', '.join(topic['confirmed'])})", **evidence)
+            return ctx.passed(resource, f"EventBridge rule {entry['rule']} sends AllocateAddress and address-moving calls to "
+                              f"{topic['topic_arn']}{via} (confirmed: {', '.join(topic['confirmed'])})"
+                              f"{_link_risk_note(topic)}", **evidence)
     if key_broken:
         return ctx.failed(resource, "; ".join(key_broken), **evidence)
     if not rules:
-        return ctx.failed(resource, "missing: no EventBridge rule on the default bus matches AllocateAddress "
+        return ctx.failed(resource, "missing: no EventBridge rule on the default bus matches AllocateAddress or address-moving "
                           "CloudTrail events; create one (the baseline's "
                           f"{evidence['baseline_rule']}) that targets an SNS topic with a confirmed subscription",
                           **evidence)
-    return ctx.failed(resource, "missing: no enabled EventBridge rule catches every AllocateAddress call and "
+    return ctx.failed(resource, "missing: no enabled EventBridge rule catches every AllocateAddress and address-moving call and "
                       "notifies a topic with a confirmed subscription (" + "; ".join(map(_rule_gap, rules)) + ")",
                       **evidence)
 
@@ -919,10 +1036,10 @@ def _metric_alarm_entries(ctx: CheckContext, region: str, transformation: dict) 
 
 
 def _filter_entries(ctx: CheckContext, group_arn: str) -> list[dict[str, Any]]:
-    """The group's metric filters that catch at least one AllocateAddress sample, each with what
+    """The group's metric filters that catch at least one sample record, each with what
     it misses and the alarms on its metric."""
     account, region, name = _log_group(group_arn)
-    samples = sample_allocate_address_records(ctx.account_id, region)
+    samples = detection_samples(ctx.account_id, region)
     entries = []
     for mf in paginate(ctx.client("logs", region), "describe_metric_filters", "metricFilters", logGroupName=name):
         pattern = mf.get("filterPattern", "")
@@ -1017,13 +1134,13 @@ def _metric_filter_finding(ctx: CheckContext) -> Finding:
                 continue
             return ctx.passed(resource, f"metric filter {entry['filter']} on {_log_group(group_arn)[2]} "
                               f"(trail {', '.join(t['Name'] for t in trails)}) feeds alarm {alarm['alarm']}, "
-                              f"which notifies {topic['topic_arn']}", log_groups=groups)
+                              f"which notifies {topic['topic_arn']}{_link_risk_note(topic)}", log_groups=groups)
         if paths:
             continue  # complete but for the topic's key: said below
         if not usable:
             gaps.append(f"log group {_log_group(group_arn)[2]}: {'; '.join(trail_gaps)}")
         elif not filters:
-            gaps.append(f"log group {_log_group(group_arn)[2]}: no metric filter matches AllocateAddress")
+            gaps.append(f"log group {_log_group(group_arn)[2]}: no metric filter matches AllocateAddress or an address move")
         else:
             gaps += [_filter_gap(e) for e in filters]
     if key_broken:
@@ -1033,11 +1150,12 @@ def _metric_filter_finding(ctx: CheckContext) -> Finding:
                           "count AllocateAddress; give the multi-region trail a log group, then a metric filter "
                           "and an alarm on it", log_groups=[])
     return ctx.failed(resource, "missing: no metric filter with an alarm that notifies a confirmed topic for "
-                      "AllocateAddress on an active multi-region trail's log group (" + "; ".join(gaps) + ")",
+                      "AllocateAddress and address moves on an active multi-region trail's log group ("
+                      + "; ".join(gaps) + ")",
                       log_groups=groups)
 
 
-@control("alarms.allocate_address", title="Elastic IP allocation is detected and someone is notified",
+@control("alarms.allocate_address", title="Elastic IP allocation and moves are detected and someone is notified",
          scope="regional", severity="high",
          rationale="the detective control for this tool's core risk: without it an allocation outside "
          "the allow-list is recorded but nobody is told until the next verify",
@@ -1047,8 +1165,10 @@ def _metric_filter_finding(ctx: CheckContext) -> Finding:
          terraform="alarms/aws_cloudwatch_event_rule.address_api_calls")
 def allocate_address(ctx: CheckContext) -> list[Finding]:
     """Every region: an enabled EventBridge rule that catches every AllocateAddress call
-    (succeeded or denied, by any kind of principal) targets an SNS topic with a confirmed
-    subscription. Home region: a metric filter on an active multi-region trail's log group
+    (succeeded or denied, by any kind of principal) and every call that moves an address
+    (AssociateAddress, DisassociateAddress, AssignPrivateIpAddresses with allowReassignment,
+    AttachNetworkInterface, CreateNatGateway, the NAT gateway address calls) targets an SNS topic
+    with a confirmed subscription. Home region: a metric filter on an active multi-region trail's log group
     catches the same calls, and an alarm on its metric fires at the baseline threshold and
     notifies such a topic."""
     findings = [_event_rule_finding(ctx)]

@@ -12,6 +12,7 @@ import json
 import pytest
 from botocore.stub import Stubber
 
+from provisioner import address_events
 from provisioner.baseline import parse_baseline
 from provisioner.controls import CheckContext
 from provisioner.controls.alarms import (
@@ -19,6 +20,7 @@ from provisioner.controls.alarms import (
     cpu,
     event_pattern_matches,
     filter_pattern_matches,
+    sample_address_move_records,
     sample_allocate_address_records,
 )
 from provisioner.verify import run_verify
@@ -26,19 +28,19 @@ from provisioner.verify import run_verify
 HOME = "us-east-1"
 OTHER = "eu-west-1"
 
-# What the alarms module renders (templates/modules/alarms/main.tf.j2): verify must accept it.
-BASELINE_EVENT_PATTERN = {
-    "source": ["aws.ec2"],
-    "detail-type": ["AWS API Call via CloudTrail"],
-    "detail": {"eventSource": ["ec2.amazonaws.com"],
-               "eventName": ["AllocateAddress", "ReleaseAddress", "AssociateAddress", "EnableAddressTransfer",
-                             "AcceptAddressTransfer", "DisableAddressTransfer"]},
-}
-BASELINE_FILTER_PATTERN = (
-    '{ ($.eventSource = "ec2.amazonaws.com") && (($.eventName = "AllocateAddress") || '
-    '($.eventName = "ReleaseAddress") || ($.eventName = "AssociateAddress") || '
-    '($.eventName = "EnableAddressTransfer") || ($.eventName = "AcceptAddressTransfer") || '
-    '($.eventName = "DisableAddressTransfer")) }')
+# What the alarms module renders (provisioner/address_events.py, the one definition; the rendered
+# module is held to it in tests/test_module_alarms.py): verify must accept it.
+BASELINE_EVENT_PATTERN = address_events.event_pattern()
+BASELINE_FILTER_PATTERN = address_events.filter_pattern()
+# What harden rendered before the address moves were caught: allocation, release, AssociateAddress
+# and transfers only.
+ALLOCATION_ONLY_NAMES = ["AllocateAddress", "ReleaseAddress", "AssociateAddress", "EnableAddressTransfer",
+                         "AcceptAddressTransfer", "DisableAddressTransfer"]
+ALLOCATION_ONLY_EVENT_PATTERN = {
+    "source": ["aws.ec2"], "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": ALLOCATION_ONLY_NAMES}}
+ALLOCATION_ONLY_FILTER_PATTERN = ('{ ($.eventSource = "ec2.amazonaws.com") && ('
+                                  + " || ".join(f'($.eventName = "{n}")' for n in ALLOCATION_ONLY_NAMES) + ") }")
 
 
 def _ctx(aws, region, control_id, baseline=None):
@@ -259,13 +261,14 @@ def test_event_rule_to_confirmed_topic_passes(aws):
     f = _event_rule_finding(aws)
     assert f.status == "pass", f.message
     assert f.resource == f"arn:aws:events:{OTHER}:123456789012:event-bus/default"
-    assert f"rule harden-elastic-ip-api-calls sends AllocateAddress calls to {topic}" in f.message
+    assert f"rule harden-elastic-ip-api-calls sends AllocateAddress and address-moving calls to {topic}" in f.message
     assert f.evidence["rules"][0]["topics"][0]["confirmed"] == ["email:secops@example.com"]
 
 
 def test_any_compliant_rule_passes_whatever_its_name(aws):
+    # Every EC2 call: wider than the baseline's, and complete.
     _rule(aws, OTHER, _topic(aws, OTHER, name="secops"), name="team-eip-watch",
-          pattern={"detail": {"eventName": [{"prefix": "Allocate"}]}})
+          pattern={"detail": {"eventSource": [{"prefix": "ec2."}]}})
     f = _event_rule_finding(aws)
     assert f.status == "pass" and "team-eip-watch" in f.message
 
@@ -281,7 +284,9 @@ def test_rule_that_names_allocate_address_but_excludes_it_fails(aws):
     _rule(aws, OTHER, _topic(aws, OTHER),
           pattern={"source": ["aws.ec2"], "detail": {"eventName": [{"anything-but": "AllocateAddress"}]}})
     f = _event_rule_finding(aws)
-    assert f.status == "fail" and f.evidence["rules"] == []
+    # It catches every move, and no allocation: catching the moves does not make up for that.
+    assert f.status == "fail"
+    assert f.evidence["rules"][0]["misses"] == list(sample_allocate_address_records("123456789012", OTHER))
 
 
 def test_rule_that_misses_denied_attempts_fails(aws):
@@ -334,6 +339,87 @@ def test_pending_subscription_does_not_count(aws):
     assert f.status == "fail" and "no confirmed subscription (1 pending confirmation)" in f.message
 
 
+# -- subscriptions confirmed without authentication ------------------------------------------------
+# The emulator confirms every subscription at once, authenticated (ConfirmationWasAuthenticated is
+# always "true"): an email subscription confirmed by clicking its link is stubbed (real SNS model).
+
+def _subscription(topic, protocol, endpoint, n):
+    return {"SubscriptionArn": f"{topic}:0000000{n}-aaaa-bbbb-cccc-dddddddddddd", "Owner": "123456789012",
+            "Protocol": protocol, "Endpoint": endpoint, "TopicArn": topic}
+
+
+def _stub_subscriptions(stub, topic, subscriptions, unauthenticated):
+    stub.add_response("list_subscriptions_by_topic", {"Subscriptions": subscriptions}, {"TopicArn": topic})
+    for s in subscriptions:
+        if s["Protocol"] in ("email", "email-json"):  # only these are asked
+            stub.add_response("get_subscription_attributes", {"Attributes": {
+                "SubscriptionArn": s["SubscriptionArn"], "TopicArn": topic, "Protocol": s["Protocol"],
+                "Endpoint": s["Endpoint"], "Owner": "123456789012", "PendingConfirmation": "false",
+                "ConfirmationWasAuthenticated": "false" if s["Endpoint"] in unauthenticated else "true"}},
+                {"SubscriptionArn": s["SubscriptionArn"]})
+
+
+def test_authenticated_confirmation_is_read_and_passes_without_a_note(aws):
+    topic = _topic(aws, OTHER)
+    _rule(aws, OTHER, topic)
+    before = aws.calls.by_operation().get("sns:GetSubscriptionAttributes", 0)
+    f = _event_rule_finding(aws)
+    assert f.status == "pass", f.message
+    assert "without authentication" not in f.message
+    assert f.evidence["rules"][0]["topics"][0]["unauthenticated"] == []
+    assert aws.calls.by_operation()["sns:GetSubscriptionAttributes"] - before == 1
+
+
+def _rule_finding_with_subscriptions(aws, endpoints, unauthenticated, *, delivers):
+    """The rule's finding, its topic's subscriptions (protocol, endpoint) stubbed; `delivers`: the
+    topic notifies, so verify goes on to read its attributes (its key)."""
+    topic = _topic(aws, OTHER, subscribe=False)
+    _rule(aws, OTHER, topic)
+    subscriptions = [_subscription(topic, protocol, endpoint, n) for n, (protocol, endpoint) in enumerate(endpoints)]
+    with Stubber(aws.client("sns", OTHER)) as stub:
+        _stub_subscriptions(stub, topic, subscriptions, unauthenticated)
+        if delivers:
+            stub.add_response("get_topic_attributes", {"Attributes": {"TopicArn": topic}}, {"TopicArn": topic})
+        f = _event_rule_finding(aws)
+        stub.assert_no_pending_responses()
+    return topic, f
+
+
+def test_a_topic_whose_only_subscriptions_were_confirmed_by_link_fails(aws):
+    topic, f = _rule_finding_with_subscriptions(
+        aws, [("email", "secops@example.com"), ("email-json", "soc@example.com")],
+        {"secops@example.com", "soc@example.com"}, delivers=False)
+    assert f.status == "fail"
+    assert (f"topic {topic}: its only confirmed subscription(s) (email:secops@example.com, "
+            "email-json:soc@example.com) were confirmed without authentication") in f.message
+    assert f.evidence["rules"][0]["topics"][0]["unauthenticated"] == ["email:secops@example.com",
+                                                                      "email-json:soc@example.com"]
+
+
+def test_a_link_confirmed_email_beside_another_subscription_passes_with_a_note(aws):
+    _, f = _rule_finding_with_subscriptions(
+        aws, [("email", "secops@example.com"), ("sqs", "arn:aws:sqs:eu-west-1:123456789012:alerts")],
+        {"secops@example.com"}, delivers=True)
+    assert f.status == "pass", f.message
+    assert "; email:secops@example.com was confirmed without authentication" in f.message
+    assert f.evidence["rules"][0]["topics"][0]["unauthenticated"] == ["email:secops@example.com"]
+
+
+def test_the_alarm_path_judges_link_confirmed_subscriptions_too(aws):
+    topic = _topic(aws, HOME, subscribe=False)
+    _rule(aws, HOME, topic)
+    _metric_filter(aws, _trail(aws))
+    _address_alarm(aws, topic)
+    with Stubber(aws.client("sns", HOME)) as stub:
+        _stub_subscriptions(stub, topic, [_subscription(topic, "email", "secops@example.com", 1)],
+                            {"secops@example.com"})
+        rule, metric = _home_findings(aws)  # one listing and one attribute call serve both paths
+        stub.assert_no_pending_responses()
+    assert rule.status == metric.status == "fail"
+    assert "alarm harden-elastic-ip-api-calls: topic" in metric.message
+    assert "were confirmed without authentication" in metric.message
+
+
 def test_event_rule_to_the_home_bus_follows_the_route_to_the_home_topic(aws):
     # What the module renders outside the home region: the rule sends to the home bus, whose own
     # rule (it matches the calls of every region) publishes to the one topic.
@@ -354,7 +440,7 @@ def test_event_rule_to_the_home_bus_follows_the_route_to_the_home_topic(aws):
     _rule(aws, HOME, topic)
     f = _event_rule_finding(aws)
     assert f.status == "pass", f.message
-    assert f"sends AllocateAddress calls to {topic} through the event bus of {HOME}" in f.message
+    assert f"sends AllocateAddress and address-moving calls to {topic} through the event bus of {HOME}" in f.message
     assert f.evidence["rules"][0]["forwarded"][0]["rule"] == "harden-elastic-ip-api-calls"
 
 
@@ -366,7 +452,7 @@ def test_home_rule_that_misses_another_regions_calls_does_not_count(aws):
     # A home rule narrowed to its own region never sees the forwarded calls.
     _rule(aws, HOME, _topic(aws, HOME), pattern={**BASELINE_EVENT_PATTERN, "region": [HOME]})
     f = _event_rule_finding(aws)
-    assert f.status == "fail" and "where no enabled rule takes every AllocateAddress call" in f.message
+    assert f.status == "fail" and "where no enabled rule takes every AllocateAddress and address-moving call" in f.message
 
 
 # -- alarms.allocate_address: the metric filter part (home region) ------------------------------
@@ -554,6 +640,79 @@ def test_event_pattern_matches(pattern, expected):
 def test_filter_pattern_matches(pattern, on_role, on_denied):
     assert filter_pattern_matches(pattern, ROLE_RECORD) is on_role
     assert filter_pattern_matches(pattern, DENIED_RECORD) is on_denied
+
+
+# -- the address moves (provisioner/address_events.py) -------------------------------------------
+
+MOVES = sample_address_move_records("123456789012", OTHER)
+REASSIGNING = "AssignPrivateIpAddresses taking a secondary IP (and its Elastic IP) from another interface"
+
+
+def _not_reassigning(allow):
+    """AssignPrivateIpAddresses that only takes free addresses: AllowReassignment false or absent."""
+    record = json.loads(json.dumps(MOVES[REASSIGNING]))
+    if allow is None:
+        del record["requestParameters"]["allowReassignment"]
+    else:
+        record["requestParameters"]["allowReassignment"] = allow
+    return record
+
+
+def test_every_move_is_a_real_shaped_record_of_its_call():
+    assert sorted({r["eventName"] for r in MOVES.values()}) == sorted(
+        ["AssociateAddress", "DisassociateAddress", "AssignPrivateIpAddresses", "AttachNetworkInterface",
+         "CreateNatGateway", "AssociateNatGatewayAddress", "DisassociateNatGatewayAddress"])
+    assert MOVES[REASSIGNING]["requestParameters"]["allowReassignment"] is True  # a JSON boolean
+    nat = MOVES["CreateNatGateway with an allocation id"]["requestParameters"]["CreateNatGatewayRequest"]
+    assert nat["AllocationId"].startswith("eipalloc-")
+
+
+@pytest.mark.parametrize("label", list(MOVES))
+def test_the_baseline_patterns_catch_each_address_move(label):
+    record = MOVES[label]
+    assert event_pattern_matches(BASELINE_EVENT_PATTERN, _event(record))
+    assert filter_pattern_matches(BASELINE_FILTER_PATTERN, record)
+    # ... and so would the same call when an SCP denies it.
+    denied = {**record, "responseElements": None, "errorCode": "Client.UnauthorizedOperation"}
+    assert event_pattern_matches(BASELINE_EVENT_PATTERN, _event(denied))
+    assert filter_pattern_matches(BASELINE_FILTER_PATTERN, denied)
+
+
+@pytest.mark.parametrize("allow", [False, None])
+def test_assigning_free_private_ips_is_not_caught(allow):
+    """Without AllowReassignment nothing moves (the EKS VPC CNI's everyday call): not an alert."""
+    record = _not_reassigning(allow)
+    assert not event_pattern_matches(BASELINE_EVENT_PATTERN, _event(record))
+    assert not filter_pattern_matches(BASELINE_FILTER_PATTERN, record)
+
+
+def test_other_ec2_calls_are_not_caught():
+    record = {**ROLE_RECORD, "eventName": "CreateNetworkInterface", "requestParameters": {"subnetId": "subnet-1"}}
+    assert not event_pattern_matches(BASELINE_EVENT_PATTERN, _event(record))
+    assert not filter_pattern_matches(BASELINE_FILTER_PATTERN, record)
+    assert len(BASELINE_FILTER_PATTERN) <= address_events.FILTER_PATTERN_MAX_CHARS
+
+
+def test_a_rule_that_catches_allocation_but_not_the_moves_fails(aws):
+    """What harden rendered before: AllocateAddress caught, the moves not. The moves no SCP denies
+    (AssignPrivateIpAddresses, AttachNetworkInterface) are seen by this detection only."""
+    _rule(aws, OTHER, _topic(aws, OTHER), pattern=ALLOCATION_ONLY_EVENT_PATTERN)
+    f = _event_rule_finding(aws)
+    assert f.status == "fail"
+    assert f.evidence["rules"][0]["misses"] == [label for label in MOVES if MOVES[label]["eventName"]
+                                                not in ALLOCATION_ONLY_NAMES]
+    assert f"misses: DisassociateAddress, {REASSIGNING}, AttachNetworkInterface" in f.message
+
+
+def test_a_filter_that_catches_allocation_but_not_the_moves_fails(aws):
+    topic = _topic(aws, HOME)
+    _rule(aws, HOME, topic)
+    _metric_filter(aws, _trail(aws), pattern=ALLOCATION_ONLY_FILTER_PATTERN)
+    _address_alarm(aws, topic)
+    rule, metric = _home_findings(aws)
+    assert rule.status == "pass", rule.message
+    assert metric.status == "fail"
+    assert f"filter harden-elastic-ip-api-calls misses: DisassociateAddress, {REASSIGNING}" in metric.message
 
 
 @pytest.mark.parametrize("pattern", ["{ $.eventName = }", "{ $.eventName = AllocateAddress", "[ip, user]",

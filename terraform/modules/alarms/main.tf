@@ -28,22 +28,15 @@ locals {
   # topic depends on, can name it without a dependency cycle.
   topic_arn_for_policy = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${local.topic_name}"
 
-  # One list feeds both the CloudTrail metric filter and the EventBridge rule, so the
-  # two detections cannot drift apart. Release and Associate are in on purpose: a
-  # released address that DNS still points at can be re-allocated by someone else
-  # (dangling DNS), and re-associating an address moves its traffic (hijack).
-  address_event_names = [
-    "AllocateAddress",
-    "ReleaseAddress",
-    "AssociateAddress",
-    "EnableAddressTransfer",
-    "AcceptAddressTransfer",
-    "DisableAddressTransfer",
-  ]
-
-  # Failed calls (errorCode set, e.g. an SCP denial) match too: an attempt by a
-  # principal outside the allow-list is exactly what must be seen.
-  address_event_filter_pattern = "{ ($.eventSource = \"ec2.amazonaws.com\") && (($.eventName = \"AllocateAddress\") || ($.eventName = \"ReleaseAddress\") || ($.eventName = \"AssociateAddress\") || ($.eventName = \"EnableAddressTransfer\") || ($.eventName = \"AcceptAddressTransfer\") || ($.eventName = \"DisableAddressTransfer\")) }"
+  # Computed by harden (provisioner/address_events.py, where each call is explained, the one
+  # definition verify judges them by) for the CloudTrail metric filter and the EventBridge rule,
+  # so the two detections cannot drift apart: allocation, release and transfer, and every call
+  # that moves an address (AssociateAddress and DisassociateAddress, AssignPrivateIpAddresses with
+  # allowReassignment, AttachNetworkInterface, CreateNatGateway, the NAT gateway address calls).
+  # Failed calls (errorCode set, e.g. an SCP denial) match too: an attempt by a principal outside
+  # the allow-list is exactly what must be seen.
+  address_event_pattern        = { "source" = ["aws.ec2"], "detail-type" = ["AWS API Call via CloudTrail"], "detail" = { "eventSource" = ["ec2.amazonaws.com"], "$or" = [{ "eventName" = ["AllocateAddress", "ReleaseAddress", "EnableAddressTransfer", "AcceptAddressTransfer", "DisableAddressTransfer", "AssociateAddress", "DisassociateAddress", "AttachNetworkInterface", "CreateNatGateway", "AssociateNatGatewayAddress", "DisassociateNatGatewayAddress"] }, { "eventName" = ["AssignPrivateIpAddresses"], "requestParameters" = { "allowReassignment" = [true] } }] } }
+  address_event_filter_pattern = "{ ($.eventSource = \"ec2.amazonaws.com\") && (($.eventName = \"AllocateAddress\") || ($.eventName = \"ReleaseAddress\") || ($.eventName = \"EnableAddressTransfer\") || ($.eventName = \"AcceptAddressTransfer\") || ($.eventName = \"DisableAddressTransfer\") || ($.eventName = \"AssociateAddress\") || ($.eventName = \"DisassociateAddress\") || ($.eventName = \"AttachNetworkInterface\") || ($.eventName = \"CreateNatGateway\") || ($.eventName = \"AssociateNatGatewayAddress\") || ($.eventName = \"DisassociateNatGatewayAddress\") || (($.eventName = \"AssignPrivateIpAddresses\") && ($.requestParameters.allowReassignment IS TRUE))) }"
 
   create_metric_filter = var.cloudtrail_log_group_name != null
   metric_name          = "${var.name_prefix}-ElasticIpAddressApiCalls"
@@ -333,7 +326,7 @@ resource "aws_cloudwatch_metric_alarm" "allocate_address" {
 
   region            = var.region
   alarm_name        = "${var.name_prefix}-elastic-ip-api-calls"
-  alarm_description = "Elastic IP allocate/release/associate/transfer API calls (CloudTrail, all Regions) >= ${var.allocate_address_alarm_threshold} in 5 minutes (harden alarms.allocate_address)."
+  alarm_description = "Elastic IP allocate/release/transfer/move API calls (CloudTrail, all Regions) >= ${var.allocate_address_alarm_threshold} in 5 minutes (harden alarms.allocate_address)."
 
   namespace           = var.metric_namespace
   metric_name         = aws_cloudwatch_log_metric_filter.address_api_calls[0].metric_transformation[0].name
@@ -430,17 +423,10 @@ resource "aws_cloudwatch_metric_alarm" "eip_pool" {
 resource "aws_cloudwatch_event_rule" "address_api_calls" {
   region      = var.region
   name        = local.event_rule_name
-  description = local.is_home ? "Elastic IP allocate/release/associate/transfer API calls of every region, to the topic (harden alarms.allocate_address)." : "Elastic IP allocate/release/associate/transfer API calls in ${var.region}, to the home region's event bus (harden alarms.allocate_address)."
+  description = local.is_home ? "Elastic IP allocate/release/transfer/move API calls of every region, to the topic (harden alarms.allocate_address)." : "Elastic IP allocate/release/transfer/move API calls in ${var.region}, to the home region's event bus (harden alarms.allocate_address)."
   state       = var.event_rule_enabled ? "ENABLED" : "DISABLED"
 
-  event_pattern = jsonencode({
-    source        = ["aws.ec2"]
-    "detail-type" = ["AWS API Call via CloudTrail"]
-    detail = {
-      eventSource = ["ec2.amazonaws.com"]
-      eventName   = local.address_event_names
-    }
-  })
+  event_pattern = jsonencode(local.address_event_pattern)
 
   tags = var.tags
 }
@@ -466,9 +452,10 @@ resource "aws_cloudwatch_event_target" "address_api_calls" {
       publicIp     = "$.detail.responseElements.publicIp"
       allocationId = "$.detail.responseElements.allocationId"
       requestAlloc = "$.detail.requestParameters.allocationId"
+      interface    = "$.detail.requestParameters.networkInterfaceId"
       errorCode    = "$.detail.errorCode"
     }
-    input_template = "\"harden: <eventName> by <principal> from <sourceIp> in account <account>, region <region> at <time>. publicIp=<publicIp> allocationId=<allocationId> requestAllocationId=<requestAlloc> errorCode=<errorCode>\""
+    input_template = "\"harden: <eventName> by <principal> from <sourceIp> in account <account>, region <region> at <time>. publicIp=<publicIp> allocationId=<allocationId> requestAllocationId=<requestAlloc> networkInterfaceId=<interface> errorCode=<errorCode>\""
   }
 
   depends_on = [aws_sns_topic_policy.alarms]

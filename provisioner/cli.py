@@ -498,12 +498,15 @@ def _organization_sink(fmt: "ReportFormat", output: Optional[Path], head: dict, 
     from provisioner.report_table import render_report
 
     rules = rule_metadata()
-    target = None
-    if fmt is ReportFormat.table:
-        target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else out
+    consoles: dict[int, Console] = {}
+
+    def table(report, file) -> None:  # file: the Sink's (staged, locked) report file; None: stdout
+        console = out if file is None else consoles.setdefault(id(file), Console(file=file, width=160))
+        render_report(report, console, rules)
+
     return Sink(fmt.value, output, head, resume=resume, min_severity=min_severity, fail_on=fail_on,
                 emit=lambda report: _emit_report(report, fmt, output, sources=sources),
-                table=(lambda report: render_report(report, target, rules)) if target else None)
+                table=table if fmt is ReportFormat.table else None)
 
 
 def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[str] | None,
@@ -516,7 +519,7 @@ def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[
 
     from provisioner.aws import describe_error
     from provisioner.organization import ROLE_NAME_RE, Parallelism, plan_run, run_organization
-    from provisioner.report_stream import ReportWriteError, StreamError, check_resumable, header, scan
+    from provisioner.report_stream import ReportWriteError, StreamError, check_resumable, header, scan_locked
 
     if not re.match(ROLE_NAME_RE, role_name):
         fail(f"--organization-role {role_name!r}: expected an IAM role name (letters, digits, +=,.@_-)")
@@ -530,7 +533,9 @@ def _verify_organization(aws, baseline: Baseline, role_name: str, regions: list[
         if not opts.resume.is_file():
             fail(f"--resume {opts.resume}: no such file (start the run without --resume, with --output)")
         try:
-            resume_state = scan(opts.resume)
+            resume_state = scan_locked(opts.resume)  # locked, then read: see scan_locked
+        except ReportWriteError as exc:  # another run is writing it
+            fail(str(exc), EXIT_UNABLE)
         except StreamError as exc:
             fail(str(exc))
         output = opts.resume

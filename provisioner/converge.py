@@ -39,6 +39,11 @@ def _tag_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> l
 #    the alias first, the new key is redundant and its deletion is scheduled (the shortest window,
 #    7 days, so it can still be cancelled); if creating the alias fails for another reason the key
 #    is kept and a re-run adopts it. The note says which.
+# 4. once the alias is ours, any other key of step 2's kind (enabled, tagged for the alias, harden's
+#    policy, no alias) is redundant and its deletion is scheduled the same way: KMS CreateKey takes
+#    no idempotency token (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html),
+#    so when its answer is lost on the way back botocore retries a call that already made a key,
+#    and the run would otherwise leave that first key enabled, unused and billed.
 
 KEY_TAG = "harden:key-for"
 PENDING_WINDOW_DAYS = 7   # the shortest KMS allows: https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html
@@ -112,6 +117,12 @@ def ensure_key(kms, key: Key, notes: list[str] | None = None) -> str:
         kms.enable_key_rotation(KeyId=made["KeyId"])
         kms.create_alias(AliasName=key.alias, TargetKeyId=made["KeyId"])
     except botocore.exceptions.ClientError as exc:
+        retired = _retired_by_the_winner(kms, key, made, exc)
+        if retired:
+            notes.append(f"another run created {key.alias} first and scheduled the deletion of the {how} key "
+                         f"{made['Arn']} (aws kms cancel-key-deletion --region {kms.meta.region_name} --key-id "
+                         f"{made['KeyId']} keeps it): using its key {retired}")
+            return retired
         if error_code(exc) != "AlreadyExistsException":
             # Say which key exists now: the next run adopts it.
             raise RuntimeError(f"{how} key {made['Arn']}, then {describe_error(exc)}; the key is kept, tagged "
@@ -128,14 +139,46 @@ def ensure_key(kms, key: Key, notes: list[str] | None = None) -> str:
             notes.append(f"another run created {key.alias} first ({winner['Arn']}); {made['Arn']} is left for a "
                          "re-run to look at")
             return winner["Arn"]
-        kms.schedule_key_deletion(KeyId=made["KeyId"], PendingWindowInDays=PENDING_WINDOW_DAYS)
-        notes.append(f"another run created {key.alias} first: using its key {winner['Arn']}; scheduled the deletion "
-                     f"of the redundant new key {made['Arn']} in {PENDING_WINDOW_DAYS} days (aws kms "
-                     f"cancel-key-deletion --region {kms.meta.region_name} --key-id {made['KeyId']} keeps it)")
+        notes.append(f"another run created {key.alias} first: using its key {winner['Arn']}; "
+                     + _retire(kms, made, "the redundant new key"))
         return winner["Arn"]
     notes.append(f"{how} {made['Arn']} as {key.alias}"
                  + (" (left without its alias by an earlier run)" if how == "adopted" else ""))
+    for duplicate in _keys_left_without_alias(kms, key):
+        if duplicate["KeyId"] != made["KeyId"]:
+            notes.append(_retire(kms, duplicate, f"the duplicate key for {key.alias} (a CreateKey retried after "
+                                                 "its answer was lost, or an earlier run's)"))
     return made["Arn"]
+
+
+def _retired_by_the_winner(kms, key: Key, made: dict[str, Any], exc: botocore.exceptions.ClientError) -> str | None:
+    """The winner's ARN when `made` is pending deletion because another run set the alias first and
+    retired it (step 4) between our CreateKey and our EnableKeyRotation/CreateAlias: KMS refuses
+    both on a key pending deletion with KMSInvalidStateException,
+    https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html"""
+    if error_code(exc) != "KMSInvalidStateException":
+        return None
+    winner = key_by_alias(kms, key.alias)
+    if winner is None or winner.get("KeyState") != "Enabled" or winner["KeyId"] == made["KeyId"]:
+        return None
+    if kms.describe_key(KeyId=made["KeyId"])["KeyMetadata"].get("KeyState") != "PendingDeletion":
+        return None
+    return winner["Arn"]
+
+
+def _retire(kms, meta: dict[str, Any], what: str) -> str:
+    """Schedule the deletion of a key harden made and does not use; the note says how to keep it.
+    A key already pending deletion (the answer of our ScheduleKeyDeletion was lost and the retry
+    refused, or another run retired it) is left so: KMS answers KMSInvalidStateException then,
+    https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html"""
+    try:
+        kms.schedule_key_deletion(KeyId=meta["KeyId"], PendingWindowInDays=PENDING_WINDOW_DAYS)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "KMSInvalidStateException" or \
+                kms.describe_key(KeyId=meta["KeyId"])["KeyMetadata"].get("KeyState") != "PendingDeletion":
+            raise
+    return (f"scheduled the deletion of {what} {meta['Arn']} in {PENDING_WINDOW_DAYS} days (aws kms "
+            f"cancel-key-deletion --region {kms.meta.region_name} --key-id {meta['KeyId']} keeps it)")
 
 
 # -- CloudWatch Logs ------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ class StreamState:
     summary: dict[str, Any] | None = None
     valid_bytes: int = 0        # the file up to the last whole line
     torn_tail: bool = False     # a partial last line (the writer was killed mid-write)
+    handle: Any = None          # scan_locked: the open file holding the stream's lock
 
 
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
@@ -103,6 +104,25 @@ def scan(path: Path) -> StreamState:
     return state
 
 
+def scan_locked(path: Path) -> StreamState:
+    """scan() a stream to resume, after taking its lock (_lock), which the state's handle then holds
+    for the run's life. Read first and locked after, the stream could grow in between (the run
+    writing it finishing its last accounts and its summary): the resumed run would skip too few
+    accounts and cut those lines off where its read had ended."""
+    try:
+        handle = path.open("r+b")
+    except OSError as exc:
+        raise StreamError(f"--resume {path}: cannot open it to append: {exc.strerror or exc}") from None
+    try:
+        _lock(handle.fileno(), path)
+        state = scan(path)
+    except BaseException:
+        handle.close()
+        raise
+    state.handle = handle
+    return state
+
+
 def _exit_code(summary: dict[str, Any]) -> int:
     return 3 if summary.get("error") else 1 if summary.get("fail") else 0
 
@@ -140,14 +160,14 @@ class Sink:
     """Where an organization run's reports go, account by account, in the format asked for.
 
     jsonl: the stream itself (file or stdout), resumable; json: the `{"organization", "accounts",
-    "summary"}` document, written account by account; table: one table per account as it ends;
-    anything else (sarif, junit, ...): spooled to a stream beside the output and assembled by
+    "summary"}` document, written account by account; table: one table per account as it ends
+    (`table(report, file)`, file None for stdout); anything else (sarif, junit, ...): spooled to a stream beside the output and assembled by
     `emit(report)` at the end (those formats are single documents over every finding).
     """
 
     @_reported_write_errors
     def __init__(self, fmt: str, output: Path | None, head: dict[str, Any], *,
-                 emit: Callable[[Report], None], table: Callable[[Report], None] | None = None,
+                 emit: Callable[[Report], None], table: Callable[[Report, TextIO | None], None] | None = None,
                  stdout: TextIO | None = None, resume: StreamState | None = None,
                  min_severity: str | None = None, fail_on: str | None = None) -> None:
         """min_severity leaves less severe findings out of what is written; fail_on decides
@@ -168,20 +188,12 @@ class Sink:
                 self._handle = _open_exclusive(output) if output else stdout
                 self._write_line(head)
         elif fmt == "json":
-            # Written beside the target and renamed into place at the end: a run killed half-way
-            # leaves the previous report whole, not a truncated document (not for a pipe).
-            self._final = output if output and (not output.exists() or output.is_file()) else None
-            if self._final:
-                target = Path(os.path.realpath(output))
-                self._final = target
-                self._handle = _open_exclusive(target.with_name(f".{target.name}.harden-partial"), output)
-            else:
-                self._handle = _open_exclusive(output) if output else stdout
+            self._handle = self._open_staged(output) if output else stdout
             top = {**report_header(datetime.now(timezone.utc)), "organization": head.get("organization")}
             self._handle.write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in top.items())
                                + '  "accounts": [')
         elif fmt == "table":
-            self._handle = None
+            self._handle = self._open_staged(output) if output else None
         else:
             import tempfile
 
@@ -190,6 +202,25 @@ class Sink:
             self._spool = Path(name)
             self._handle = os.fdopen(fd, "w", encoding="utf-8")
             self._write_line(head)
+
+    def _open_staged(self, output: Path) -> TextIO:
+        """A json or table report is written beside the target (locked, as a stream is) and
+        renamed into place at the end: a run killed half-way leaves the previous report whole,
+        not a truncated document, and a second run at once is refused. A pipe or device is
+        written in place."""
+        self._final = None
+        if output.exists() and not output.is_file():
+            return _open_exclusive(output)
+        self._final = Path(os.path.realpath(output))
+        return _open_exclusive(_staging(self._final), output)
+
+    def _finish_staged(self) -> None:
+        """Rename the whole report into place while still holding its lock (a run that opened the
+        staging name meanwhile finds it renamed away and starts a file of its own), then close."""
+        self._handle.flush()
+        if self._final is not None:
+            os.replace(_staging(self._final), self._final)
+        self._handle.close()
 
     def _write_line(self, obj: dict[str, Any]) -> None:
         self._handle.write(json.dumps(obj, default=str, separators=(",", ":")) + "\n")
@@ -213,7 +244,7 @@ class Sink:
             self._handle.flush()
             self._first_json = False
         elif self._table is not None:
-            self._table(report)
+            self._table(report, self._handle)
 
     @_reported_write_errors
     def close(self) -> int:
@@ -226,11 +257,13 @@ class Sink:
         elif self.fmt == "json":
             self._handle.write(("\n  " if not self._first_json else "") + '],\n  "summary": '
                                + json.dumps(self.totals.summary(), indent=2).replace("\n", "\n  ") + "\n}\n")
-            self._handle.flush()
-            if self._final:
-                self._handle.close()  # the lock goes with it, once the report is whole
-                os.replace(self._final.with_name(f".{self._final.name}.harden-partial"), self._final)
+            if self.output is not None:
+                self._finish_staged()
                 return code
+            self._handle.flush()
+        elif self.fmt == "table" and self._handle is not None:
+            self._finish_staged()
+            return code
         elif self._spool is not None:
             self._handle.close()
             try:
@@ -259,31 +292,50 @@ def _lock(fd: int, path: Path) -> None:
         pass
 
 
+def _staging(final: Path) -> Path:
+    return final.with_name(f".{final.name}.harden-partial")
+
+
 def _open_exclusive(path: Path, shown: Path | None = None) -> TextIO:
     """Open a report for writing, locked (_lock) before anything in it is cut; `shown`: the
-    --output a staging file stands for, named in the message."""
+    --output a staging file stands for, named in the message. A file renamed away between our
+    open and our lock (the run that held it has just put it in place) is not ours to cut: the
+    name is opened again."""
     import stat
 
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
-    try:
-        _lock(fd, shown or path)
-    except ReportWriteError:
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+        try:
+            _lock(fd, shown or path)
+        except ReportWriteError:
+            os.close(fd)
+            raise
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):  # /dev/stdout, a pipe: nothing to cut
+            break
+        try:
+            now = os.stat(path)
+        except FileNotFoundError:
+            now = None
+        if now is not None and (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino):
+            os.ftruncate(fd, 0)
+            break
         os.close(fd)
-        raise
-    if stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/stdout, a pipe: nothing to cut
-        os.ftruncate(fd, 0)
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def _reopen_for_append(state: StreamState):
     """Cut a torn last line off and append after the last whole one. A finished stream (it has
-    its summary line) is reopened without the summary: the resumed run writes a new one."""
-    handle = state.path.open("r+b")
-    try:
-        _lock(handle.fileno(), state.path)
-    except ReportWriteError:
-        handle.close()
-        raise
+    its summary line) is reopened without the summary: the resumed run writes a new one. The lock
+    is scan_locked's when the state came from it (it must be: the offsets are the locked read's)."""
+    handle = state.handle
+    if handle is None:
+        handle = state.path.open("r+b")
+        try:
+            _lock(handle.fileno(), state.path)
+        except ReportWriteError:
+            handle.close()
+            raise
     end = state.valid_bytes
     if state.summary is not None:
         end = _offset_before_summary(state.path)

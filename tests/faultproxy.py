@@ -5,6 +5,7 @@
         proxy.add("throttle", service="ec2", times=2)          # the first two matching calls only
         proxy.add("reset", action="DescribeVolumes")             # the connection is cut (TCP RST)
         proxy.add("hang", action="DescribeFlowLogs")             # never answered until released
+        proxy.add("drop", action="CreateKey", times=1)           # done by the emulator, answer lost
         ... point AWS_ENDPOINT_URL at proxy.url and run harden ...
 
 Every request goes through real sockets, so botocore's own timeouts, retries and response
@@ -13,6 +14,12 @@ SigV4 credential scope and by its operation name (the `X-Amz-Target` header, the
 parameter, or the path of the RPC v2 CBOR protocol); rules are tried in the order they were added
 and the first match wins. Errors are answered in the protocol of the service (EC2 and query XML,
 JSON, CBOR, REST-XML), with the codes AWS uses for that service.
+
+`reset` cuts the connection before the request reaches the emulator (nothing happened); `drop`
+forwards it, lets the emulator do it, reads the answer and then cuts the connection instead of
+replying (TCP RST): the call took effect but the caller never learns it, as when a connection
+breaks on the way back. botocore treats both alike and retries, so a retried `drop` shows what a
+non-idempotent call does when AWS runs it twice.
 
 A hang is bounded: it waits until `release()` or `stop()` (the context manager and the
 `fault_proxy` fixture call it when the test ends), then drops the connection.
@@ -33,8 +40,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Fault = Literal["deny", "throttle", "reset", "hang"]
-FAULTS = ("deny", "throttle", "reset", "hang")
+Fault = Literal["deny", "throttle", "reset", "hang", "drop"]
+FAULTS = ("deny", "throttle", "reset", "hang", "drop")
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _CBOR_PATH = re.compile(r"/service/[^/]+/operation/([A-Za-z0-9]+)")
@@ -69,7 +76,8 @@ class Call:
     service: str
     action: str
     region: str
-    fault: str | None  # None: forwarded to the emulator
+    fault: str | None  # None: forwarded to the emulator (and so is a "drop", whose answer is lost)
+    body: bytes = b""  # the request as sent: a retry can be compared with the call it repeats
 
 
 class FaultProxy:
@@ -125,14 +133,14 @@ class FaultProxy:
         with self._lock:
             return Counter((c.service, c.action, c.fault or "ok") for c in self.calls)
 
-    def _decide(self, service: str, action: str, region: str) -> Rule | None:
+    def _decide(self, service: str, action: str, region: str, body: bytes = b"") -> Rule | None:
         with self._lock:
             for rule in self.rules:
                 if rule.matches(service, action, region):
                     rule.hits += 1
-                    self.calls.append(Call(service, action, region, rule.fault))
+                    self.calls.append(Call(service, action, region, rule.fault, body))
                     return rule
-            self.calls.append(Call(service, action, region, None))
+            self.calls.append(Call(service, action, region, None, body))
             return None
 
 
@@ -236,22 +244,28 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             body = self._body()
             service, action, region, query = self._identify(body)
-            rule = proxy._decide(service, action, region)
+            rule = proxy._decide(service, action, region, body)
             if rule is None:
                 return self._forward(body)
             if rule.fault == "hang":
                 proxy._released.wait()
                 self.close_connection = True
                 return
+            if rule.fault == "drop":
+                self._upstream(body)  # the emulator does it; its answer goes nowhere
+                return self._reset()
             if rule.fault == "reset":
-                # SO_LINGER 0: close() sends a TCP RST, what a dropped connection looks like.
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.close_connection = True
-                return
+                return self._reset()
             status, headers, payload = _error(_dialect(service, self.headers, query), rule.fault, action)
             self._reply(status, headers, payload)
 
-        def _forward(self, body: bytes) -> None:
+        def _reset(self) -> None:
+            # SO_LINGER 0: close() sends a TCP RST, what a dropped connection looks like.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+
+        def _upstream(self, body: bytes) -> tuple[int, dict[str, str], bytes, str | None]:
+            """The emulator's answer to this request: status, headers, payload, HEAD's length."""
             upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
             try:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -259,10 +273,13 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 response = upstream.getresponse()
                 payload = response.read()
                 length = response.getheader("Content-Length") if self.command == "HEAD" else None
-                self._reply(response.status, {k: v for k, v in response.getheaders()
-                                              if k.lower() not in _HOP_BY_HOP}, payload, length)
+                return response.status, {k: v for k, v in response.getheaders()
+                                         if k.lower() not in _HOP_BY_HOP}, payload, length
             finally:
                 upstream.close()
+
+        def _forward(self, body: bytes) -> None:
+            self._reply(*self._upstream(body))
 
         def _reply(self, status: int, headers: dict[str, str], payload: bytes, length: str | None = None) -> None:
             self.send_response(status)

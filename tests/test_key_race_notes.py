@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 
+import botocore.exceptions
 import pytest
 
 from provisioner import resources
@@ -104,3 +105,35 @@ def test_no_key_calls_are_listed_when_the_key_exists(aws):
     again = run_remediation(aws, baseline, controls=["cloudtrail.multi_region"])
     [action] = again.actions
     assert not set(KEY_CALLS) & set(action.calls), action.calls
+
+
+def test_a_key_the_winner_retired_before_our_alias_is_reported_as_lost_not_failed(aws):
+    # The other run set the alias first and, finding our new key tagged for it without an alias
+    # (converge.ensure_key step 4), scheduled its deletion before our EnableKeyRotation. AWS then
+    # refuses EnableKeyRotation with KMSInvalidStateException; the emulator accepts calls on a key
+    # pending deletion, so the hook answers as AWS would after doing what the other run does.
+    baseline = _baseline()
+    key = resources.flow_log_key(baseline, resources.Site(aws.account_id(), HOME))
+    other = AwsSession(region=HOME, max_attempts=2).client("kms", HOME)
+    kms = aws.client("kms", HOME)
+    winner: dict = {}
+
+    def hook(params, **_):
+        if not winner:
+            winner.update(other.create_key(Description=key.description, Policy=json.dumps(key.policy),
+                                           Tags=[{"TagKey": KEY_TAG, "TagValue": key.alias}])["KeyMetadata"])
+            other.create_alias(AliasName=key.alias, TargetKeyId=winner["KeyId"])
+            other.schedule_key_deletion(KeyId=params["KeyId"], PendingWindowInDays=7)
+        if kms.describe_key(KeyId=params["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion":
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "KMSInvalidStateException", "Message": f"{params['KeyId']} is pending deletion."}},
+                "EnableKeyRotation")
+
+    kms.meta.events.register("before-parameter-build.kms.EnableKeyRotation", hook)
+    run = run_remediation(aws, baseline, controls=["flow_logs.all_vpcs"], apply=True)
+
+    assert not run.failed and run.exit_code() == 0, [r.message for r in run.results]
+    assert kms.describe_key(KeyId=key.alias)["KeyMetadata"]["KeyId"] == winner["KeyId"]
+    said = " ".join(r.message for r in run.results)
+    assert f"another run created {key.alias} first and scheduled the deletion of the created key" in said
+    assert f"using its key {winner['Arn']}" in said

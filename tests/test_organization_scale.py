@@ -354,19 +354,90 @@ def test_a_second_run_writing_the_same_stream_is_refused_and_changes_nothing(aws
     assert stream.read_bytes() == before
 
 
-def test_an_organization_json_report_killed_half_way_leaves_the_previous_one(aws, tmp_path, zygote):
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_an_organization_report_killed_half_way_leaves_the_previous_one(aws, tmp_path, zygote, fmt):
     # kill -9 right before the second account is verified: the first account is written. Before,
-    # the report was opened in place: the previous one was gone and a truncated document left.
-    _organization(2)
-    cfg = _config(tmp_path)
-    report = tmp_path / "org.json"
-    report.write_text("previous report\n")
-    args = ["verify", "-c", str(cfg), "--controls", CONTROLS, "--organization-role", ROLE, "--sequential",
-            "-f", "json", "-o", str(report)]
+    # the report was opened in place (the table until issue 10's follow-up, unlocked too): the
+    # previous one was gone and a truncated document left.
+    report, args = _over_a_previous_report(tmp_path, fmt, members=2)
     answer, _, err = zygote.run(*args, HARDEN_FAULT_KILL_AT_CALL="provisioner.organization:verify_account:2")
     assert answer == {"signal": 9}, err
     assert report.read_text() == "previous report\n"
-    answer, _, err = zygote.run(*args)  # the next run replaces it whole
+    staged = tmp_path / f".org.{fmt}.harden-partial"
+    assert staged.exists() and staged.read_text()  # the first account was written, beside the report
+    answer, _, err = zygote.run(*args)  # the next run replaces it whole (and reuses the staging name)
     assert answer == {"code": 1}, err
-    assert len(json.loads(report.read_text())["accounts"]) == 3
+    _assert_whole(report.read_text(), fmt, 3)
     assert [p.name for p in tmp_path.iterdir() if "harden-partial" in p.name] == []
+
+
+def _over_a_previous_report(tmp_path: Path, fmt: str, members: int) -> tuple[Path, list[str]]:
+    """An organization of `members` (+ the management account), a report already at -o, and the
+    verify arguments that write it again in `fmt`."""
+    _organization(members)
+    report = tmp_path / f"org.{fmt}"
+    report.write_text("previous report\n")
+    return report, ["verify", "-c", str(_config(tmp_path)), "--controls", CONTROLS, "--organization-role", ROLE,
+                    "--sequential", "-f", fmt, "-o", str(report)]
+
+
+def _assert_whole(text: str, fmt: str, accounts: int) -> None:
+    if fmt == "json":
+        assert len(json.loads(text)["accounts"]) == accounts
+    else:  # one table per account, each under its title line
+        assert "previous report" not in text and text.count("harden verify · account ") == accounts, text
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_second_organization_report_run_at_once_is_refused_and_the_first_is_whole(aws, tmp_path, zygote, fmt):
+    # Run A holds its report (paused at its first AssumeRole, after the report is opened); run B,
+    # the same command, waits for that, is refused with one line (exit 3) and then lets A finish.
+    report, args = _over_a_previous_report(tmp_path, fmt, members=1)
+    hold = tmp_path / "hold"
+    (a, _, a_err), (b, _, b_err) = zygote.run_together([
+        (args, {"HARDEN_FAULT_PAUSE": f"AssumeRole:{hold}"}),
+        (args, {"HARDEN_FAULT_PAUSE": f"DescribeOrganization:{hold}.reached", "HARDEN_FAULT_DONE": str(hold)})])
+    assert b == {"code": 3}, b_err
+    lines = [line for line in b_err.splitlines() if line.strip()]
+    assert lines == [f"error: --output {report}: another harden run is writing it; wait for it to end "
+                     "(or write elsewhere)"], lines
+    assert a == {"code": 1}, a_err
+    _assert_whole(report.read_text(), fmt, 2)
+    assert [p.name for p in tmp_path.iterdir() if "harden-partial" in p.name] == []
+
+
+def test_a_resume_while_the_run_is_still_writing_cannot_cut_its_last_lines(aws, tmp_path, zygote, serial_emulator):
+    # Run A writes the stream; it is held (at its first AssumeRole, header written, lock taken)
+    # until run B, resuming the same stream, gets as far as it can. Before, B read the stream
+    # first (header only), let A finish here (B's pause releases A and waits for it), then locked
+    # and cut the file back to what it had read: A's accounts and summary were gone, redone by B.
+    # Now B takes the lock before reading: refused at once, and A's stream ends whole.
+    from tests.fault_cli import REPO
+
+    _, members = _organization(2)
+    cfg = _config(tmp_path)
+    stream = tmp_path / "run.jsonl"
+    a_done = tmp_path / "a_done"
+    a = subprocess.Popen([sys.executable, "-m", "tests.fault_cli", "verify", "-c", str(cfg), "--controls", CONTROLS,
+                          "--organization-role", ROLE, "--sequential", "-f", "jsonl", "-o", str(stream)],
+                         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "AWS_ENDPOINT_URL": serial_emulator,
+                              "HARDEN_FAULT_PAUSE": f"AssumeRole:{a_done}.reached", "HARDEN_FAULT_DONE": str(a_done)})
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(f"{a_done}.reached.reached").exists() and a.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert a.poll() is None, a.stderr.read()
+        answer, _, b_err = zygote.run("verify", "-c", str(cfg), "--controls", CONTROLS, "--organization-role", ROLE,
+                                      "--sequential", "-f", "jsonl", "--resume", str(stream),
+                                      HARDEN_FAULT_PAUSE=f"DescribeOrganization:{a_done}")
+    finally:
+        Path(f"{a_done}.reached").touch()  # let A go, whatever B did
+        a_err = a.communicate(timeout=120)[1]
+    assert answer == {"code": 3}, b_err
+    assert f"--output {stream}: another harden run is writing it" in " ".join(b_err.split())
+    assert a.returncode == 1, a_err
+    lines = _stream(stream)
+    assert lines[-1]["type"] == "summary" and lines[-1]["summary"]["accounts"] == len(members) + 1
+    accounts = [x["account"] for x in lines if x["type"] == "account"]
+    assert sorted(accounts) == sorted(set(members) | {aws.account_id()})

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+from botocore.stub import ANY
+
 from provisioner.baseline import parse_baseline
 from provisioner.remediate import Action, execute, run_remediation
 from tests.stubbing import OperationStubber
@@ -59,6 +61,7 @@ def test_s3_destination_with_prefix(aws):
                 "ResourceIds": [vpc_id], "ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "s3",
                 "LogDestination": f"arn:aws:s3:::harden-logs-123456789012-{REGION}/flow-logs/",
                 "MaxAggregationInterval": 600,
+                "ClientToken": ANY,  # a fresh one per action (tests/test_lost_answers.py)
                 # The module's destination_options, not the API's daily partitions.
                 "DestinationOptions": {"FileFormat": "plain-text", "HiveCompatiblePartitions": False,
                                        "PerHourPartition": True},

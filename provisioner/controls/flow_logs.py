@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
+
+import botocore.exceptions
 
 from provisioner import converge, resources
-from provisioner.aws import dns_suffix_for, paginate, partition_for
+from provisioner.aws import dns_suffix_for, error_code, paginate, partition_for
 from provisioner.controls import CheckContext, Mappings, control
 from provisioner.findings import Finding
 from provisioner.key_policy import Caller, allows, outside_principals
@@ -174,25 +177,24 @@ def create_flow_logs(ctx: CheckContext, failed: list[Finding]) -> list[Action]:
                 converge.ensure_bucket(ctx.client("s3", ctx.baseline.home_region),
                                        ctx.client("kms", ctx.baseline.home_region), bucket, ctx.baseline.home_region,
                                        notes)
-                return _created(ctx.client("ec2").create_flow_logs(
-                    LogDestinationType="s3", LogDestination=desired.s3_destination,
-                    DestinationOptions=desired.destination_options, **common), notes)
+                return _create(ctx.client("ec2"), desired, notes, LogDestinationType="s3",
+                               LogDestination=desired.s3_destination,
+                               DestinationOptions=desired.destination_options, **common)
             key_calls = ctx.cached(f"kms:calls:{ctx.baseline.home_region}:{bucket.key.alias}", lambda: converge.key_calls(
                 ctx.client("kms", ctx.baseline.home_region), bucket.key.alias))
-            calls = [*key_calls, "s3:CreateBucket (if missing)", "ec2:CreateFlowLogs"]
+            calls = [*key_calls, "s3:CreateBucket (if missing)", "ec2:CreateFlowLogs", "ec2:DescribeFlowLogs"]
         else:
             target = f"CloudWatch Logs {desired.log_group.name}{_prerequisites_note(ctx, desired)}"
 
             def run(common=common, desired=desired) -> dict:
                 notes: list[str] = []
                 group, role_arn = _ensure_cloudwatch_destination(ctx, desired, notes)
-                return _created(ctx.client("ec2").create_flow_logs(
-                    LogDestinationType="cloud-watch-logs", LogGroupName=group, DeliverLogsPermissionArn=role_arn,
-                    **common), notes)
+                return _create(ctx.client("ec2"), desired, notes, LogDestinationType="cloud-watch-logs",
+                               LogGroupName=group, DeliverLogsPermissionArn=role_arn, **common)
             alias = desired.log_group.key.alias
             key_calls = ctx.cached(f"kms:calls:{ctx.region}:{alias}", lambda: converge.key_calls(ctx.client("kms"), alias))
             calls = [*key_calls, "logs:CreateLogGroup (if missing)", "logs:TagResource (if a tag differs)",
-                     *converge.ROLE_CALLS, "ec2:CreateFlowLogs"]
+                     *converge.ROLE_CALLS, "ec2:CreateFlowLogs", "ec2:DescribeFlowLogs"]
         actions.append(Action(ctx.control_id, ctx.region, vpc_id,
                               f"create a flow log capturing {desired.traffic_type} traffic of {vpc_id} to {target}", calls, run))
     return actions
@@ -221,6 +223,42 @@ def _missing_note(ctx: CheckContext, bucket: resources.Bucket) -> str:
         ctx.client("s3", ctx.baseline.home_region), bucket.name))
     return "" if exists else f" {bucket.name}, created first with its key {bucket.key.alias} as the cloudtrail " \
         "module declares them"
+
+
+def _create(ec2, desired: resources.FlowLog, notes: list[str], **kwargs) -> dict:
+    """CreateFlowLogs, safe to run twice. One ClientToken per action: botocore resends the same
+    parameters when it retries (a connection cut after AWS made the flow log), and with the same
+    token AWS answers the retry with the first call's result instead of a second flow log,
+    https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html (CreateFlowLogs is
+    listed there; its ClientToken: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateFlowLogs.html).
+    When the answer is FlowLogAlreadyExists all the same (the token expired, another run made it,
+    an emulator that ignores tokens), the flow log that exists is looked up: one to the same
+    destination with the same traffic type is the outcome wanted, and the action says it found it."""
+    try:
+        resp = ec2.create_flow_logs(ClientToken=str(uuid.uuid4()), **kwargs)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "FlowLogAlreadyExists":
+            raise
+        resp = {"Unsuccessful": [{"Error": exc.response.get("Error", {})}]}
+    problem = (resp.get("Unsuccessful") or [{}])[0].get("Error", {})
+    if problem.get("Code") == "FlowLogAlreadyExists":
+        found = _same_flow_log(ec2, desired, kwargs)
+        if found:
+            return {"message": f"found {found} already in place (a CreateFlowLogs retried after its answer was "
+                               "lost, or another run)" + (f" ({'; '.join(notes)})" if notes else ""),
+                    "flow_log_ids": [found]}
+    return _created(resp, notes)
+
+
+def _same_flow_log(ec2, desired: resources.FlowLog, kwargs: dict) -> str | None:
+    """The id of a flow log of desired.vpc_id to the destination in kwargs, with its traffic type."""
+    for fl in paginate(ec2, "describe_flow_logs", "FlowLogs",
+                       Filters=[{"Name": "resource-id", "Values": [desired.vpc_id]}]):
+        to = fl.get("LogDestination") if kwargs["LogDestinationType"] == "s3" else fl.get("LogGroupName")
+        wanted = kwargs.get("LogDestination") or kwargs.get("LogGroupName")
+        if to == wanted and fl.get("TrafficType") == desired.traffic_type:
+            return fl["FlowLogId"]
+    return None
 
 
 def _created(resp: dict, notes: list[str]) -> dict:

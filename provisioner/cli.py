@@ -763,6 +763,8 @@ def _regions(values: list[str], baseline: Baseline) -> list[str] | None:
     from provisioner.naming import region_problem
 
     chosen = _split(values)
+    if values and not chosen:  # `-r "$REGION"` with REGION unset must not widen to every region
+        fail(f"--regions {','.join(values)!r} names no region")
     for region in chosen or []:
         if why := region_problem(region, partition_for(baseline.home_region)):
             fail(f"--regions: {why}")
@@ -1168,6 +1170,8 @@ def _with_regions(baseline: Baseline, regions: list[str]) -> Baseline:
     from provisioner.baseline import parse_baseline
 
     wanted = _split(regions)
+    if regions and not wanted:  # an unset variable in `-r "$REGION"`: not every region
+        fail(f"--regions {','.join(regions)!r} names no region")
     if not wanted:
         return baseline
     try:

@@ -96,6 +96,11 @@ def _one_line_exit_2(proc, expected: str) -> None:
     (["verify", "--controls", ""], "--controls '' names no control"),
     (["verify", "--controls", " , "], "names no control"),
     (["remediate", "--apply", "--controls", ""], "--controls '' names no control"),
+    # The same for `--regions "$REGION"`: an empty value meant every enabled region, so an unset
+    # variable widened `remediate --apply` (and the Terraform commands) to the whole account.
+    (["remediate", "--apply", "--regions", ""], "--regions '' names no region"),
+    (["verify", "-r", " , "], "names no region"),
+    (["plan", "--regions", ""], "--regions '' names no region"),
 ])
 def test_cli_bad_arguments_exit_2_before_any_aws_call(args, expected, tmp_path):
     _one_line_exit_2(_cli(args, tmp_path), expected)

@@ -143,6 +143,9 @@ DETECTION_ACTIONS = (
     "sns:Put*",
     "sns:Remove*",
     "sns:Set*",
+    # UNVERIFIED on real AWS: the resource Unsubscribe and SetSubscriptionAttributes are authorized
+    # against (the topic, its subscription ARN <topic>:<id>, or "*"). Both topic forms are in
+    # protected_resources(); if AWS checks them against "*", these two are not denied by this SCP.
     "sns:Unsubscribe",
 )
 

@@ -343,6 +343,9 @@ def address_quota(ctx: CheckContext) -> dict:
 
 def _counts_against_quota(address: dict) -> bool:
     # The quota counts VPC addresses; EC2-Classic ("standard") ones had their own limit.
+    # UNVERIFIED on real AWS: whether BYOIP and IPAM-pool addresses (PublicIpv4Pool other than
+    # "amazon") count against L-0263D0A3 is not documented; they are counted, which can only
+    # overstate the pool's use (an early warning, never a missed one).
     return address.get("Domain", "vpc") == "vpc"
 
 

@@ -235,6 +235,9 @@ data "aws_iam_policy_document" "kms_config" {
   }
 }
 
+# UNVERIFIED on real AWS: the VPC flow-logs-to-S3 page grants log delivery kms:GenerateDataKey* only,
+# CloudWatch Logs' vended-logs page (AWS-logs-infrastructure-S3.html) lists Encrypt, Decrypt,
+# ReEncrypt* and DescribeKey too; if deliveries fail with AccessDenied on the key, widen this.
 data "aws_iam_policy_document" "kms_flow_logs" {
   count = local.flow_logs_enabled ? 1 : 0
 

@@ -54,6 +54,11 @@ KEY_CALLS = ["kms:CreateKey", "kms:TagResource", "kms:EnableKeyRotation", "kms:C
              "kms:ScheduleKeyDeletion"]
 
 
+def said(notes: list[str]) -> str:
+    """What the ensure_* calls did, as a suffix for an action's message: " (a; b)", or nothing."""
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def key_calls(kms, alias: str) -> list[str]:
     """KEY_CALLS when no key is behind the alias (the action will adopt or create one), else none:
     for an action's list of calls, decided when it is planned."""

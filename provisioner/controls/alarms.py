@@ -710,7 +710,7 @@ def _route_action(ctx: CheckContext) -> Action:
         events.put_targets(Rule=rule, Targets=[{"Id": resources.ALARM_ROUTE_BUS_TARGET, "Arn": home_bus,
                                                        "RoleArn": role_arn}])
         return {"message": f"{rule} in {ctx.region} -> {home_bus} -> {rule} -> {topic}"
-                           + (f" ({'; '.join(notes)})" if notes else "")}
+                           + converge.said(notes)}
 
     return Action(ctx.control_id, ctx.region, rule,
                   f"route the state changes of the {prefix}-* alarms of {ctx.region} to {topic}: rule {rule} here "

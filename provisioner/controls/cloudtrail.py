@@ -916,7 +916,7 @@ def _create_baseline_trail(ctx: CheckContext) -> dict:
     arn = converge.with_propagation_retry(lambda: client.create_trail(**kwargs))["TrailARN"]
     client.put_event_selectors(TrailName=name, EventSelectors=[dict(s) for s in desired.event_selectors])
     client.start_logging(Name=name)
-    return {"message": f"created and started trail {arn}" + (f" ({'; '.join(notes)})" if notes else ""),
+    return {"message": f"created and started trail {arn}" + converge.said(notes),
             "trail_arn": arn}
 
 

@@ -245,7 +245,7 @@ def _create(ec2, desired: resources.FlowLog, notes: list[str], **kwargs) -> dict
         found = _same_flow_log(ec2, desired, kwargs)
         if found:
             return {"message": f"found {found} already in place (a CreateFlowLogs retried after its answer was "
-                               "lost, or another run)" + (f" ({'; '.join(notes)})" if notes else ""),
+                               "lost, or another run)" + converge.said(notes),
                     "flow_log_ids": [found]}
     return _created(resp, notes)
 
@@ -268,7 +268,7 @@ def _created(resp: dict, notes: list[str]) -> dict:
     if resp.get("Unsuccessful"):
         problem = resp["Unsuccessful"][0].get("Error", {})
         raise RuntimeError(f"CreateFlowLogs refused: {problem.get('Code')}: {problem.get('Message')}"
-                           + (f" ({'; '.join(notes)})" if notes else ""))
+                           + converge.said(notes))
     return {"message": f"created {', '.join(resp.get('FlowLogIds', []))}"
-                       + (f" ({'; '.join(notes)})" if notes else ""),
+                       + converge.said(notes),
             "flow_log_ids": resp.get("FlowLogIds", [])}

@@ -996,7 +996,7 @@ def ec2_amis(
     aws = _aws_session(baseline, profile, role_arn)
     try:
         with err.status("reading instances and their images"):
-            report = run_verify(aws, baseline, regions=_split(regions), controls=["ec2.ami_currency"])
+            report = run_verify(aws, baseline, regions=_regions(regions, baseline), controls=["ec2.ami_currency"])
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         fail(f"ec2 amis could not start: {describe_error(exc)}", EXIT_UNABLE)
     _warn_regions({f.region: f.message for f in report.findings if f.status == "error"}, "could not read")
@@ -1520,9 +1520,9 @@ def drift(
     baseline = resolve_config(config)
     output = _output_file(output)
     min_severity, fail_on = _severities(severity, fail_on)
+    wanted = _regions(regions, baseline)
     aws = None if no_verify else _aws_session(baseline, profile, role_arn)
     _terraform_credentials(baseline, profile, role_arn, aws)
-    wanted = _split(regions)
     try:
         with err.status("terraform plan") as status:
             tf = _terraform(out_dir / root.value, terraform_bin, verbose, status)

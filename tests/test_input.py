@@ -101,6 +101,9 @@ def _one_line_exit_2(proc, expected: str) -> None:
     (["remediate", "--apply", "--regions", ""], "--regions '' names no region"),
     (["verify", "-r", " , "], "names no region"),
     (["plan", "--regions", ""], "--regions '' names no region"),
+    (["ec2", "amis", "-r", ""], "--regions '' names no region"),
+    (["ec2", "amis", "-r", "eu-wset-1"], "nearest: eu-west-1"),
+    (["drift", "--regions", ""], "--regions '' names no region"),
 ])
 def test_cli_bad_arguments_exit_2_before_any_aws_call(args, expected, tmp_path):
     _one_line_exit_2(_cli(args, tmp_path), expected)

@@ -1079,34 +1079,36 @@ def _topic_key_gaps(ctx: CheckContext, topic_arn: str, publishers: tuple[str, ..
     (kms:Decrypt and kms:GenerateDataKey*, with SNS's encryption context:
     https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html), and does it let no principal
     of another account in?"""
-    def fetch() -> list[str]:
+    def fetch() -> tuple[str, dict] | None:  # read once per topic, judged per path's publishers
         region = parse_arn(topic_arn)["region"]
         attributes = ctx.client("sns", region).get_topic_attributes(TopicArn=topic_arn)["Attributes"]
         key_id = attributes.get("KmsMasterKeyId")
         if not key_id:
-            return []
+            return None
         kms = ctx.client("kms", region)
         key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]  # the attribute may be an alias
-        policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
-        account = parse_arn(topic_arn)["account"]
-        context = {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}
-        every = {"cloudwatch": Caller("cloudwatch.amazonaws.com", service=True,
-                                      context={**context, "aws:SourceAccount": account}),
-                 "events": Caller("events.amazonaws.com", service=True, context=context)}
-        callers = [every[p] for p in publishers]
-        gaps = []
-        for caller in callers:
-            missing = [a for a in ("kms:Decrypt", "kms:GenerateDataKey") if not allows(policy, caller, a)]
-            if missing:
-                gaps.append(f"the policy of key {key_arn} no longer lets {caller.principal} publish to "
-                            f"{topic_arn} ({', '.join(missing)}): nobody is notified")
-        outsiders = outside_principals(policy, account)
-        if outsiders:
-            gaps.append(f"the policy of key {key_arn} lets principals outside account {account} in: "
-                        f"{', '.join(outsiders)}")
-        return gaps
+        return key_arn, json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
 
-    return ctx.cached(f"sns:topic-key-gaps:{topic_arn}:{','.join(publishers)}", fetch)
+    key = ctx.cached(f"sns:topic-key-policy:{topic_arn}", fetch)
+    if key is None:
+        return []
+    key_arn, policy = key
+    account = parse_arn(topic_arn)["account"]
+    context = {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}
+    every = {"cloudwatch": Caller("cloudwatch.amazonaws.com", service=True,
+                                  context={**context, "aws:SourceAccount": account}),
+             "events": Caller("events.amazonaws.com", service=True, context=context)}
+    gaps = []
+    for caller in (every[p] for p in publishers):
+        missing = [a for a in ("kms:Decrypt", "kms:GenerateDataKey") if not allows(policy, caller, a)]
+        if missing:
+            gaps.append(f"the policy of key {key_arn} no longer lets {caller.principal} publish to "
+                        f"{topic_arn} ({', '.join(missing)}): nobody is notified")
+    outsiders = outside_principals(policy, account)
+    if outsiders:
+        gaps.append(f"the policy of key {key_arn} lets principals outside account {account} in: "
+                    f"{', '.join(outsiders)}")
+    return gaps
 
 
 def _metric_filter_finding(ctx: CheckContext) -> Finding:
